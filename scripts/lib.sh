@@ -1,0 +1,28 @@
+# Shared helpers for the scripts in this folder; sourced, not run.
+
+# step "title" command...: runs the command, printing the title and how long it took.
+step() {
+  local title=$1 t0 t1 rc
+  shift
+  echo "==> $title"
+  t0=$(date +%s)
+  rc=0
+  "$@" || rc=$?
+  t1=$(date +%s)
+  if [ "$rc" -ne 0 ]; then
+    echo "<== $title: FAILED after $((t1 - t0)) s" >&2
+    return "$rc"
+  fi
+  echo "<== $title: $((t1 - t0)) s"
+}
+
+# Puts the project's toolchain (from setup.sh) and its npm tools on PATH.
+use_toolchain() {
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [ -f "$root/target/toolchain.env" ]; then
+    # shellcheck source=/dev/null
+    . "$root/target/toolchain.env"
+  fi
+  export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+}

@@ -1,0 +1,415 @@
+//! One portal's client state and the life of a call: encode, send, read the envelope,
+//! decide (refresh and repeat, or fail), decode the result.
+//!
+//! The client is generic over a [`Transport`], so the whole flow, refresh race
+//! included, runs natively in tests with a scripted transport; the wasm build plugs in
+//! the `fetch` transport. Everything here is single-threaded (`Rc`/`RefCell`), as JS is.
+
+use std::cell::RefCell;
+
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use serde_json::Value;
+
+use crate::auth::Auth;
+use crate::envelope::{self, HttpResponse};
+use crate::error::{Details, Error};
+use crate::params::{self, Prepared};
+use crate::policy::{self, Next};
+use crate::wire::{self, HttpRequest};
+
+/// Why the transport produced no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The connection failed or dropped; the text is the runtime's.
+    Network(String),
+    /// The call's timeout (milliseconds) passed.
+    Timeout(u32),
+    /// The caller's signal fired.
+    Aborted,
+}
+
+/// Sends one request and reads its answer. Timeouts and cancellation live here.
+pub trait Transport {
+    /// Per-call options the transport understands (signal, timeout).
+    type Options;
+
+    /// Sends `request` and reads the whole answer.
+    fn send<'a>(
+        &'a self,
+        request: &'a HttpRequest,
+        options: &'a Self::Options,
+    ) -> LocalBoxFuture<'a, Result<HttpResponse, TransportError>>;
+}
+
+/// A refresh in progress: resolves to the new access token.
+pub type RefreshFuture = LocalBoxFuture<'static, Result<String, String>>;
+
+/// Produces a new access token (the caller's refresh function).
+pub type Refresher = Box<dyn Fn() -> RefreshFuture>;
+
+struct State {
+    auth: Auth,
+    /// Bumped on every token change; a call that failed with generation `g` refreshes
+    /// only if the token is still the one of generation `g`.
+    generation: u64,
+    inflight: Option<Shared<RefreshFuture>>,
+    /// Tokens replaced by refreshes, kept (a few) so errors can still be redacted.
+    old_secrets: Vec<String>,
+    refreshes: u64,
+}
+
+/// A client for one portal: its auth, its refresh state and its transport.
+pub struct Client<T: Transport> {
+    transport: T,
+    refresher: Option<Refresher>,
+    state: RefCell<State>,
+}
+
+impl<T: Transport> std::fmt::Debug for Client<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.state.borrow();
+        f.debug_struct("Client")
+            .field("auth", &s.auth)
+            .field("refreshes", &s.refreshes)
+            .finish()
+    }
+}
+
+impl<T: Transport> Client<T> {
+    /// A client with `auth`; `refresher` is used on `expired_token`/`invalid_token`
+    /// answers when the auth is a token.
+    pub fn new(transport: T, auth: Auth, refresher: Option<Refresher>) -> Self {
+        Client {
+            transport,
+            refresher,
+            state: RefCell::new(State {
+                auth,
+                generation: 0,
+                inflight: None,
+                old_secrets: Vec::new(),
+                refreshes: 0,
+            }),
+        }
+    }
+
+    /// How many token refreshes this client has completed.
+    pub fn refreshes(&self) -> u64 {
+        self.state.borrow().refreshes
+    }
+
+    /// The portal's origin (no secret in it).
+    pub fn origin(&self) -> String {
+        self.state.borrow().auth.origin().to_owned()
+    }
+
+    fn can_refresh(&self) -> bool {
+        self.refresher.is_some() && matches!(self.state.borrow().auth, Auth::Token { .. })
+    }
+
+    /// Runs a validated call to its decoded result. Every error is redacted.
+    pub async fn call(&self, prepared: &Prepared, options: &T::Options) -> Result<Value, Error> {
+        let outcome = self.run(prepared, options).await;
+        outcome.map_err(|e| {
+            let s = self.state.borrow();
+            let mut secrets: Vec<&str> = vec![s.auth.secret()];
+            secrets.extend(s.old_secrets.iter().map(String::as_str));
+            e.redacted(&secrets)
+        })
+    }
+
+    async fn run(&self, prepared: &Prepared, options: &T::Options) -> Result<Value, Error> {
+        let method = prepared.method.as_str();
+        let write = prepared.write;
+        let mut refreshed = false;
+        loop {
+            let (request, generation) = {
+                let s = self.state.borrow();
+                (wire::encode(&s.auth, prepared), s.generation)
+            };
+            let answer = match self.transport.send(&request, options).await {
+                Ok(response) => envelope::read(method, write, response),
+                Err(TransportError::Network(cause)) => Err(Error::network(method, &cause, write)),
+                Err(TransportError::Timeout(ms)) => Err(Error::timeout(method, ms, write)),
+                Err(TransportError::Aborted) => Err(Error::aborted(method, write)),
+            };
+            let error = match answer {
+                Ok(success) => return params::decode(prepared, success.status, success.result),
+                Err(e) => e,
+            };
+            match policy::after_error(&error, self.can_refresh(), refreshed) {
+                Next::Fail => return Err(error),
+                Next::RefreshAndRetry => {
+                    refreshed = true;
+                    if let Err(cause) = self.refresh(generation).await {
+                        let d = error.details();
+                        return Err(Error::Auth(Details {
+                            description: format!(
+                                "{}; refreshing the access token failed: {cause}",
+                                d.description
+                            ),
+                            ..d.clone()
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replaces the token of generation `seen`, sharing one refresh between every call
+    /// that saw that token refused. Returns at once if the token changed meanwhile.
+    async fn refresh(&self, seen: u64) -> Result<(), String> {
+        let pending = {
+            let mut s = self.state.borrow_mut();
+            if s.generation != seen {
+                return Ok(());
+            }
+            match &s.inflight {
+                Some(f) => f.clone(),
+                None => {
+                    let Some(refresher) = self.refresher.as_ref() else {
+                        return Err("no refresh function".to_owned());
+                    };
+                    let f = refresher().shared();
+                    s.inflight = Some(f.clone());
+                    f
+                }
+            }
+        };
+        let outcome = pending.await;
+        let mut s = self.state.borrow_mut();
+        // The first caller to wake installs the outcome; the others find it done.
+        if s.generation == seen && s.inflight.is_some() {
+            s.inflight = None;
+            match &outcome {
+                Ok(token) if !token.trim().is_empty() => {
+                    if let Auth::Token { access_token, .. } = &mut s.auth {
+                        let old = std::mem::replace(access_token, token.trim().to_owned());
+                        s.old_secrets.push(old);
+                        if s.old_secrets.len() > 4 {
+                            s.old_secrets.remove(0);
+                        }
+                    }
+                    s.generation += 1;
+                    s.refreshes += 1;
+                }
+                Ok(_) => return Err("the refresh function returned no access token".to_owned()),
+                Err(_) => {}
+            }
+        } else if s.generation != seen {
+            return Ok(());
+        }
+        outcome.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Webhook;
+    use crate::envelope::Body;
+    use futures::channel::oneshot;
+    use futures::executor::LocalPool;
+    use futures::task::LocalSpawnExt;
+    use serde_json::json;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// Answers from a script, recording what was sent.
+    #[derive(Default)]
+    struct Scripted {
+        sent: RefCell<Vec<Value>>,
+        urls: RefCell<Vec<String>>,
+        answer: Option<Box<dyn Fn(&Value) -> Result<HttpResponse, TransportError>>>,
+    }
+
+    impl Transport for Scripted {
+        type Options = ();
+        fn send<'a>(
+            &'a self,
+            request: &'a HttpRequest,
+            _: &'a (),
+        ) -> LocalBoxFuture<'a, Result<HttpResponse, TransportError>> {
+            let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
+            self.sent.borrow_mut().push(body.clone());
+            self.urls.borrow_mut().push(request.url.clone());
+            let answer = self.answer.as_ref().map(|f| f(&body));
+            async move {
+                YieldOnce(false).await;
+                answer.unwrap_or(Err(TransportError::Network("no script".into())))
+            }
+            .boxed_local()
+        }
+    }
+
+    /// Pending once, then ready: lets concurrent calls interleave like real I/O.
+    struct YieldOnce(bool);
+    impl std::future::Future for YieldOnce {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if self.0 {
+                std::task::Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        }
+    }
+
+    fn ok(result: Value) -> Result<HttpResponse, TransportError> {
+        Ok(HttpResponse {
+            status: 200,
+            body: Body::Json(json!({"result": result, "time": {"start": 1, "finish": 1.5}})),
+        })
+    }
+
+    fn refused(code: &str) -> Result<HttpResponse, TransportError> {
+        Ok(HttpResponse {
+            status: 401,
+            body: Body::Json(json!({"error": code, "error_description": "The access token provided has expired"})),
+        })
+    }
+
+    fn seed() -> Prepared {
+        params::message_add(&json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 12, "chatId": 8773, "message": "Hello"}))
+            .expect("valid")
+    }
+
+    fn token_client(answer: impl Fn(&Value) -> Result<HttpResponse, TransportError> + 'static, refresher: Option<Refresher>) -> Client<Scripted> {
+        Client::new(
+            Scripted { answer: Some(Box::new(answer)), ..Default::default() },
+            Auth::token(None, Some("http://127.0.0.1:1/rest/"), "old-token-1").expect("auth"),
+            refresher,
+        )
+    }
+
+    #[test]
+    fn a_call_returns_the_decoded_result() {
+        let c = Client::new(
+            Scripted { answer: Some(Box::new(|_| ok(json!("19880117")))), ..Default::default() },
+            Auth::Webhook(Webhook::parse("http://127.0.0.1:1/rest/1/hooksecret/").expect("ok")),
+            None,
+        );
+        let id = futures::executor::block_on(c.call(&seed(), &())).expect("ok");
+        assert_eq!(id, json!(19880117));
+        assert_eq!(c.transport.urls.borrow()[0], "http://127.0.0.1:1/rest/1/hooksecret/imopenlines.crm.message.add");
+    }
+
+    #[test]
+    fn writes_are_sent_once_when_the_answer_is_lost() {
+        for failure in [TransportError::Network("connection reset".into()), TransportError::Timeout(50)] {
+            let f = failure.clone();
+            let c = token_client(move |_| Err(f.clone()), None);
+            let e = futures::executor::block_on(c.call(&seed(), &())).expect_err("fails");
+            assert_eq!(c.transport.sent.borrow().len(), 1, "sent once: {failure:?}");
+            assert!(!e.details().retryable);
+            assert!(e.to_string().contains("may have been delivered"));
+        }
+    }
+
+    #[test]
+    fn concurrent_expired_calls_share_one_refresh_and_retry_once_each() {
+        let (tx, rx) = oneshot::channel::<String>();
+        let rx = RefCell::new(Some(rx));
+        let started = Rc::new(Cell::new(0));
+        let started2 = started.clone();
+        let refresher: Refresher = Box::new(move || {
+            started2.set(started2.get() + 1);
+            let rx = rx.borrow_mut().take();
+            async move {
+                match rx {
+                    Some(rx) => rx.await.map_err(|_| "cancelled".to_owned()),
+                    None => Err("refresh started twice".to_owned()),
+                }
+            }
+            .boxed_local()
+        });
+        let client = Rc::new(token_client(
+            |body| match body["auth"].as_str() {
+                Some("new-token-2") => ok(json!(19880117)),
+                _ => refused("expired_token"),
+            },
+            Some(refresher),
+        ));
+        let mut pool = LocalPool::new();
+        let results = Rc::new(RefCell::new(Vec::new()));
+        for _ in 0..8 {
+            let (c, r) = (client.clone(), results.clone());
+            pool.spawner()
+                .spawn_local(async move {
+                    let out = c.call(&seed(), &()).await;
+                    r.borrow_mut().push(out);
+                })
+                .expect("spawn");
+        }
+        pool.run_until_stalled();
+        assert_eq!(started.get(), 1, "one refresh for all calls in flight");
+        assert_eq!(client.transport.sent.borrow().len(), 8, "all calls were refused once");
+        tx.send("new-token-2".into()).expect("send");
+        pool.run();
+        let results = results.borrow();
+        assert_eq!(results.len(), 8);
+        assert!(results.iter().all(|r| r == &Ok(json!(19880117))), "{results:?}");
+        assert_eq!(client.transport.sent.borrow().len(), 16, "each call retried exactly once");
+        assert_eq!(client.refreshes(), 1);
+    }
+
+    #[test]
+    fn a_second_refusal_after_refresh_is_returned_not_looped() {
+        let client = token_client(
+            |_| refused("expired_token"),
+            Some(Box::new(|| async { Ok("another-token".to_owned()) }.boxed_local())),
+        );
+        let e = futures::executor::block_on(client.call(&seed(), &())).expect_err("fails");
+        assert_eq!(e.code(), "expired_token");
+        assert_eq!(client.transport.sent.borrow().len(), 2);
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_the_portal_code_and_hides_tokens() {
+        let client = token_client(
+            |_| refused("expired_token"),
+            Some(Box::new(|| async { Err("refresh endpoint said no for old-token-1".to_owned()) }.boxed_local())),
+        );
+        let e = futures::executor::block_on(client.call(&seed(), &())).expect_err("fails");
+        assert_eq!(e.code(), "expired_token");
+        assert_eq!(e.kind(), "auth");
+        assert!(e.to_string().contains("refreshing the access token failed"), "{e}");
+        assert!(!e.to_string().contains("old-token-1"), "{e}");
+        assert_eq!(client.transport.sent.borrow().len(), 1, "not sent again after a failed refresh");
+    }
+
+    #[test]
+    fn webhooks_never_refresh() {
+        let calls = Rc::new(Cell::new(0));
+        let calls2 = calls.clone();
+        let c = Client::new(
+            Scripted { answer: Some(Box::new(|_| refused("expired_token"))), ..Default::default() },
+            Auth::Webhook(Webhook::parse("http://h/rest/1/s/").expect("ok")),
+            Some(Box::new(move || {
+                calls2.set(calls2.get() + 1);
+                async { Ok("x".to_owned()) }.boxed_local()
+            })),
+        );
+        assert!(futures::executor::block_on(c.call(&seed(), &())).is_err());
+        assert_eq!(calls.get(), 0);
+    }
+
+    #[test]
+    fn errors_are_redacted_of_current_and_replaced_tokens() {
+        let c = token_client(
+            |body| match body["auth"].as_str() {
+                Some("old-token-1") => refused("invalid_token"),
+                _ => Err(TransportError::Network("socket closed while sending auth=fresh-token-3 and old-token-1".into())),
+            },
+            Some(Box::new(|| async { Ok("fresh-token-3".to_owned()) }.boxed_local())),
+        );
+        let e = futures::executor::block_on(c.call(&seed(), &())).expect_err("fails");
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("fresh-token-3") && !shown.contains("old-token-1"), "{shown}");
+        assert!(format!("{c:?}").contains("***"));
+    }
+}

@@ -1,0 +1,374 @@
+//! The error model: one enum whose variants say what the caller can do about it.
+//!
+//! Every failure, whether the caller's input was rejected before a request, the portal
+//! answered with its error envelope, or the network failed, becomes an [`Error`]
+//! carrying a stable string `code` (the portal's own code as sent, or one of ours),
+//! the HTTP status (0 when there was none), the REST method, a description and
+//! whether repeating the same call may succeed.
+
+use std::fmt;
+
+/// Codes this crate produces itself (the portal's codes are passed through as sent).
+pub mod codes {
+    /// The request may have left, but no answer arrived (connection failed or dropped).
+    pub const NETWORK_ERROR: &str = "NETWORK_ERROR";
+    /// No answer within the call's `timeoutMs`.
+    pub const TIMEOUT: &str = "TIMEOUT";
+    /// The caller's `AbortSignal` fired.
+    pub const ABORTED: &str = "ABORTED";
+    /// The answer was not a Bitrix24 envelope (HTML error page, truncated JSON, ...).
+    pub const BAD_RESPONSE: &str = "BAD_RESPONSE";
+    /// No usable authentication was given (webhook URL or access token).
+    pub const NO_AUTH: &str = "NO_AUTH";
+    /// A parameter is missing, empty or of the wrong type (same code as the portal's).
+    pub const ERROR_ARGUMENT: &str = "ERROR_ARGUMENT";
+    /// The portal's code for an access token past its lifetime.
+    pub const EXPIRED_TOKEN: &str = "expired_token";
+    /// The portal's code for an access token it does not know.
+    pub const INVALID_TOKEN: &str = "invalid_token";
+    /// The portal's request-rate limit (leaky bucket); the request was not executed.
+    pub const QUERY_LIMIT_EXCEEDED: &str = "QUERY_LIMIT_EXCEEDED";
+    /// The portal's per-method operating-time limit; the request was not executed.
+    pub const OPERATION_TIME_LIMIT: &str = "OPERATION_TIME_LIMIT";
+}
+
+/// What is known about a failed call. Shared by every [`Error`] variant.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Details {
+    /// Stable code: the portal's `error` as sent (case kept), or one of [`codes`].
+    pub code: String,
+    /// HTTP status of the answer, or 0 when no answer was read.
+    pub status: u16,
+    /// The REST method that was called.
+    pub method: String,
+    /// Human-readable text: the portal's `error_description`, or ours.
+    pub description: String,
+    /// The parameter the portal or our validation named, in its wire spelling.
+    pub argument: Option<String>,
+    /// Whether repeating the same call unchanged may succeed without risking a duplicate.
+    pub retryable: bool,
+}
+
+impl fmt::Debug for Details {
+    // Written out so that no future field can leak a secret through `{:?}` unnoticed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Details")
+            .field("code", &self.code)
+            .field("status", &self.status)
+            .field("method", &self.method)
+            .field("description", &self.description)
+            .field("argument", &self.argument)
+            .field("retryable", &self.retryable)
+            .finish()
+    }
+}
+
+/// A failed call, by what the caller can do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Fix the input: a parameter is missing or invalid (`ERROR_ARGUMENT` and
+    /// method-specific argument codes). Raised before any request when our
+    /// validation catches it.
+    #[error("{}", message(.0))]
+    InvalidArgument(Details),
+    /// Re-authenticate: no auth given, bad webhook, expired or invalid token, or scope.
+    #[error("{}", message(.0))]
+    Auth(Details),
+    /// Wait and retry: a portal limit refused the request before executing it.
+    #[error("{}", message(.0))]
+    RateLimited(Details),
+    /// The portal refused the call (`ACCESS_DENIED`, `CHAT_NOT_IN_CRM`, `CANCELED`, ...).
+    #[error("{}", message(.0))]
+    Rejected(Details),
+    /// No answer was read: the connection failed or dropped (`NETWORK_ERROR`).
+    #[error("{}", message(.0))]
+    Network(Details),
+    /// No answer within the timeout (`TIMEOUT`).
+    #[error("{}", message(.0))]
+    Timeout(Details),
+    /// The caller cancelled the call (`ABORTED`).
+    #[error("{}", message(.0))]
+    Aborted(Details),
+    /// The answer was not a Bitrix24 envelope (`BAD_RESPONSE`).
+    #[error("{}", message(.0))]
+    BadResponse(Details),
+}
+
+fn message(d: &Details) -> String {
+    if d.method.is_empty() {
+        format!("{}: {}", d.code, d.description)
+    } else {
+        format!("{}: {}: {}", d.method, d.code, d.description)
+    }
+}
+
+impl Error {
+    /// The fields common to all variants.
+    pub fn details(&self) -> &Details {
+        match self {
+            Error::InvalidArgument(d)
+            | Error::Auth(d)
+            | Error::RateLimited(d)
+            | Error::Rejected(d)
+            | Error::Network(d)
+            | Error::Timeout(d)
+            | Error::Aborted(d)
+            | Error::BadResponse(d) => d,
+        }
+    }
+
+    fn details_mut(&mut self) -> &mut Details {
+        match self {
+            Error::InvalidArgument(d)
+            | Error::Auth(d)
+            | Error::RateLimited(d)
+            | Error::Rejected(d)
+            | Error::Network(d)
+            | Error::Timeout(d)
+            | Error::Aborted(d)
+            | Error::BadResponse(d) => d,
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        &self.details().code
+    }
+
+    /// The variant's name, as the JS surface exposes it in `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidArgument(_) => "invalidArgument",
+            Error::Auth(_) => "auth",
+            Error::RateLimited(_) => "rateLimited",
+            Error::Rejected(_) => "rejected",
+            Error::Network(_) => "network",
+            Error::Timeout(_) => "timeout",
+            Error::Aborted(_) => "aborted",
+            Error::BadResponse(_) => "badResponse",
+        }
+    }
+
+    /// A validation error raised before any request, with the portal's code and text.
+    pub fn argument(method: &str, code: &str, argument: &str, description: String) -> Self {
+        Error::InvalidArgument(Details {
+            code: code.to_owned(),
+            status: 0,
+            method: method.to_owned(),
+            description,
+            argument: Some(argument.to_owned()),
+            retryable: false,
+        })
+    }
+
+    /// `NO_AUTH`: the options held no usable authentication.
+    pub fn no_auth(method: &str, description: impl Into<String>) -> Self {
+        Error::Auth(Details {
+            code: codes::NO_AUTH.to_owned(),
+            status: 0,
+            method: method.to_owned(),
+            description: description.into(),
+            argument: None,
+            retryable: false,
+        })
+    }
+
+    /// Classifies the portal's error envelope by its code (authoritative) and status.
+    pub fn from_portal(
+        method: &str,
+        status: u16,
+        code: String,
+        description: String,
+        argument: Option<String>,
+        write: bool,
+    ) -> Self {
+        let lower = code.to_ascii_lowercase();
+        let mut d = Details {
+            code,
+            status,
+            method: method.to_owned(),
+            description,
+            argument,
+            retryable: false,
+        };
+        match lower.as_str() {
+            "query_limit_exceeded" | "operation_time_limit" => {
+                d.retryable = true;
+                Error::RateLimited(d)
+            }
+            "expired_token" | "invalid_token" | "no_auth_found" | "invalid_credentials"
+            | "insufficient_scope" | "invalid_request" | "authorization_error"
+            | "user_access_error" | "wrong_auth_type" | "method_confirm_waiting" => Error::Auth(d),
+            _ if d.argument.is_some() || lower == "error_argument" => Error::InvalidArgument(d),
+            _ => {
+                // A 5xx without a known code may or may not have executed: only a
+                // read is safe to repeat.
+                d.retryable = status >= 500 && !write;
+                Error::Rejected(d)
+            }
+        }
+    }
+
+    /// `NETWORK_ERROR`: no answer was read. For a write the message may have arrived.
+    pub fn network(method: &str, cause: &str, write: bool) -> Self {
+        Error::Network(unanswered(
+            method,
+            codes::NETWORK_ERROR,
+            format!("the request failed before an answer was read ({cause})"),
+            write,
+        ))
+    }
+
+    /// `TIMEOUT` after `ms` milliseconds. For a write the message may have arrived.
+    pub fn timeout(method: &str, ms: u32, write: bool) -> Self {
+        Error::Timeout(unanswered(
+            method,
+            codes::TIMEOUT,
+            format!("no answer within {ms} ms"),
+            write,
+        ))
+    }
+
+    /// `ABORTED`: the caller's signal fired. For a write the message may have arrived.
+    pub fn aborted(method: &str, write: bool) -> Self {
+        let mut d = unanswered(
+            method,
+            codes::ABORTED,
+            "the call was aborted by its signal".to_owned(),
+            write,
+        );
+        d.retryable = false;
+        Error::Aborted(d)
+    }
+
+    /// `BAD_RESPONSE`: the answer was not an envelope. A write may have executed.
+    pub fn bad_response(method: &str, status: u16, what: &str, write: bool) -> Self {
+        let mut d = unanswered(
+            method,
+            codes::BAD_RESPONSE,
+            format!("the portal answered HTTP {status} with {what}"),
+            write,
+        );
+        d.status = status;
+        Error::BadResponse(d)
+    }
+
+    /// Replaces every occurrence of each secret in the texts with `***`.
+    ///
+    /// Applied to every error leaving a client, so that a webhook secret or a token
+    /// echoed by a runtime's network error or by a portal never reaches the caller.
+    pub fn redacted(mut self, secrets: &[&str]) -> Self {
+        let d = self.details_mut();
+        for s in secrets.iter().filter(|s| s.len() >= 4) {
+            if d.description.contains(s) {
+                d.description = d.description.replace(s, "***");
+            }
+            if let Some(a) = d.argument.as_mut() {
+                if a.contains(s) {
+                    *a = a.replace(s, "***");
+                }
+            }
+        }
+        self
+    }
+}
+
+fn unanswered(method: &str, code: &str, what: String, write: bool) -> Details {
+    let description = if write {
+        format!("{what}; the portal may have executed it (a message may have been delivered), so it was not repeated")
+    } else {
+        what
+    };
+    Details {
+        code: code.to_owned(),
+        status: 0,
+        method: method.to_owned(),
+        description,
+        argument: None,
+        retryable: !write,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_codes_are_classified_by_code_not_status() {
+        let e = Error::from_portal(
+            "m",
+            503,
+            "QUERY_LIMIT_EXCEEDED".into(),
+            "Too many requests".into(),
+            None,
+            true,
+        );
+        assert!(matches!(e, Error::RateLimited(_)));
+        assert!(e.details().retryable, "a limit refusal was not executed");
+
+        let e = Error::from_portal("m", 400, "expired_token".into(), "x".into(), None, true);
+        assert!(matches!(e, Error::Auth(_)));
+        assert!(!e.details().retryable);
+
+        let e = Error::from_portal(
+            "m",
+            400,
+            "ERROR_ARGUMENT".into(),
+            "x".into(),
+            Some("CHAT_ID".into()),
+            true,
+        );
+        assert!(matches!(e, Error::InvalidArgument(_)));
+        assert_eq!(e.details().argument.as_deref(), Some("CHAT_ID"));
+
+        let e = Error::from_portal("m", 403, "ACCESS_DENIED".into(), "x".into(), None, true);
+        assert!(matches!(e, Error::Rejected(_)));
+        assert_eq!(e.code(), "ACCESS_DENIED");
+    }
+
+    #[test]
+    fn server_errors_are_retryable_only_for_reads() {
+        let w = Error::from_portal("m", 500, "INTERNAL_SERVER_ERROR".into(), "".into(), None, true);
+        let r = Error::from_portal("m", 500, "INTERNAL_SERVER_ERROR".into(), "".into(), None, false);
+        assert!(!w.details().retryable);
+        assert!(r.details().retryable);
+    }
+
+    #[test]
+    fn unanswered_writes_say_they_may_have_been_delivered() {
+        let e = Error::network("imopenlines.crm.message.add", "fetch failed", true);
+        assert_eq!(e.code(), "NETWORK_ERROR");
+        assert!(!e.details().retryable);
+        assert!(e.to_string().contains("may have been delivered"), "{e}");
+        let e = Error::timeout("imopenlines.crm.chat.get", 5, false);
+        assert!(e.details().retryable);
+        assert!(!e.to_string().contains("delivered"));
+        assert!(!Error::aborted("x", false).details().retryable);
+    }
+
+    #[test]
+    fn display_names_method_code_and_text() {
+        let e = Error::from_portal(
+            "imopenlines.crm.message.add",
+            400,
+            "CHAT_NOT_IN_CRM".into(),
+            "Chat does not belong to the CRM entity being checked".into(),
+            None,
+            true,
+        );
+        assert_eq!(
+            e.to_string(),
+            "imopenlines.crm.message.add: CHAT_NOT_IN_CRM: Chat does not belong to the CRM entity being checked"
+        );
+    }
+
+    #[test]
+    fn redaction_removes_secrets_from_texts() {
+        let e = Error::network("m", "connect to https://p/rest/1/s3cr3tvalue/m failed", true)
+            .redacted(&["s3cr3tvalue", ""]);
+        assert!(!e.to_string().contains("s3cr3tvalue"));
+        assert!(!format!("{e:?}").contains("s3cr3tvalue"));
+        assert!(e.to_string().contains("/rest/1/***/m"));
+    }
+}

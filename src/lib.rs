@@ -1,0 +1,31 @@
+//! A Bitrix24 REST client for the open-line chats of CRM items (`imopenlines.crm.*`),
+//! compiled to WebAssembly for JavaScript and TypeScript.
+//!
+//! The crate is layered so that everything which decides something is plain Rust,
+//! tested natively:
+//!
+//! - [`params`]: the methods' parameters, validated in the portal's order, and their results;
+//! - [`auth`]: webhook or access token, and where each goes on the wire;
+//! - [`wire`]: the HTTP request for a call;
+//! - [`envelope`]: reading the portal's answer, whatever its status;
+//! - [`error`]: one error type with stable codes;
+//! - [`policy`]: refresh-and-retry or fail;
+//! - [`client`]: the life of a call over a [`client::Transport`].
+//!
+//! In the wasm build, `transport` sends requests with the global `fetch`, and `js`
+//! is the JavaScript surface (`crmMessageAdd`, `Client`, `isBitrix24Error`).
+
+pub mod auth;
+pub mod client;
+pub mod envelope;
+pub mod error;
+pub mod params;
+pub mod policy;
+pub mod wire;
+
+#[cfg(target_arch = "wasm32")]
+mod js;
+#[cfg(target_arch = "wasm32")]
+mod transport;
+
+pub use error::{Details, Error};
