@@ -8,12 +8,12 @@
 use std::cell::RefCell;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
-use serde_json::Value;
 
 use crate::auth::Auth;
 use crate::envelope::{self, HttpResponse};
 use crate::error::{Details, Error};
-use crate::params::{self, Prepared};
+use crate::json::JsonView;
+use crate::params::{self, Decoded, Prepared};
 use crate::policy::{self, Next};
 use crate::wire::{self, HttpRequest};
 
@@ -32,13 +32,15 @@ pub enum TransportError {
 pub trait Transport {
     /// Per-call options the transport understands (signal, timeout).
     type Options;
+    /// How the transport hands over a parsed JSON body.
+    type Json: JsonView;
 
     /// Sends `request` and reads the whole answer.
     fn send<'a>(
         &'a self,
         request: &'a HttpRequest,
         options: &'a Self::Options,
-    ) -> LocalBoxFuture<'a, Result<HttpResponse, TransportError>>;
+    ) -> LocalBoxFuture<'a, Result<HttpResponse<Self::Json>, TransportError>>;
 }
 
 /// A refresh in progress: resolves to the new access token.
@@ -107,7 +109,11 @@ impl<T: Transport> Client<T> {
     }
 
     /// Runs a validated call to its decoded result. Every error is redacted.
-    pub async fn call(&self, prepared: &Prepared, options: &T::Options) -> Result<Value, Error> {
+    pub async fn call(
+        &self,
+        prepared: &Prepared,
+        options: &T::Options,
+    ) -> Result<Decoded<T::Json>, Error> {
         let outcome = self.run(prepared, options).await;
         outcome.map_err(|e| {
             let s = self.state.borrow();
@@ -117,7 +123,11 @@ impl<T: Transport> Client<T> {
         })
     }
 
-    async fn run(&self, prepared: &Prepared, options: &T::Options) -> Result<Value, Error> {
+    async fn run(
+        &self,
+        prepared: &Prepared,
+        options: &T::Options,
+    ) -> Result<Decoded<T::Json>, Error> {
         let method = prepared.method.as_str();
         let write = prepared.write;
         let mut refreshed = false;
@@ -210,25 +220,29 @@ mod tests {
     use futures::channel::oneshot;
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt;
-    use serde_json::json;
+    use serde_json::{json, Value};
     use std::cell::Cell;
     use std::rc::Rc;
+
+    type Answer = Result<HttpResponse<Value>, TransportError>;
+    type Responder = Box<dyn Fn(&Value) -> Answer>;
 
     /// Answers from a script, recording what was sent.
     #[derive(Default)]
     struct Scripted {
         sent: RefCell<Vec<Value>>,
         urls: RefCell<Vec<String>>,
-        answer: Option<Box<dyn Fn(&Value) -> Result<HttpResponse, TransportError>>>,
+        answer: Option<Responder>,
     }
 
     impl Transport for Scripted {
         type Options = ();
+        type Json = Value;
         fn send<'a>(
             &'a self,
             request: &'a HttpRequest,
             _: &'a (),
-        ) -> LocalBoxFuture<'a, Result<HttpResponse, TransportError>> {
+        ) -> LocalBoxFuture<'a, Result<HttpResponse<Value>, TransportError>> {
             let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
             self.sent.borrow_mut().push(body.clone());
             self.urls.borrow_mut().push(request.url.clone());
@@ -259,17 +273,19 @@ mod tests {
         }
     }
 
-    fn ok(result: Value) -> Result<HttpResponse, TransportError> {
+    fn ok(result: Value) -> Result<HttpResponse<Value>, TransportError> {
         Ok(HttpResponse {
             status: 200,
             body: Body::Json(json!({"result": result, "time": {"start": 1, "finish": 1.5}})),
         })
     }
 
-    fn refused(code: &str) -> Result<HttpResponse, TransportError> {
+    fn refused(code: &str) -> Result<HttpResponse<Value>, TransportError> {
         Ok(HttpResponse {
             status: 401,
-            body: Body::Json(json!({"error": code, "error_description": "The access token provided has expired"})),
+            body: Body::Json(
+                json!({"error": code, "error_description": "The access token provided has expired"}),
+            ),
         })
     }
 
@@ -278,9 +294,15 @@ mod tests {
             .expect("valid")
     }
 
-    fn token_client(answer: impl Fn(&Value) -> Result<HttpResponse, TransportError> + 'static, refresher: Option<Refresher>) -> Client<Scripted> {
+    fn token_client(
+        answer: impl Fn(&Value) -> Result<HttpResponse<Value>, TransportError> + 'static,
+        refresher: Option<Refresher>,
+    ) -> Client<Scripted> {
         Client::new(
-            Scripted { answer: Some(Box::new(answer)), ..Default::default() },
+            Scripted {
+                answer: Some(Box::new(answer)),
+                ..Default::default()
+            },
             Auth::token(None, Some("http://127.0.0.1:1/rest/"), "old-token-1").expect("auth"),
             refresher,
         )
@@ -289,18 +311,27 @@ mod tests {
     #[test]
     fn a_call_returns_the_decoded_result() {
         let c = Client::new(
-            Scripted { answer: Some(Box::new(|_| ok(json!("19880117")))), ..Default::default() },
+            Scripted {
+                answer: Some(Box::new(|_| ok(json!("19880117")))),
+                ..Default::default()
+            },
             Auth::Webhook(Webhook::parse("http://127.0.0.1:1/rest/1/hooksecret/").expect("ok")),
             None,
         );
         let id = futures::executor::block_on(c.call(&seed(), &())).expect("ok");
-        assert_eq!(id, json!(19880117));
-        assert_eq!(c.transport.urls.borrow()[0], "http://127.0.0.1:1/rest/1/hooksecret/imopenlines.crm.message.add");
+        assert_eq!(id, Decoded::Number(19880117));
+        assert_eq!(
+            c.transport.urls.borrow()[0],
+            "http://127.0.0.1:1/rest/1/hooksecret/imopenlines.crm.message.add"
+        );
     }
 
     #[test]
     fn writes_are_sent_once_when_the_answer_is_lost() {
-        for failure in [TransportError::Network("connection reset".into()), TransportError::Timeout(50)] {
+        for failure in [
+            TransportError::Network("connection reset".into()),
+            TransportError::Timeout(50),
+        ] {
             let f = failure.clone();
             let c = token_client(move |_| Err(f.clone()), None);
             let e = futures::executor::block_on(c.call(&seed(), &())).expect_err("fails");
@@ -347,13 +378,24 @@ mod tests {
         }
         pool.run_until_stalled();
         assert_eq!(started.get(), 1, "one refresh for all calls in flight");
-        assert_eq!(client.transport.sent.borrow().len(), 8, "all calls were refused once");
+        assert_eq!(
+            client.transport.sent.borrow().len(),
+            8,
+            "all calls were refused once"
+        );
         tx.send("new-token-2".into()).expect("send");
         pool.run();
         let results = results.borrow();
         assert_eq!(results.len(), 8);
-        assert!(results.iter().all(|r| r == &Ok(json!(19880117))), "{results:?}");
-        assert_eq!(client.transport.sent.borrow().len(), 16, "each call retried exactly once");
+        assert!(
+            results.iter().all(|r| r == &Ok(Decoded::Number(19880117))),
+            "{results:?}"
+        );
+        assert_eq!(
+            client.transport.sent.borrow().len(),
+            16,
+            "each call retried exactly once"
+        );
         assert_eq!(client.refreshes(), 1);
     }
 
@@ -361,7 +403,9 @@ mod tests {
     fn a_second_refusal_after_refresh_is_returned_not_looped() {
         let client = token_client(
             |_| refused("expired_token"),
-            Some(Box::new(|| async { Ok("another-token".to_owned()) }.boxed_local())),
+            Some(Box::new(|| {
+                async { Ok("another-token".to_owned()) }.boxed_local()
+            })),
         );
         let e = futures::executor::block_on(client.call(&seed(), &())).expect_err("fails");
         assert_eq!(e.code(), "expired_token");
@@ -372,14 +416,23 @@ mod tests {
     fn a_failed_refresh_keeps_the_portal_code_and_hides_tokens() {
         let client = token_client(
             |_| refused("expired_token"),
-            Some(Box::new(|| async { Err("refresh endpoint said no for old-token-1".to_owned()) }.boxed_local())),
+            Some(Box::new(|| {
+                async { Err("refresh endpoint said no for old-token-1".to_owned()) }.boxed_local()
+            })),
         );
         let e = futures::executor::block_on(client.call(&seed(), &())).expect_err("fails");
         assert_eq!(e.code(), "expired_token");
         assert_eq!(e.kind(), "auth");
-        assert!(e.to_string().contains("refreshing the access token failed"), "{e}");
+        assert!(
+            e.to_string().contains("refreshing the access token failed"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("old-token-1"), "{e}");
-        assert_eq!(client.transport.sent.borrow().len(), 1, "not sent again after a failed refresh");
+        assert_eq!(
+            client.transport.sent.borrow().len(),
+            1,
+            "not sent again after a failed refresh"
+        );
     }
 
     #[test]
@@ -387,7 +440,10 @@ mod tests {
         let calls = Rc::new(Cell::new(0));
         let calls2 = calls.clone();
         let c = Client::new(
-            Scripted { answer: Some(Box::new(|_| refused("expired_token"))), ..Default::default() },
+            Scripted {
+                answer: Some(Box::new(|_| refused("expired_token"))),
+                ..Default::default()
+            },
             Auth::Webhook(Webhook::parse("http://h/rest/1/s/").expect("ok")),
             Some(Box::new(move || {
                 calls2.set(calls2.get() + 1);
@@ -403,13 +459,20 @@ mod tests {
         let c = token_client(
             |body| match body["auth"].as_str() {
                 Some("old-token-1") => refused("invalid_token"),
-                _ => Err(TransportError::Network("socket closed while sending auth=fresh-token-3 and old-token-1".into())),
+                _ => Err(TransportError::Network(
+                    "socket closed while sending auth=fresh-token-3 and old-token-1".into(),
+                )),
             },
-            Some(Box::new(|| async { Ok("fresh-token-3".to_owned()) }.boxed_local())),
+            Some(Box::new(|| {
+                async { Ok("fresh-token-3".to_owned()) }.boxed_local()
+            })),
         );
         let e = futures::executor::block_on(c.call(&seed(), &())).expect_err("fails");
         let shown = format!("{e} {e:?}");
-        assert!(!shown.contains("fresh-token-3") && !shown.contains("old-token-1"), "{shown}");
+        assert!(
+            !shown.contains("fresh-token-3") && !shown.contains("old-token-1"),
+            "{shown}"
+        );
         assert!(format!("{c:?}").contains("***"));
     }
 }

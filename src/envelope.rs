@@ -5,15 +5,14 @@
 //! The code is authoritative, the status a hint. A body that is not JSON or not an
 //! envelope is `BAD_RESPONSE`, never a crash.
 
-use serde_json::Value;
-
 use crate::error::Error;
+use crate::json::{JsonView, Shape};
 
 /// A response body as the transport read it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Body {
+pub enum Body<J> {
     /// The body parsed as JSON.
-    Json(Value),
+    Json(J),
     /// The body was not JSON (an HTML error page, a truncated body, nothing).
     NotJson {
         /// The `Content-Type` header, or empty.
@@ -25,11 +24,11 @@ pub enum Body {
 
 /// An HTTP answer as the transport read it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HttpResponse {
+pub struct HttpResponse<J> {
     /// The HTTP status.
     pub status: u16,
     /// The body.
-    pub body: Body,
+    pub body: Body<J>,
 }
 
 /// Timing the portal reports with every success (`time`); every field may be an int
@@ -52,11 +51,11 @@ pub struct Time {
 
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Success {
+pub struct Success<J> {
     /// The HTTP status (200 in practice).
     pub status: u16,
     /// The method's result.
-    pub result: Value,
+    pub result: J,
     /// The portal's timing, when sent.
     pub time: Option<Time>,
     /// `total` on list methods.
@@ -65,21 +64,26 @@ pub struct Success {
     pub next: Option<u64>,
 }
 
-fn number(v: Option<&Value>) -> Option<f64> {
-    match v? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
+/// A number sent as a number, or as a string of digits (PHP often sends strings).
+fn number<J: JsonView>(v: Option<J>) -> Option<f64> {
+    match v?.shape() {
+        Shape::Number(n) => Some(n),
+        Shape::String(s) => s.trim().parse::<u64>().ok().map(|n| n as f64),
         _ => None,
     }
 }
 
-fn count(v: Option<&Value>) -> Option<u64> {
-    number(v).filter(|n| *n >= 0.0 && n.fract() == 0.0).map(|n| n as u64)
+fn count<J: JsonView>(v: Option<J>) -> Option<u64> {
+    number(v)
+        .filter(|n| *n >= 0.0 && n.fract() == 0.0)
+        .map(|n| n as u64)
 }
 
 impl Time {
-    fn read(v: &Value) -> Option<Time> {
-        let o = v.as_object()?;
+    fn read<J: JsonView>(o: &J) -> Option<Time> {
+        if o.shape() != Shape::Object {
+            return None;
+        }
         Some(Time {
             start: number(o.get("start")),
             finish: number(o.get("finish")),
@@ -93,8 +97,20 @@ impl Time {
 
 /// Reads an answer to `method`. `write` says whether the call changes state, which
 /// decides the wording and retryability of a `BAD_RESPONSE`.
-pub fn read(method: &str, write: bool, response: HttpResponse) -> Result<Success, Error> {
+pub fn read<J: JsonView>(
+    method: &str,
+    write: bool,
+    response: HttpResponse<J>,
+) -> Result<Success<J>, Error> {
     let HttpResponse { status, body } = response;
+    let not_envelope = || {
+        Error::bad_response(
+            method,
+            status,
+            "JSON that is not a Bitrix24 envelope",
+            write,
+        )
+    };
     let value = match body {
         Body::Json(v) => v,
         Body::NotJson { content_type, len } => {
@@ -109,18 +125,13 @@ pub fn read(method: &str, write: bool, response: HttpResponse) -> Result<Success
             return Err(Error::bad_response(method, status, &what, write));
         }
     };
-    let Value::Object(mut map) = value else {
-        return Err(Error::bad_response(
-            method,
-            status,
-            "JSON that is not a Bitrix24 envelope",
-            write,
-        ));
-    };
-    if let Some(code) = map.get("error") {
-        let code = match code {
-            Value::String(s) if !s.is_empty() => s.clone(),
-            Value::Number(n) => n.to_string(),
+    if value.shape() != Shape::Object {
+        return Err(not_envelope());
+    }
+    if let Some(code) = value.get("error") {
+        let code = match code.shape() {
+            Shape::String(s) if !s.is_empty() => s,
+            Shape::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => (n as i64).to_string(),
             _ => {
                 return Err(Error::bad_response(
                     method,
@@ -130,8 +141,8 @@ pub fn read(method: &str, write: bool, response: HttpResponse) -> Result<Success
                 ))
             }
         };
-        let text = |k: &str| match map.get(k) {
-            Some(Value::String(s)) => Some(s.clone()),
+        let text = |k: &str| match value.get(k).map(|v| v.shape()) {
+            Some(Shape::String(s)) => Some(s),
             _ => None,
         };
         let description = text("error_description").unwrap_or_default();
@@ -145,31 +156,26 @@ pub fn read(method: &str, write: bool, response: HttpResponse) -> Result<Success
             write,
         ));
     }
-    let Some(result) = map.remove("result") else {
-        return Err(Error::bad_response(
-            method,
-            status,
-            "JSON that is not a Bitrix24 envelope",
-            write,
-        ));
+    let Some(result) = value.get("result") else {
+        return Err(not_envelope());
     };
     Ok(Success {
         status,
         result,
-        time: map.get("time").and_then(Time::read),
-        total: count(map.get("total")),
-        next: count(map.get("next")),
+        time: value.get("time").and_then(|t| Time::read(&t)),
+        total: count(value.get("total")),
+        next: count(value.get("next")),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const M: &str = "imopenlines.crm.message.add";
 
-    fn json(status: u16, v: Value) -> HttpResponse {
+    fn json(status: u16, v: Value) -> HttpResponse<Value> {
         HttpResponse {
             status,
             body: Body::Json(v),
@@ -182,7 +188,12 @@ mod tests {
             json!({"start": 1773758908, "finish": 1773758908.1234, "duration": 0.12, "processing": 0, "date_start": "2026-03-17T10:00:00+03:00", "date_finish": "2026-03-17T10:00:00+03:00", "operating_reset_at": 1773759508, "operating": 0}),
             json!({"start": 1773758908.5, "finish": 1773758908.75, "duration": 0.25, "processing": 0.01, "date_start": "x", "date_finish": "y"}),
         ] {
-            let s = read(M, true, json(200, json!({"result": 19880117, "time": time}))).expect("ok");
+            let s = read(
+                M,
+                true,
+                json(200, json!({"result": 19880117, "time": time})),
+            )
+            .expect("ok");
             assert_eq!(s.result, json!(19880117));
             let t = s.time.expect("time");
             assert!(t.start.expect("start") > 1.7e9);
@@ -192,7 +203,12 @@ mod tests {
 
     #[test]
     fn list_fields_are_read() {
-        let s = read(M, false, json(200, json!({"result": [], "total": "120", "next": 50}))).expect("ok");
+        let s = read(
+            M,
+            false,
+            json(200, json!({"result": [], "total": "120", "next": 50})),
+        )
+        .expect("ok");
         assert_eq!((s.total, s.next), (Some(120), Some(50)));
         assert_eq!(s.time, None);
     }
@@ -216,21 +232,49 @@ mod tests {
     #[test]
     fn the_envelope_wins_over_the_status() {
         // An error body with status 200 (WRONG_ENCODING) is still an error...
-        let e = read(M, true, json(200, json!({"error": "WRONG_ENCODING", "error_description": "Wrong request encoding"})))
-            .expect_err("error");
+        let e = read(
+            M,
+            true,
+            json(
+                200,
+                json!({"error": "WRONG_ENCODING", "error_description": "Wrong request encoding"}),
+            ),
+        )
+        .expect_err("error");
         assert_eq!(e.code(), "WRONG_ENCODING");
         // ...and a 401 expired token is an auth error.
         let e = read(M, true, json(401, json!({"error": "expired_token", "error_description": "The access token provided has expired"})))
             .expect_err("error");
-        assert_eq!((e.code(), e.details().status, e.kind()), ("expired_token", 401, "auth"));
+        assert_eq!(
+            (e.code(), e.details().status, e.kind()),
+            ("expired_token", 401, "auth")
+        );
     }
 
     #[test]
     fn bodies_that_are_not_envelopes_are_bad_responses() {
         let cases = [
-            HttpResponse { status: 502, body: Body::NotJson { content_type: "text/html; charset=utf-8".into(), len: 1234 } },
-            HttpResponse { status: 200, body: Body::NotJson { content_type: "application/json".into(), len: 20 } },
-            HttpResponse { status: 200, body: Body::NotJson { content_type: String::new(), len: 0 } },
+            HttpResponse {
+                status: 502,
+                body: Body::NotJson {
+                    content_type: "text/html; charset=utf-8".into(),
+                    len: 1234,
+                },
+            },
+            HttpResponse {
+                status: 200,
+                body: Body::NotJson {
+                    content_type: "application/json".into(),
+                    len: 20,
+                },
+            },
+            HttpResponse {
+                status: 200,
+                body: Body::NotJson {
+                    content_type: String::new(),
+                    len: 0,
+                },
+            },
             json(200, json!([1, 2])),
             json(200, json!({"foo": 1})),
             json(500, json!({"error": null})),
@@ -244,8 +288,22 @@ mod tests {
             assert!(!e.details().retryable);
             assert!(e.to_string().contains("may have been delivered"), "{e}");
         }
-        let e = read(M, true, HttpResponse { status: 502, body: Body::NotJson { content_type: "text/html".into(), len: 9 } })
-            .expect_err("bad");
-        assert!(e.to_string().contains("HTTP 502 with a body that is not JSON (text/html, 9 bytes)"), "{e}");
+        let e = read(
+            M,
+            true,
+            HttpResponse::<Value> {
+                status: 502,
+                body: Body::NotJson {
+                    content_type: "text/html".into(),
+                    len: 9,
+                },
+            },
+        )
+        .expect_err("bad");
+        assert!(
+            e.to_string()
+                .contains("HTTP 502 with a body that is not JSON (text/html, 9 bytes)"),
+            "{e}"
+        );
     }
 }

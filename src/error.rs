@@ -197,9 +197,16 @@ impl Error {
                 d.retryable = true;
                 Error::RateLimited(d)
             }
-            "expired_token" | "invalid_token" | "no_auth_found" | "invalid_credentials"
-            | "insufficient_scope" | "invalid_request" | "authorization_error"
-            | "user_access_error" | "wrong_auth_type" | "method_confirm_waiting" => Error::Auth(d),
+            "expired_token"
+            | "invalid_token"
+            | "no_auth_found"
+            | "invalid_credentials"
+            | "insufficient_scope"
+            | "invalid_request"
+            | "authorization_error"
+            | "user_access_error"
+            | "wrong_auth_type"
+            | "method_confirm_waiting" => Error::Auth(d),
             _ if d.argument.is_some() || lower == "error_argument" => Error::InvalidArgument(d),
             _ => {
                 // A 5xx without a known code may or may not have executed: only a
@@ -329,8 +336,22 @@ mod tests {
 
     #[test]
     fn server_errors_are_retryable_only_for_reads() {
-        let w = Error::from_portal("m", 500, "INTERNAL_SERVER_ERROR".into(), "".into(), None, true);
-        let r = Error::from_portal("m", 500, "INTERNAL_SERVER_ERROR".into(), "".into(), None, false);
+        let w = Error::from_portal(
+            "m",
+            500,
+            "INTERNAL_SERVER_ERROR".into(),
+            "".into(),
+            None,
+            true,
+        );
+        let r = Error::from_portal(
+            "m",
+            500,
+            "INTERNAL_SERVER_ERROR".into(),
+            "".into(),
+            None,
+            false,
+        );
         assert!(!w.details().retryable);
         assert!(r.details().retryable);
     }
@@ -365,8 +386,12 @@ mod tests {
 
     #[test]
     fn redaction_removes_secrets_from_texts() {
-        let e = Error::network("m", "connect to https://p/rest/1/s3cr3tvalue/m failed", true)
-            .redacted(&["s3cr3tvalue", ""]);
+        let e = Error::network(
+            "m",
+            "connect to https://p/rest/1/s3cr3tvalue/m failed",
+            true,
+        )
+        .redacted(&["s3cr3tvalue", ""]);
         assert!(!e.to_string().contains("s3cr3tvalue"));
         assert!(!format!("{e:?}").contains("s3cr3tvalue"));
         assert!(e.to_string().contains("/rest/1/***/m"));

@@ -9,6 +9,7 @@
 //! - [`wire`]: the HTTP request for a call;
 //! - [`envelope`]: reading the portal's answer, whatever its status;
 //! - [`error`]: one error type with stable codes;
+//! - [`json`]: how the core reads JSON without owning a JSON library;
 //! - [`policy`]: refresh-and-retry or fail;
 //! - [`client`]: the life of a call over a [`client::Transport`].
 //!
@@ -19,12 +20,13 @@ pub mod auth;
 pub mod client;
 pub mod envelope;
 pub mod error;
+pub mod json;
 pub mod params;
 pub mod policy;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
-mod js;
+pub mod js;
 #[cfg(target_arch = "wasm32")]
 mod transport;
 

@@ -7,9 +7,8 @@
 //! missing), ids are positive integers or digit strings, `CRM_ENTITY_TYPE` is one of
 //! `lead`, `deal`, `company`, `contact` in any case.
 
-use serde_json::{Map, Value};
-
 use crate::error::{codes, Error};
+use crate::json::{JsonView, Shape};
 
 /// `imopenlines.crm.message.add`: sends a message to the open-line chat of a CRM item.
 pub const MESSAGE_ADD: &str = "imopenlines.crm.message.add";
@@ -78,13 +77,55 @@ pub enum Output {
     Raw,
 }
 
-/// A validated call, ready for the wire.
+/// One body parameter of a typed call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// An integer (ids).
+    Int(u64),
+    /// A string.
+    Str(String),
+}
+
+/// The body parameters of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Params {
+    /// Typed parameters in their wire spelling, in order.
+    Fields(Vec<(&'static str, Field)>),
+    /// The caller's own parameters of `call()`, already JSON text of an object.
+    Json(String),
+}
+
+/// A successful call's result, as the caller gets it.
 #[derive(Debug, Clone, PartialEq)]
+pub enum Decoded<J> {
+    /// An id.
+    Number(u64),
+    /// A flag.
+    Bool(bool),
+    /// The chats of `imopenlines.crm.chat.get`.
+    Chats(Vec<Chat>),
+    /// The result as the portal sent it.
+    Raw(J),
+}
+
+/// One open-line chat of a CRM item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    /// `CHAT_ID` as a number.
+    pub chat_id: u64,
+    /// `CONNECTOR_ID`, e.g. `livechat`.
+    pub connector_id: String,
+    /// `CONNECTOR_TITLE`.
+    pub connector_title: String,
+}
+
+/// A validated call, ready for the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     /// The REST method.
     pub method: String,
-    /// The body parameters in their wire spelling.
-    pub params: Map<String, Value>,
+    /// The body parameters.
+    pub params: Params,
     /// How to decode the result.
     pub output: Output,
     /// Whether the call changes state on the portal (never repeated blindly).
@@ -92,19 +133,18 @@ pub struct Prepared {
 }
 
 /// Reads fields of the caller's params object, with errors in the portal's words.
-struct Fields<'a> {
+struct Fields<'a, J> {
     method: &'a str,
-    obj: &'a Map<String, Value>,
+    obj: &'a J,
 }
 
 /// PHP's `empty()`: what the portal treats as a missing argument.
-fn php_empty(v: Option<&Value>) -> bool {
+fn php_empty(v: &Shape) -> bool {
     match v {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => true,
-        Some(Value::String(s)) => s.is_empty() || s == "0",
-        Some(Value::Number(n)) => n.as_f64() == Some(0.0),
-        Some(Value::Array(a)) => a.is_empty(),
-        Some(_) => false,
+        Shape::Null | Shape::Bool(false) | Shape::Array(0) => true,
+        Shape::String(s) => s.is_empty() || s == "0",
+        Shape::Number(n) => *n == 0.0,
+        _ => false,
     }
 }
 
@@ -112,19 +152,17 @@ fn php_empty(v: Option<&Value>) -> bool {
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// A positive integer id from a number or a digit string.
-fn positive_id(v: &Value) -> Option<u64> {
+fn positive_id(v: &Shape) -> Option<u64> {
     let n = match v {
-        Value::Number(n) => match n.as_u64() {
-            Some(n) => n,
-            None => {
-                let f = n.as_f64()?;
-                if f.fract() != 0.0 || !(1.0..=MAX_SAFE_INTEGER as f64).contains(&f) {
-                    return None;
-                }
-                f as u64
+        Shape::Number(f) => {
+            if f.fract() != 0.0 || !(1.0..=MAX_SAFE_INTEGER as f64).contains(f) {
+                return None;
             }
-        },
-        Value::String(s) if !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            *f as u64
+        }
+        Shape::String(s)
+            if !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             s.parse().ok()?
         }
         _ => return None,
@@ -132,10 +170,10 @@ fn positive_id(v: &Value) -> Option<u64> {
     (1..=MAX_SAFE_INTEGER).contains(&n).then_some(n)
 }
 
-impl<'a> Fields<'a> {
-    fn new(method: &'a str, input: &'a Value, shape: &str) -> Result<Self, Error> {
-        match input {
-            Value::Object(obj) => Ok(Fields { method, obj }),
+impl<'a, J: JsonView> Fields<'a, J> {
+    fn new(method: &'a str, input: &'a J, shape: &str) -> Result<Self, Error> {
+        match input.shape() {
+            Shape::Object => Ok(Fields { method, obj: input }),
             _ => Err(Error::argument(
                 method,
                 codes::ERROR_ARGUMENT,
@@ -145,8 +183,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn get(&self, js: &str) -> Option<&'a Value> {
-        self.obj.get(js).filter(|v| !v.is_null())
+    fn get(&self, js: &str) -> Shape {
+        self.obj.get(js).map_or(Shape::Null, |v| v.shape())
     }
 
     fn empty(&self, code: &str, wire: &str, js: &str) -> Error {
@@ -175,65 +213,73 @@ impl<'a> Fields<'a> {
         const JS: &str = "crmEntityType";
         const WIRE: &str = "CRM_ENTITY_TYPE";
         let v = self.get(JS);
-        if php_empty(v) {
+        if php_empty(&v) {
             return Err(self.empty(empty_code, WIRE, JS));
         }
-        v.and_then(Value::as_str)
-            .and_then(EntityType::parse)
-            .ok_or_else(|| self.invalid(WIRE, JS, "one of 'lead', 'deal', 'company', 'contact'"))
+        match v {
+            Shape::String(s) => EntityType::parse(&s),
+            _ => None,
+        }
+        .ok_or_else(|| self.invalid(WIRE, JS, "one of 'lead', 'deal', 'company', 'contact'"))
     }
 
     fn id(&self, js: &str, wire: &str, empty_code: &str) -> Result<u64, Error> {
         let v = self.get(js);
-        if php_empty(v) {
+        if php_empty(&v) {
             return Err(self.empty(empty_code, wire, js));
         }
-        v.and_then(positive_id)
-            .ok_or_else(|| self.invalid(wire, js, "a positive integer"))
+        positive_id(&v).ok_or_else(|| self.invalid(wire, js, "a positive integer"))
     }
 
     fn optional_id(&self, js: &str, wire: &str) -> Result<Option<u64>, Error> {
-        if php_empty(self.get(js)) {
+        if php_empty(&self.get(js)) {
             return Ok(None);
         }
         self.id(js, wire, codes::ERROR_ARGUMENT).map(Some)
     }
 
     fn text(&self, js: &str, wire: &str) -> Result<String, Error> {
-        let v = self.get(js);
-        if php_empty(v) {
-            return Err(self.empty(codes::ERROR_ARGUMENT, wire, js));
+        match self.get(js) {
+            v if php_empty(&v) => Err(self.empty(codes::ERROR_ARGUMENT, wire, js)),
+            Shape::String(s) => Ok(s),
+            _ => Err(self.invalid(wire, js, "a string")),
         }
-        v.and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| self.invalid(wire, js, "a string"))
     }
 
     fn optional_bool(&self, js: &str, wire: &str) -> Result<Option<bool>, Error> {
         match self.get(js) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(self.invalid(wire, js, "a boolean")),
+            Shape::Null => Ok(None),
+            Shape::Bool(b) => Ok(Some(b)),
+            _ => Err(self.invalid(wire, js, "a boolean")),
         }
     }
 }
 
-fn prepared(method: &str, output: Output, write: bool, params: Vec<(&str, Value)>) -> Prepared {
+fn prepared(
+    method: &str,
+    output: Output,
+    write: bool,
+    params: Vec<(&'static str, Field)>,
+) -> Prepared {
     Prepared {
         method: method.to_owned(),
-        params: params
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
+        params: Params::Fields(params),
         output,
         write,
     }
 }
 
+fn entity(t: EntityType, id: u64) -> [(&'static str, Field); 2] {
+    [
+        ("CRM_ENTITY_TYPE", Field::Str(t.as_str().to_owned())),
+        ("CRM_ENTITY", Field::Int(id)),
+    ]
+}
+
 const ENTITY_SHAPE: &str = "{crmEntityType: 'deal', crmEntity: 288}";
 
 /// `crmMessageAdd(params)`: validates in the order of the server's handler.
-pub fn message_add(input: &Value) -> Result<Prepared, Error> {
+pub fn message_add<J: JsonView>(input: &J) -> Result<Prepared, Error> {
     let f = Fields::new(
         MESSAGE_ADD,
         input,
@@ -241,7 +287,7 @@ pub fn message_add(input: &Value) -> Result<Prepared, Error> {
     )?;
     let arg = codes::ERROR_ARGUMENT;
     let entity_type = f.entity_type(arg)?;
-    let entity = f.id("crmEntity", "CRM_ENTITY", arg)?;
+    let entity_id = f.id("crmEntity", "CRM_ENTITY", arg)?;
     let user = f.id("userId", "USER_ID", arg)?;
     let chat = f.id("chatId", "CHAT_ID", arg)?;
     let message = f.text("message", "MESSAGE")?;
@@ -249,54 +295,51 @@ pub fn message_add(input: &Value) -> Result<Prepared, Error> {
         MESSAGE_ADD,
         Output::Id,
         true,
-        vec![
-            ("CRM_ENTITY_TYPE", entity_type.as_str().into()),
-            ("CRM_ENTITY", entity.into()),
-            ("USER_ID", user.into()),
-            ("CHAT_ID", chat.into()),
-            ("MESSAGE", message.into()),
-        ],
+        [
+            entity(entity_type, entity_id).to_vec(),
+            vec![
+                ("USER_ID", Field::Int(user)),
+                ("CHAT_ID", Field::Int(chat)),
+                ("MESSAGE", Field::Str(message)),
+            ],
+        ]
+        .concat(),
     ))
 }
 
 /// `crmChatGet(params)`: `{crmEntityType, crmEntity, activeOnly?}`.
-pub fn chat_get(input: &Value) -> Result<Prepared, Error> {
+pub fn chat_get<J: JsonView>(input: &J) -> Result<Prepared, Error> {
     let f = Fields::new(
         CHAT_GET,
         input,
         "{crmEntityType: 'deal', crmEntity: 288, activeOnly?: true}",
     )?;
     let entity_type = f.entity_type(codes::ERROR_ARGUMENT)?;
-    let entity = f.id("crmEntity", "CRM_ENTITY", codes::ERROR_ARGUMENT)?;
-    let mut params = vec![
-        ("CRM_ENTITY_TYPE", entity_type.as_str().into()),
-        ("CRM_ENTITY", entity.into()),
-    ];
+    let entity_id = f.id("crmEntity", "CRM_ENTITY", codes::ERROR_ARGUMENT)?;
+    let mut params = entity(entity_type, entity_id).to_vec();
     if let Some(active) = f.optional_bool("activeOnly", "ACTIVE_ONLY")? {
-        params.push(("ACTIVE_ONLY", if active { "Y" } else { "N" }.into()));
+        let flag = if active { "Y" } else { "N" };
+        params.push(("ACTIVE_ONLY", Field::Str(flag.to_owned())));
     }
     Ok(prepared(CHAT_GET, Output::Chats, false, params))
 }
 
 /// `crmChatGetLastId(params)`: `{crmEntityType, crmEntity}`; missing data is
 /// `CRM_CHAT_EMPTY_CRM_DATA`, as the portal answers.
-pub fn chat_get_last_id(input: &Value) -> Result<Prepared, Error> {
+pub fn chat_get_last_id<J: JsonView>(input: &J) -> Result<Prepared, Error> {
     let f = Fields::new(CHAT_GET_LAST_ID, input, ENTITY_SHAPE)?;
     let entity_type = f.entity_type(EMPTY_CRM_DATA)?;
-    let entity = f.id("crmEntity", "CRM_ENTITY", EMPTY_CRM_DATA)?;
+    let entity_id = f.id("crmEntity", "CRM_ENTITY", EMPTY_CRM_DATA)?;
     Ok(prepared(
         CHAT_GET_LAST_ID,
         Output::Id,
         false,
-        vec![
-            ("CRM_ENTITY_TYPE", entity_type.as_str().into()),
-            ("CRM_ENTITY", entity.into()),
-        ],
+        entity(entity_type, entity_id).to_vec(),
     ))
 }
 
 /// `crmChatUserAdd` / `crmChatUserDelete`: `{crmEntityType, crmEntity, userId, chatId?}`.
-fn chat_user(method: &str, input: &Value) -> Result<Prepared, Error> {
+fn chat_user<J: JsonView>(method: &str, input: &J) -> Result<Prepared, Error> {
     let f = Fields::new(
         method,
         input,
@@ -315,41 +358,38 @@ fn chat_user(method: &str, input: &Value) -> Result<Prepared, Error> {
         None
     };
     let entity_type = f.entity_type(crm_code)?;
-    let entity = f.id("crmEntity", "CRM_ENTITY", crm_code)?;
+    let entity_id = f.id("crmEntity", "CRM_ENTITY", crm_code)?;
     let user = match user {
         Some(u) => u,
         None => f.id("userId", "USER_ID", user_code)?,
     };
-    let mut params = vec![
-        ("CRM_ENTITY_TYPE", entity_type.as_str().into()),
-        ("CRM_ENTITY", entity.into()),
-        ("USER_ID", user.into()),
-    ];
+    let mut params = entity(entity_type, entity_id).to_vec();
+    params.push(("USER_ID", Field::Int(user)));
     if let Some(chat) = f.optional_id("chatId", "CHAT_ID")? {
-        params.push(("CHAT_ID", chat.into()));
+        params.push(("CHAT_ID", Field::Int(chat)));
     }
     Ok(prepared(method, Output::IdOrZero, true, params))
 }
 
 /// `crmChatUserAdd(params)`.
-pub fn chat_user_add(input: &Value) -> Result<Prepared, Error> {
+pub fn chat_user_add<J: JsonView>(input: &J) -> Result<Prepared, Error> {
     chat_user(CHAT_USER_ADD, input)
 }
 
 /// `crmChatUserDelete(params)`.
-pub fn chat_user_delete(input: &Value) -> Result<Prepared, Error> {
+pub fn chat_user_delete<J: JsonView>(input: &J) -> Result<Prepared, Error> {
     chat_user(CHAT_USER_DELETE, input)
 }
 
 /// `crmLeadCreate(params)`: `{chatId}`; a missing chat is the portal's `CHAT_ID` code.
-pub fn lead_create(input: &Value) -> Result<Prepared, Error> {
+pub fn lead_create<J: JsonView>(input: &J) -> Result<Prepared, Error> {
     let f = Fields::new(LEAD_CREATE, input, "{chatId: 8773}")?;
     let chat = f.id("chatId", "CHAT_ID", "CHAT_ID")?;
     Ok(prepared(
         LEAD_CREATE,
         Output::Bool,
         true,
-        vec![("CHAT_ID", chat.into())],
+        vec![("CHAT_ID", Field::Int(chat))],
     ))
 }
 
@@ -369,8 +409,9 @@ pub fn is_read(method: &str) -> bool {
     last.starts_with("get") || last.starts_with("list") || last == "fields"
 }
 
-/// `call(method, params)`: any REST method; params pass through as given.
-pub fn raw(method: &str, input: &Value) -> Result<Prepared, Error> {
+/// `call(method, params)`: any REST method. `params_json` is the JSON text of the
+/// caller's params object (`None` for no params), passed through as given.
+pub fn raw(method: &str, params_json: Option<String>) -> Result<Prepared, Error> {
     let name = method.trim();
     let valid = !name.is_empty()
         && name.len() <= 200
@@ -388,10 +429,10 @@ pub fn raw(method: &str, input: &Value) -> Result<Prepared, Error> {
                 .to_owned(),
         ));
     }
-    let params = match input {
-        Value::Null => Map::new(),
-        Value::Object(m) => m.clone(),
-        _ => {
+    let params = match params_json {
+        None => Params::Fields(Vec::new()),
+        Some(text) if text.starts_with('{') && text.ends_with('}') => Params::Json(text),
+        Some(_) => {
             return Err(Error::argument(
                 name,
                 codes::ERROR_ARGUMENT,
@@ -410,50 +451,54 @@ pub fn raw(method: &str, input: &Value) -> Result<Prepared, Error> {
 
 /// Turns the portal's `result` into what the caller gets, or `BAD_RESPONSE` when the
 /// result does not have the documented shape.
-pub fn decode(prepared: &Prepared, status: u16, result: Value) -> Result<Value, Error> {
+pub fn decode<J: JsonView>(
+    prepared: &Prepared,
+    status: u16,
+    result: J,
+) -> Result<Decoded<J>, Error> {
     let bad = |what: &str| Error::bad_response(&prepared.method, status, what, prepared.write);
     match prepared.output {
-        Output::Raw => Ok(result),
-        Output::Id => positive_id(&result)
-            .map(Value::from)
+        Output::Raw => Ok(Decoded::Raw(result)),
+        Output::Id => positive_id(&result.shape())
+            .map(Decoded::Number)
             .ok_or_else(|| bad("a result that is not a positive integer id")),
-        Output::IdOrZero => match &result {
-            Value::Number(n) if n.as_u64() == Some(0) => Ok(Value::from(0)),
-            Value::String(s) if s == "0" => Ok(Value::from(0)),
-            other => positive_id(other)
-                .map(Value::from)
+        Output::IdOrZero => match result.shape() {
+            Shape::Number(0.0) => Ok(Decoded::Number(0)),
+            Shape::String(s) if s == "0" => Ok(Decoded::Number(0)),
+            other => positive_id(&other)
+                .map(Decoded::Number)
                 .ok_or_else(|| bad("a result that is not an integer id")),
         },
-        Output::Bool => match result {
-            Value::Bool(b) => Ok(Value::Bool(b)),
+        Output::Bool => match result.shape() {
+            Shape::Bool(b) => Ok(Decoded::Bool(b)),
             _ => Err(bad("a result that is not a boolean")),
         },
         Output::Chats => {
-            let list = match result {
-                Value::Array(list) => list,
-                // PHP encodes an empty array as `[]`, a keyed one as an object.
-                Value::Object(map) => map.into_iter().map(|(_, v)| v).collect(),
+            // PHP encodes a list as an array, a keyed one as an object.
+            let items: Vec<J> = match result.shape() {
+                Shape::Array(n) => (0..n).filter_map(|i| result.at(i)).collect(),
+                Shape::Object => result.keys().iter().filter_map(|k| result.get(k)).collect(),
                 _ => return Err(bad("a chat list that is not an array")),
             };
-            list.into_iter()
+            items
+                .iter()
                 .map(|chat| {
-                    let text = |k: &str| match chat.get(k) {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(Value::Number(n)) => n.to_string(),
+                    let text = |k: &str| match chat.get(k).map(|v| v.shape()) {
+                        Some(Shape::String(s)) => s,
                         _ => String::new(),
                     };
-                    let id = chat
+                    let chat_id = chat
                         .get("CHAT_ID")
-                        .and_then(positive_id)
+                        .and_then(|v| positive_id(&v.shape()))
                         .ok_or_else(|| bad("a chat without a valid CHAT_ID"))?;
-                    let mut out = Map::new();
-                    out.insert("chatId".into(), id.into());
-                    out.insert("connectorId".into(), text("CONNECTOR_ID").into());
-                    out.insert("connectorTitle".into(), text("CONNECTOR_TITLE").into());
-                    Ok(Value::Object(out))
+                    Ok(Chat {
+                        chat_id,
+                        connector_id: text("CONNECTOR_ID"),
+                        connector_title: text("CONNECTOR_TITLE"),
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array)
+                .map(Decoded::Chats)
         }
     }
 }
@@ -461,7 +506,26 @@ pub fn decode(prepared: &Prepared, status: u16, result: Value) -> Result<Value, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// The typed params as a JSON object, to compare with expectations.
+    fn body(p: &Prepared) -> Value {
+        match &p.params {
+            Params::Fields(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Field::Int(n) => json!(n),
+                            Field::Str(s) => json!(s),
+                        };
+                        ((*k).to_owned(), v)
+                    })
+                    .collect(),
+            ),
+            Params::Json(text) => serde_json::from_str(text).expect("json"),
+        }
+    }
 
     fn seed() -> Value {
         json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 12, "chatId": 8773, "message": "Hello"})
@@ -479,7 +543,7 @@ mod tests {
         assert_eq!(p.method, "imopenlines.crm.message.add");
         assert!(p.write);
         assert_eq!(
-            Value::Object(p.params),
+            body(&p),
             json!({"CRM_ENTITY_TYPE": "deal", "CRM_ENTITY": 288, "USER_ID": 12, "CHAT_ID": 8773, "MESSAGE": "Hello"})
         );
     }
@@ -488,9 +552,9 @@ mod tests {
     fn ids_may_be_digit_strings_and_types_any_case() {
         let p = message_add(&json!({"crmEntityType": "DEAL", "crmEntity": "288", "userId": "12", "chatId": 8773.0, "message": "0 "}))
             .expect("valid");
-        assert_eq!(p.params["CRM_ENTITY_TYPE"], "deal");
-        assert_eq!(p.params["CRM_ENTITY"], 288);
-        assert_eq!(p.params["CHAT_ID"], 8773);
+        assert_eq!(body(&p)["CRM_ENTITY_TYPE"], "deal");
+        assert_eq!(body(&p)["CRM_ENTITY"], 288);
+        assert_eq!(body(&p)["CHAT_ID"], 8773);
     }
 
     #[test]
@@ -499,10 +563,19 @@ mod tests {
         let (code, arg, text) = err_of(message_add(&json!({})));
         assert_eq!(code, "ERROR_ARGUMENT");
         assert_eq!(arg.as_deref(), Some("CRM_ENTITY_TYPE"));
-        assert!(text.starts_with("Argument 'CRM_ENTITY_TYPE' is null or empty"), "{text}");
+        assert!(
+            text.starts_with("Argument 'CRM_ENTITY_TYPE' is null or empty"),
+            "{text}"
+        );
 
         let order = ["crmEntityType", "crmEntity", "userId", "chatId", "message"];
-        let wire = ["CRM_ENTITY_TYPE", "CRM_ENTITY", "USER_ID", "CHAT_ID", "MESSAGE"];
+        let wire = [
+            "CRM_ENTITY_TYPE",
+            "CRM_ENTITY",
+            "USER_ID",
+            "CHAT_ID",
+            "MESSAGE",
+        ];
         for (i, key) in order.iter().enumerate() {
             let mut v = seed();
             // Break this field and every later one: the error must name this one.
@@ -517,7 +590,14 @@ mod tests {
 
     #[test]
     fn php_empty_values_are_missing() {
-        for empty in [json!(null), json!(""), json!("0"), json!(0), json!(false), json!([])] {
+        for empty in [
+            json!(null),
+            json!(""),
+            json!("0"),
+            json!(0),
+            json!(false),
+            json!([]),
+        ] {
             let mut v = seed();
             v["chatId"] = empty.clone();
             let (_, arg, text) = err_of(message_add(&v));
@@ -526,7 +606,9 @@ mod tests {
         }
         let mut v = seed();
         v["message"] = json!("0");
-        assert!(err_of(message_add(&v)).2.contains("'MESSAGE' is null or empty"));
+        assert!(err_of(message_add(&v))
+            .2
+            .contains("'MESSAGE' is null or empty"));
     }
 
     #[test]
@@ -558,7 +640,10 @@ mod tests {
         v["crmEntityType"] = json!("order");
         let (_, arg, text) = err_of(message_add(&v));
         assert_eq!(arg.as_deref(), Some("CRM_ENTITY_TYPE"));
-        assert!(text.contains("'lead', 'deal', 'company', 'contact'"), "{text}");
+        assert!(
+            text.contains("'lead', 'deal', 'company', 'contact'"),
+            "{text}"
+        );
         let mut v = seed();
         v["message"] = json!(42);
         assert!(err_of(message_add(&v)).2.contains("must be a string"));
@@ -578,56 +663,93 @@ mod tests {
         let (code, arg, _) = err_of(chat_get_last_id(&json!({"crmEntityType": "deal"})));
         assert_eq!(code, "CRM_CHAT_EMPTY_CRM_DATA");
         assert_eq!(arg.as_deref(), Some("CRM_ENTITY"));
-        let (code, _, _) = err_of(chat_get_last_id(&json!({"crmEntityType": "deal", "crmEntity": "x"})));
+        let (code, _, _) = err_of(chat_get_last_id(
+            &json!({"crmEntityType": "deal", "crmEntity": "x"}),
+        ));
         assert_eq!(code, "ERROR_ARGUMENT");
 
-        let (code, arg, _) = err_of(chat_user_delete(&json!({"crmEntityType": "deal", "crmEntity": 288})));
-        assert_eq!((code.as_str(), arg.as_deref()), ("CRM_CHAT_EMPTY_USER", Some("USER_ID")));
+        let (code, arg, _) = err_of(chat_user_delete(
+            &json!({"crmEntityType": "deal", "crmEntity": 288}),
+        ));
+        assert_eq!(
+            (code.as_str(), arg.as_deref()),
+            ("CRM_CHAT_EMPTY_USER", Some("USER_ID"))
+        );
         let (code, _, _) = err_of(chat_user_delete(&json!({"userId": 3})));
         assert_eq!(code, "CRM_CHAT_EMPTY_CRM_DATA");
 
-        let (code, arg, _) = err_of(chat_user_add(&json!({"crmEntityType": "deal", "crmEntity": 288})));
-        assert_eq!((code.as_str(), arg.as_deref()), ("ERROR_ARGUMENT", Some("USER_ID")));
+        let (code, arg, _) = err_of(chat_user_add(
+            &json!({"crmEntityType": "deal", "crmEntity": 288}),
+        ));
+        assert_eq!(
+            (code.as_str(), arg.as_deref()),
+            ("ERROR_ARGUMENT", Some("USER_ID"))
+        );
 
         let (code, arg, _) = err_of(lead_create(&json!({})));
-        assert_eq!((code.as_str(), arg.as_deref()), ("CHAT_ID", Some("CHAT_ID")));
+        assert_eq!(
+            (code.as_str(), arg.as_deref()),
+            ("CHAT_ID", Some("CHAT_ID"))
+        );
     }
 
     #[test]
     fn optional_params_are_encoded_only_when_given() {
         let p = chat_get(&json!({"crmEntityType": "lead", "crmEntity": 1})).expect("ok");
-        assert!(!p.params.contains_key("ACTIVE_ONLY"));
+        assert!(body(&p).get("ACTIVE_ONLY").is_none());
         assert!(!p.write);
-        let p = chat_get(&json!({"crmEntityType": "lead", "crmEntity": 1, "activeOnly": false})).expect("ok");
-        assert_eq!(p.params["ACTIVE_ONLY"], "N");
-        assert!(chat_get(&json!({"crmEntityType": "lead", "crmEntity": 1, "activeOnly": "N"})).is_err());
+        let p = chat_get(&json!({"crmEntityType": "lead", "crmEntity": 1, "activeOnly": false}))
+            .expect("ok");
+        assert_eq!(body(&p)["ACTIVE_ONLY"], "N");
+        assert!(
+            chat_get(&json!({"crmEntityType": "lead", "crmEntity": 1, "activeOnly": "N"})).is_err()
+        );
 
-        let p = chat_user_add(&json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 14})).expect("ok");
-        assert!(!p.params.contains_key("CHAT_ID"));
-        let p = chat_user_add(&json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 14, "chatId": 8773})).expect("ok");
-        assert_eq!(p.params["CHAT_ID"], 8773);
-        assert!(chat_user_add(&json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 14, "chatId": -1})).is_err());
+        let p = chat_user_add(&json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 14}))
+            .expect("ok");
+        assert!(body(&p).get("CHAT_ID").is_none());
+        let p = chat_user_add(
+            &json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 14, "chatId": 8773}),
+        )
+        .expect("ok");
+        assert_eq!(body(&p)["CHAT_ID"], 8773);
+        assert!(chat_user_add(
+            &json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 14, "chatId": -1})
+        )
+        .is_err());
     }
 
     #[test]
     fn raw_calls_check_the_method_name_and_guess_reads() {
-        assert!(raw("crm.deal.list", &Value::Null).is_ok());
+        assert!(raw("crm.deal.list", None).is_ok());
         for bad in ["", "../profile", "a/b", "a..b", "x?auth=1", ".x"] {
-            assert_eq!(raw(bad, &Value::Null).expect_err(bad).code(), "ERROR_ARGUMENT");
+            assert_eq!(raw(bad, None).expect_err(bad).code(), "ERROR_ARGUMENT");
         }
-        assert!(raw("m", &json!("x")).is_err());
-        assert!(!raw("crm.deal.list", &Value::Null).expect("ok").write);
-        assert!(!raw("imopenlines.crm.chat.getLastId", &Value::Null).expect("ok").write);
-        assert!(!raw("profile", &Value::Null).expect("ok").write);
-        assert!(raw("imopenlines.crm.message.add", &Value::Null).expect("ok").write);
-        assert!(raw("crm.deal.update", &Value::Null).expect("ok").write);
+        assert!(raw("m", Some("\"x\"".into())).is_err());
+        let p = raw("crm.deal.add", Some(r#"{"fields":{"TITLE":"x"}}"#.into())).expect("ok");
+        assert_eq!(body(&p), json!({"fields": {"TITLE": "x"}}));
+        assert!(!raw("crm.deal.list", None).expect("ok").write);
+        assert!(
+            !raw("imopenlines.crm.chat.getLastId", None)
+                .expect("ok")
+                .write
+        );
+        assert!(!raw("profile", None).expect("ok").write);
+        assert!(raw("imopenlines.crm.message.add", None).expect("ok").write);
+        assert!(raw("crm.deal.update", None).expect("ok").write);
     }
 
     #[test]
     fn results_are_decoded_to_their_documented_shapes() {
         let p = message_add(&seed()).expect("ok");
-        assert_eq!(decode(&p, 200, json!(19880117)).expect("id"), json!(19880117));
-        assert_eq!(decode(&p, 200, json!("19880117")).expect("id"), json!(19880117));
+        assert_eq!(
+            decode(&p, 200, json!(19880117)).expect("id"),
+            Decoded::Number(19880117)
+        );
+        assert_eq!(
+            decode(&p, 200, json!("19880117")).expect("id"),
+            Decoded::Number(19880117)
+        );
         let e = decode(&p, 200, json!(false)).expect_err("not an id");
         assert_eq!(e.code(), "BAD_RESPONSE");
         assert!(e.to_string().contains("may have been delivered"));
@@ -639,13 +761,35 @@ mod tests {
             json!([{"CHAT_ID": "8773", "CONNECTOR_ID": "livechat", "CONNECTOR_TITLE": "Live chat"}]),
         )
         .expect("chats");
-        assert_eq!(chats, json!([{"chatId": 8773, "connectorId": "livechat", "connectorTitle": "Live chat"}]));
-        assert_eq!(decode(&p, 200, json!([])).expect("empty"), json!([]));
+        assert_eq!(
+            chats,
+            Decoded::Chats(vec![Chat {
+                chat_id: 8773,
+                connector_id: "livechat".into(),
+                connector_title: "Live chat".into()
+            }])
+        );
+        assert_eq!(
+            decode(&p, 200, json!([])).expect("empty"),
+            Decoded::Chats(vec![])
+        );
+        assert_eq!(
+            decode(&p, 200, json!({"0": {"CHAT_ID": 5}})).expect("keyed"),
+            Decoded::Chats(vec![Chat {
+                chat_id: 5,
+                connector_id: String::new(),
+                connector_title: String::new()
+            }])
+        );
         assert!(decode(&p, 200, json!([{"CHAT_ID": null}])).is_err());
 
-        let p = chat_user_add(&json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 14})).expect("ok");
-        assert_eq!(decode(&p, 200, json!(0)).expect("zero"), json!(0));
+        let p = chat_user_add(&json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 14}))
+            .expect("ok");
+        assert_eq!(decode(&p, 200, json!(0)).expect("zero"), Decoded::Number(0));
         let p = lead_create(&json!({"chatId": 1})).expect("ok");
-        assert_eq!(decode(&p, 200, json!(true)).expect("bool"), json!(true));
+        assert_eq!(
+            decode(&p, 200, json!(true)).expect("bool"),
+            Decoded::Bool(true)
+        );
     }
 }

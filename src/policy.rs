@@ -39,13 +39,37 @@ mod tests {
     #[test]
     fn only_token_refusals_trigger_one_refresh() {
         for code in ["expired_token", "invalid_token"] {
-            assert_eq!(after_error(&portal(code, 401), true, false), Next::RefreshAndRetry);
-            assert_eq!(after_error(&portal(code, 401), true, true), Next::Fail, "only once");
-            assert_eq!(after_error(&portal(code, 401), false, false), Next::Fail, "no refresher");
+            assert_eq!(
+                after_error(&portal(code, 401), true, false),
+                Next::RefreshAndRetry
+            );
+            assert_eq!(
+                after_error(&portal(code, 401), true, true),
+                Next::Fail,
+                "only once"
+            );
+            assert_eq!(
+                after_error(&portal(code, 401), false, false),
+                Next::Fail,
+                "no refresher"
+            );
         }
-        for code in ["INVALID_CREDENTIALS", "NO_AUTH_FOUND", "ACCESS_DENIED", "QUERY_LIMIT_EXCEEDED", "Expired_Token_x"] {
-            assert_eq!(after_error(&portal(code, 401), true, false), Next::Fail, "{code}");
+        for code in [
+            "INVALID_CREDENTIALS",
+            "NO_AUTH_FOUND",
+            "ACCESS_DENIED",
+            "QUERY_LIMIT_EXCEEDED",
+            "Expired_Token_x",
+        ] {
+            assert_eq!(
+                after_error(&portal(code, 401), true, false),
+                Next::Fail,
+                "{code}"
+            );
         }
-        assert_eq!(after_error(&Error::network("m", "x", true), true, false), Next::Fail);
+        assert_eq!(
+            after_error(&Error::network("m", "x", true), true, false),
+            Next::Fail
+        );
     }
 }

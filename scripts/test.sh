@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs every test of the project on this machine, installing what is missing first:
+#   lint (fmt, clippy host + wasm32) -> native tests (core + local portal) -> package build
+#   and size budget -> wasm tests in Node and headless Chromium -> the packed package
+#   installed into a scratch project and tested from Node and Chromium -> strict
+#   TypeScript consumer -> the README's example.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+bash scripts/setup.sh
+. scripts/lib.sh
+use_toolchain
+
+SIZE_BUDGET_BYTES=$((40 * 1024))
+LOGS=$ROOT/target/test-logs
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# logged NAME cmd...: runs cmd, keeping its output in $LOGS/NAME.log as well.
+logged() {
+  local name=$1
+  shift
+  "$@" 2>&1 | tee "$LOGS/$name.log"
+  return "${PIPESTATUS[0]}"
+}
+
+step "cargo fmt --check" cargo fmt --all --check
+step "clippy, host" cargo clippy --quiet --workspace --all-targets -- -D warnings
+step "clippy, wasm32" cargo clippy --quiet --all-targets --target wasm32-unknown-unknown -- -D warnings
+step "native tests: core and local portal" logged cargo cargo test --workspace
+
+check_size() {
+  node -e '
+    const r = require(process.argv[1]);
+    const budget = Number(process.argv[2]);
+    console.log(`gzipped .wasm + JS: ${r.totalGzip} bytes, budget ${budget}`);
+    if (r.totalGzip > budget) { console.error("over the size budget"); process.exit(1); }
+  ' "$ROOT/target/size-report.json" "$SIZE_BUDGET_BYTES"
+}
+step "build the package" bash scripts/build.sh
+step "size budget" check_size
+
+# A local portal for the wasm tests; its URLs are compiled into them.
+PORTAL_BIN=$ROOT/target/debug/b24-portal
+step "build the local portal" cargo build --quiet -p b24-portal
+"$PORTAL_BIN" --port 0 > "$LOGS/portal-wasm.out" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -s "$LOGS/portal-wasm.out" ] && break; sleep 0.1; done
+export B24_PORTAL_URL B24_PORTAL_WEBHOOK
+B24_PORTAL_URL=$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1],"utf8").split("\n")[0]).url' "$LOGS/portal-wasm.out")
+B24_PORTAL_WEBHOOK=$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1],"utf8").split("\n")[0]).webhook' "$LOGS/portal-wasm.out")
+
+# wasm-pack test exits 0 when every test was skipped: require that tests ran.
+ran_tests() {
+  local log=$1
+  grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$log" || { echo "no wasm test ran ($log)" >&2; return 1; }
+}
+wasm_node() { logged wasm-node wasm-pack test --node && ran_tests "$LOGS/wasm-node.log"; }
+wasm_chrome() {
+  WASM_BINDGEN_USE_BROWSER=1 logged wasm-chrome wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver \
+    && ran_tests "$LOGS/wasm-chrome.log"
+}
+step "wasm boundary tests in Node" wasm_node
+step "wasm boundary tests in headless Chromium" wasm_chrome
+
+# The package as a user gets it: npm pack, install the tarball into a scratch project.
+SCRATCH=$ROOT/target/consumer
+install_package() {
+  rm -rf "$SCRATCH" && mkdir -p "$SCRATCH/test"
+  local tgz
+  tgz=$(cd pkg && npm pack --silent --pack-destination "$ROOT/target" | tail -n 1)
+  (cd "$SCRATCH" && echo '{"name":"consumer","private":true,"type":"module"}' > package.json \
+    && npm install --silent --no-audit --no-fund "$ROOT/target/$tgz")
+  cp tests/js/*.mjs "$SCRATCH/test/"
+  cp tests/ts/consumer.ts tests/ts/tsconfig.json "$SCRATCH/"
+}
+step "npm pack and install into a scratch project" install_package
+step "strict TypeScript consumer of the .d.ts" tsc -p "$SCRATCH/tsconfig.json"
+
+js_tests() {
+  (cd "$SCRATCH" && B24_PORTAL_BIN=$PORTAL_BIN B24_REPO_ROOT=$ROOT \
+    node --test --test-concurrency=2 test/) 2>&1 | tee "$LOGS/js.log"
+  return "${PIPESTATUS[0]}"
+}
+step "JS tests of the installed package (Node, Chromium, README example)" js_tests
+
+# One closing line over every layer.
+total_passed=0
+total_failed=0
+for log in "$LOGS"/cargo.log "$LOGS"/wasm-node.log "$LOGS"/wasm-chrome.log; do
+  p=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{p+=$4; f+=$6} END {print p+0, f+0}')
+  total_passed=$((total_passed + ${p% *}))
+  total_failed=$((total_failed + ${p#* }))
+done
+js_pass=$(grep -Eo '^# pass [0-9]+' "$LOGS/js.log" | awk '{print $3}')
+js_fail=$(grep -Eo '^# fail [0-9]+' "$LOGS/js.log" | awk '{print $3}')
+total_passed=$((total_passed + ${js_pass:-0}))
+total_failed=$((total_failed + ${js_fail:-0}))
+echo
+echo "all layers: $(cat "$ROOT/target/size-report.json")"
+echo "tests: $total_passed passed, $total_failed failed"

@@ -1,0 +1,78 @@
+// A strict TypeScript consumer of the published declarations. It is type-checked
+// (tsc --noEmit --strict), not run: a wrong or loose declaration fails the build.
+import {
+  crmMessageAdd,
+  Client,
+  isBitrix24Error,
+  type Bitrix24Error,
+  type Bitrix24ErrorCode,
+  type CrmChat,
+  type CrmMessageAddParams,
+} from 'b24-openlines';
+
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<T extends true>(_ok?: T): void {}
+
+export async function seedExample(): Promise<number> {
+  const id = await crmMessageAdd(
+    { crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: 'Hello' },
+    { webhookUrl: 'https://portal.example/rest/1/secret/' },
+  );
+  expectType<Equals<typeof id, number>>();
+  return id;
+}
+
+export async function everyCall(signal: AbortSignal): Promise<void> {
+  const client = Client.fromWebhook('https://portal.example/rest/1/secret/', { timeoutMs: 5000 });
+  const token = Client.fromToken({
+    domain: 'portal.example',
+    accessToken: 't',
+    refresh: async () => ({ accessToken: 'u' }),
+  });
+  const params: CrmMessageAddParams = { crmEntityType: 'lead', crmEntity: '1', userId: 1, chatId: 2, message: 'm' };
+  const id = await client.crmMessageAdd(params, { signal, timeoutMs: 100 });
+  expectType<Equals<typeof id, number>>();
+  const chats = await token.crmChatGet({ crmEntityType: 'deal', crmEntity: 288, activeOnly: false });
+  expectType<Equals<typeof chats, CrmChat[]>>();
+  const first: number | undefined = chats[0]?.chatId;
+  void first;
+  const last = await client.crmChatGetLastId({ crmEntityType: 'deal', crmEntity: 288 });
+  expectType<Equals<typeof last, number>>();
+  const added: number = await client.crmChatUserAdd({ crmEntityType: 'deal', crmEntity: 288, userId: 14 });
+  const removed: number = await client.crmChatUserDelete({ crmEntityType: 'deal', crmEntity: 288, userId: 14, chatId: 8773 });
+  const created: boolean = await client.crmLeadCreate({ chatId: 8900 });
+  const anything: unknown = await client.call('profile');
+  void [added, removed, created, anything];
+  await crmMessageAdd(params, { client });
+  await crmMessageAdd(params, { accessToken: 't', clientEndpoint: 'https://portal.example/rest/' });
+  const origin: string = client.portal;
+  const refreshes: number = token.refreshes;
+  void [origin, refreshes];
+}
+
+export function handle(e: unknown): string {
+  if (isBitrix24Error(e)) {
+    const err: Bitrix24Error = e;
+    const code: Bitrix24ErrorCode = err.code;
+    const fields: [string, number, string, string, string | undefined, boolean] = [
+      err.name, err.status, err.method, err.description, err.argument, err.retryable,
+    ];
+    void fields;
+    if (err.code === 'CHAT_NOT_IN_CRM' || err.kind === 'rateLimited') return code;
+    return err.message;
+  }
+  return 'other';
+}
+
+// Wrong calls must not compile.
+export async function wrong(): Promise<void> {
+  // @ts-expect-error crmEntityType is one of four values
+  await crmMessageAdd({ crmEntityType: 'order', crmEntity: 1, userId: 1, chatId: 1, message: 'm' }, { webhookUrl: 'x' });
+  // @ts-expect-error message is required
+  await crmMessageAdd({ crmEntityType: 'deal', crmEntity: 1, userId: 1, chatId: 1 }, { webhookUrl: 'x' });
+  // @ts-expect-error the result is a number, not a string
+  const s: string = await crmMessageAdd({ crmEntityType: 'deal', crmEntity: 1, userId: 1, chatId: 1, message: 'm' });
+  void s;
+  // @ts-expect-error timeoutMs is a number
+  await Client.fromWebhook('x').crmChatGet({ crmEntityType: 'deal', crmEntity: 1 }, { timeoutMs: 'soon' });
+}

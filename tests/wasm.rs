@@ -1,0 +1,159 @@
+//! The JS boundary, compiled to wasm32 and run in Node (`wasm-pack test --node`) and in
+//! headless Chromium (the same file, with `WASM_BINDGEN_USE_BROWSER=1`). When the test
+//! script provides a running local portal (`B24_PORTAL_WEBHOOK`, `B24_PORTAL_URL` at
+//! build time), calls go over real HTTP; in Chromium that crosses origins, so the
+//! portal's CORS answer is exercised too.
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use b24_openlines::js::{crm_message_add, is_bitrix24_error, Client};
+use js_sys::{Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+const WEBHOOK: Option<&str> = option_env!("B24_PORTAL_WEBHOOK");
+const PORTAL: Option<&str> = option_env!("B24_PORTAL_URL");
+
+#[wasm_bindgen(inline_js = "
+export function obj(json) { return JSON.parse(json); }
+export function with_symbol() { return { crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: Symbol('m') }; }
+export function with_bigint() { return { crmEntityType: 'deal', crmEntity: 288n, userId: 12, chatId: 8773, message: 'x' }; }
+export function throwing_proxy() { return new Proxy({}, { ownKeys() { throw new Error('trap'); } }); }
+export async function admin(url, path, body) {
+  const res = await fetch(url + '/_portal/' + path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  return res.json();
+}
+export function stringify(e) { return JSON.stringify(e) + ' ' + String(e) + ' ' + e.stack; }
+")]
+extern "C" {
+    fn obj(json: &str) -> JsValue;
+    fn with_symbol() -> JsValue;
+    fn with_bigint() -> JsValue;
+    fn throwing_proxy() -> JsValue;
+    async fn admin(url: &str, path: &str, body: JsValue) -> JsValue;
+    fn stringify(e: &JsValue) -> String;
+}
+
+const SEED: &str = r#"{"crmEntityType":"deal","crmEntity":288,"userId":12,"chatId":8773,"message":"Hello from wasm"}"#;
+
+fn options(json: &str) -> Option<Object> {
+    Some(obj(json).unchecked_into())
+}
+
+async fn settle(p: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(p).await
+}
+
+fn get(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn assert_error(e: &JsValue, code: &str, argument: Option<&str>) {
+    assert!(e.is_instance_of::<js_sys::Error>(), "a real Error");
+    assert!(is_bitrix24_error(e.clone()));
+    assert_eq!(get(e, "name").as_string().as_deref(), Some("Bitrix24Error"));
+    assert_eq!(get(e, "code").as_string().as_deref(), Some(code));
+    assert_eq!(get(e, "argument").as_string().as_deref(), argument);
+    assert!(get(e, "retryable").as_bool().is_some());
+    assert!(get(e, "status").as_f64().is_some());
+}
+
+#[wasm_bindgen_test]
+async fn validation_errors_are_bitrix24_errors_with_the_portal_code() {
+    let e = settle(crm_message_add(
+        obj(r#"{"crmEntityType":"deal"}"#),
+        options(r#"{"webhookUrl":"https://p.example/rest/1/s/"}"#),
+    ))
+    .await
+    .expect_err("rejects");
+    assert_error(&e, "ERROR_ARGUMENT", Some("CRM_ENTITY"));
+    assert_eq!(
+        get(&e, "method").as_string().as_deref(),
+        Some("imopenlines.crm.message.add")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn js_values_of_any_shape_are_rejected_not_panicked_on() {
+    let hook = r#"{"webhookUrl":"https://p.example/rest/1/s/"}"#;
+    for (params, argument) in [
+        (with_symbol(), "MESSAGE"),
+        (with_bigint(), "CRM_ENTITY"),
+        (throwing_proxy(), "CRM_ENTITY_TYPE"),
+        (JsValue::UNDEFINED, "params"),
+        (JsValue::from_f64(f64::NAN), "params"),
+    ] {
+        let e = settle(crm_message_add(params, options(hook)))
+            .await
+            .expect_err("rejects");
+        assert_error(&e, "ERROR_ARGUMENT", Some(argument));
+    }
+    let e = settle(crm_message_add(obj(SEED), None))
+        .await
+        .expect_err("no auth");
+    assert_error(&e, "NO_AUTH", None);
+    assert!(!is_bitrix24_error(js_sys::Error::new("plain").into()));
+    assert!(!is_bitrix24_error(JsValue::from_str("Bitrix24Error")));
+}
+
+#[wasm_bindgen_test]
+fn bad_webhooks_throw_without_the_secret() {
+    let e = Client::from_webhook(
+        JsValue::from_str("https://p.example/rest/x/verysecret1/"),
+        None,
+    )
+    .err()
+    .expect("throws");
+    assert_error(&e, "NO_AUTH", None);
+    assert!(!stringify(&e).contains("verysecret1"));
+}
+
+#[wasm_bindgen_test]
+async fn the_seed_example_reaches_the_local_portal() {
+    let (Some(webhook), Some(url)) = (WEBHOOK, PORTAL) else {
+        return; // built without a portal: the boundary tests above still ran
+    };
+    let id = settle(crm_message_add(
+        obj(SEED),
+        options(&format!(r#"{{"webhookUrl":"{webhook}"}}"#)),
+    ))
+    .await
+    .expect("delivered");
+    let id = id.as_f64().expect("a number");
+    let ledger = admin(url, "messages", JsValue::UNDEFINED).await;
+    let entries: js_sys::Array = ledger.dyn_into().expect("array");
+    let found = entries.iter().any(|m| {
+        get(&m, "id").as_f64() == Some(id)
+            && get(&m, "message").as_string().as_deref() == Some("Hello from wasm")
+    });
+    assert!(found, "the ledger holds message {id}");
+}
+
+#[wasm_bindgen_test]
+async fn a_timeout_rejects_and_a_portal_error_keeps_its_status() {
+    let (Some(webhook), Some(url)) = (WEBHOOK, PORTAL) else {
+        return;
+    };
+    let client = Client::from_webhook(JsValue::from_str(webhook), None).expect("client");
+    admin(
+        url,
+        "faults",
+        JsValue::from_str(r#"{"faults":[{"method":"imopenlines.crm.message.add","kind":"delay","delayMs":1500}]}"#),
+    )
+    .await;
+    let e = settle(client.crm_message_add(obj(SEED), options(r#"{"timeoutMs":100}"#)))
+        .await
+        .expect_err("times out");
+    assert_error(&e, "TIMEOUT", None);
+    assert_eq!(get(&e, "retryable").as_bool(), Some(false));
+
+    let finished = SEED.replace("8773", "8772");
+    let e = settle(client.crm_message_add(obj(&finished), None))
+        .await
+        .expect_err("rejected");
+    assert_error(&e, "CHAT_NOT_IN_CRM", None);
+    assert_eq!(get(&e, "status").as_f64(), Some(400.0));
+    assert!(!stringify(&e).contains(webhook));
+}

@@ -1,0 +1,31 @@
+// The README's example, run from Node against the local portal: starts the portal,
+// sends the message through the built package, prints the id and the portal's ledger
+// entry for it. Run it with scripts/demo.sh, which builds both first.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+const portalBin = process.env.B24_PORTAL_BIN;
+if (!portalBin) throw new Error('B24_PORTAL_BIN is not set: run scripts/demo.sh');
+const { crmMessageAdd, isBitrix24Error } = await import(new URL('../pkg/node.js', import.meta.url));
+
+const portal = spawn(portalBin, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const [line] = await createInterface({ input: portal.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]);
+const { url, webhook } = JSON.parse(line);
+console.log(`local portal at ${url}`);
+
+try {
+  const params = { crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: 'Hello' };
+  console.log(`crmMessageAdd(${JSON.stringify(params)}, { webhookUrl })`);
+  const id = await crmMessageAdd(params, { webhookUrl: webhook });
+  console.log(`message id: ${id}`);
+  const ledger = await (await fetch(`${url}/_portal/messages`)).json();
+  console.log('portal ledger entry:', JSON.stringify(ledger.find((m) => m.id === id)));
+  try {
+    await crmMessageAdd({ ...params, chatId: 8772 }, { webhookUrl: webhook });
+  } catch (e) {
+    if (!isBitrix24Error(e)) throw e;
+    console.log(`and an error, as callers see it: ${e.code} (HTTP ${e.status}): ${e.description}`);
+  }
+} finally {
+  portal.kill('SIGTERM');
+}
