@@ -2,15 +2,18 @@
 // load the module by themselves (Node reads the file, browsers and bundlers fetch it
 // next to the script), their type declarations, and the package.json fields that
 // point at them. Then reports the gzipped size of what a browser downloads.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 const pkg = new URL('../pkg/', import.meta.url);
 const path = (f) => new URL(f, pkg);
 const manifest = JSON.parse(await readFile(path('package.json'), 'utf8'));
-const glue = manifest.main; // e.g. b24_openlines.js, written by wasm-pack --target web
-const wasm = glue.replace(/\.js$/, '_bg.wasm');
+// wasm-pack --target web writes NAME_bg.wasm and its glue NAME.js (found by name, so
+// that running this script twice gives the same result).
+const wasm = (await readdir(pkg)).find((f) => f.endsWith('_bg.wasm'));
+if (!wasm) throw new Error('pkg/ has no *_bg.wasm: run wasm-pack build first');
+const glue = wasm.replace(/_bg\.wasm$/, '.js');
 const header = '// Entry point of the package: loads the WebAssembly module, then exports the API.\n';
 
 await writeFile(path('index.js'), `${header}import init from './${glue}';
@@ -22,7 +25,9 @@ import { initSync } from './${glue}';
 initSync({ module: await readFile(new URL('./${wasm}', import.meta.url)) });
 export * from './${glue}';
 `);
-await writeFile(path('index.d.ts'), `export * from './${glue.replace(/\.js$/, '.js')}';\n`);
+// The generated declarations use Symbol.dispose; name its lib so that consumers on an
+// older `lib` setting still type-check without skipLibCheck.
+await writeFile(path('index.d.ts'), `/// <reference lib="esnext.disposable" />\nexport * from './${glue}';\n`);
 
 const files = new Set(manifest.files ?? []);
 for (const f of ['index.js', 'node.js', 'index.d.ts', glue, wasm, glue.replace(/\.js$/, '.d.ts')]) files.add(f);

@@ -95,6 +95,22 @@ pub enum Error {
     BadResponse(Details),
 }
 
+/// Matches every variant, binding its [`Details`].
+macro_rules! each_variant {
+    ($e:expr, $d:ident => $body:expr) => {
+        match $e {
+            Error::InvalidArgument($d)
+            | Error::Auth($d)
+            | Error::RateLimited($d)
+            | Error::Rejected($d)
+            | Error::Network($d)
+            | Error::Timeout($d)
+            | Error::Aborted($d)
+            | Error::BadResponse($d) => $body,
+        }
+    };
+}
+
 fn message(d: &Details) -> String {
     if d.method.is_empty() {
         format!("{}: {}", d.code, d.description)
@@ -106,29 +122,11 @@ fn message(d: &Details) -> String {
 impl Error {
     /// The fields common to all variants.
     pub fn details(&self) -> &Details {
-        match self {
-            Error::InvalidArgument(d)
-            | Error::Auth(d)
-            | Error::RateLimited(d)
-            | Error::Rejected(d)
-            | Error::Network(d)
-            | Error::Timeout(d)
-            | Error::Aborted(d)
-            | Error::BadResponse(d) => d,
-        }
+        each_variant!(self, d => d)
     }
 
     fn details_mut(&mut self) -> &mut Details {
-        match self {
-            Error::InvalidArgument(d)
-            | Error::Auth(d)
-            | Error::RateLimited(d)
-            | Error::Rejected(d)
-            | Error::Network(d)
-            | Error::Timeout(d)
-            | Error::Aborted(d)
-            | Error::BadResponse(d) => d,
-        }
+        each_variant!(self, d => d)
     }
 
     /// The stable code.

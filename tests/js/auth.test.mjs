@@ -1,24 +1,21 @@
 // Token auth, refresh shared by all calls in flight, and secrets kept out of every error.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, crmMessageAdd, isBitrix24Error } from 'b24-openlines';
-import { startPortal, rejectionOf } from './portal.mjs';
+import { rejectionOf, seed, usePortal } from './portal.mjs';
 
-const seed = { crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: 'Hello' };
-let portal;
-before(async () => { portal = await startPortal(); });
-after(async () => { await portal?.stop(); });
+const ctx = usePortal();
 
-const endpoint = () => `${portal.url}/rest/`;
-const newToken = async () => (await portal.admin('tokens', { userId: 1 })).accessToken;
+const endpoint = () => `${ctx.portal.url}/rest/`;
+const newToken = async () => (await ctx.portal.admin('tokens', { userId: 1 })).accessToken;
 
 test('an access token is sent as auth and works with domain or clientEndpoint', async () => {
-  const id = await crmMessageAdd(seed, { accessToken: portal.accessToken, clientEndpoint: endpoint() });
+  const id = await crmMessageAdd(seed, { accessToken: ctx.portal.accessToken, clientEndpoint: endpoint() });
   assert.equal(typeof id, 'number');
-  const host = new URL(portal.url).host;
+  const host = new URL(ctx.portal.url).host;
   const client = Client.fromToken({ domain: `http://${host}`, accessToken: await newToken() });
   assert.equal(typeof (await client.crmMessageAdd(seed)), 'number');
-  const last = (await portal.requests()).at(-1);
+  const last = (await ctx.portal.requests()).at(-1);
   assert.equal(last.auth ?? last.authKind ?? 'token', 'token');
 });
 
@@ -34,13 +31,13 @@ test('an expired token is refreshed once for all calls in flight, each delivered
       return { accessToken: await newToken() };
     },
   });
-  await portal.admin('tokens/expire', { accessToken: token });
-  const before = (await portal.messages()).length;
+  await ctx.portal.admin('tokens/expire', { accessToken: token });
+  const before = (await ctx.portal.messages()).length;
   const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => client.crmMessageAdd({ ...seed, message: `r${i}` })));
   assert.equal(refreshes, 1, 'one refresh for ten calls');
   assert.equal(client.refreshes, 1);
   assert.equal(new Set(ids).size, 10);
-  const ledger = await portal.messages();
+  const ledger = await ctx.portal.messages();
   assert.equal(ledger.length, before + 10, 'every message delivered exactly once');
   // And the new token keeps working without another refresh.
   await client.crmMessageAdd(seed);
@@ -51,14 +48,14 @@ test('a refresh function may return the raw OAuth answer or a plain string', asy
   for (const shape of [(t) => ({ access_token: t, refresh_token: 'r' }), (t) => t]) {
     const token = await newToken();
     const client = Client.fromToken({ clientEndpoint: endpoint(), accessToken: token, refresh: async () => shape(await newToken()) });
-    await portal.admin('tokens/expire', { accessToken: token });
+    await ctx.portal.admin('tokens/expire', { accessToken: token });
     assert.equal(typeof (await client.crmMessageAdd(seed)), 'number');
   }
 });
 
 test('without refresh, expired_token is an auth error; a failing refresh keeps that code', async () => {
   const token = await newToken();
-  await portal.admin('tokens/expire', { accessToken: token });
+  await ctx.portal.admin('tokens/expire', { accessToken: token });
   const e = await rejectionOf(Client.fromToken({ clientEndpoint: endpoint(), accessToken: token }).crmMessageAdd(seed));
   assert.equal(e.code, 'expired_token');
   assert.equal(e.status, 401);
@@ -87,7 +84,7 @@ test('unknown tokens and wrong webhook secrets are 401 auth errors', async () =>
   const e = await rejectionOf(crmMessageAdd(seed, { accessToken: 'not-a-token', clientEndpoint: endpoint() }));
   assert.equal(e.code, 'invalid_token');
   assert.equal(e.status, 401);
-  const wrong = portal.webhook.replace(portal.secret, 'wrongsecret');
+  const wrong = ctx.portal.webhook.replace(ctx.portal.secret, 'wrongsecret');
   const e2 = await rejectionOf(crmMessageAdd(seed, { webhookUrl: wrong }));
   assert.equal(e2.code, 'INVALID_CREDENTIALS');
   assert.equal(e2.status, 401);
@@ -96,11 +93,11 @@ test('unknown tokens and wrong webhook secrets are 401 auth errors', async () =>
 
 test('no webhook secret or token appears in any error, stack or serialization', async () => {
   const token = await newToken();
-  const secrets = [portal.secret, token, 'refresh-secret-xyz'];
-  await portal.faults([
+  const secrets = [ctx.portal.secret, token, 'refresh-secret-xyz'];
+  await ctx.portal.faults([
     { kind: 'html' }, { kind: 'truncated' }, { kind: 'status500_before' }, { kind: 'delay', delayMs: 500 },
   ]);
-  const hook = Client.fromWebhook(portal.webhook);
+  const hook = Client.fromWebhook(ctx.portal.webhook);
   const tok = Client.fromToken({ clientEndpoint: endpoint(), accessToken: token });
   const errors = [];
   for (const call of [
@@ -111,21 +108,21 @@ test('no webhook secret or token appears in any error, stack or serialization', 
     () => hook.crmMessageAdd({ ...seed, chatId: 8772 }),
     () => tok.crmMessageAdd({ ...seed, userId: 14 }),
     () => tok.call('imopenlines.crm.message.add', { CRM_ENTITY_TYPE: 'deal' }),
-    () => crmMessageAdd(seed, { webhookUrl: portal.webhook.replace(/rest\/1\//, 'rest/x/') }),
-    () => crmMessageAdd(seed, { webhookUrl: `${portal.webhook}?q=${token}` }),
+    () => crmMessageAdd(seed, { webhookUrl: ctx.portal.webhook.replace(/rest\/1\//, 'rest/x/') }),
+    () => crmMessageAdd(seed, { webhookUrl: `${ctx.portal.webhook}?q=${token}` }),
     () => crmMessageAdd(seed, { accessToken: token, domain: `bad/${token}` }),
-    () => crmMessageAdd({}, { webhookUrl: portal.webhook }),
+    () => crmMessageAdd({}, { webhookUrl: ctx.portal.webhook }),
   ]) {
     errors.push(await rejectionOf(call()));
   }
-  try { Client.fromWebhook(`${portal.webhook}?x`); } catch (e) { errors.push(e); }
+  try { Client.fromWebhook(`${ctx.portal.webhook}?x`); } catch (e) { errors.push(e); }
   assert.ok(errors.length >= 12);
   for (const e of errors) {
     assert.ok(isBitrix24Error(e), String(e));
     const texts = [e.message, e.stack, JSON.stringify(e), String(e), e.description, ...Object.values(e).map(String)];
     for (const text of texts) for (const s of secrets) assert.ok(!String(text).includes(s), `${e.code} leaks: ${text}`);
   }
-  const log = JSON.stringify(await portal.requests());
+  const log = JSON.stringify(await ctx.portal.requests());
   for (const s of secrets) assert.ok(!log.includes(s), 'the portal request log is redacted too');
   await new Promise((r) => setTimeout(r, 500));
 });

@@ -1,28 +1,21 @@
 // What a caller sees when the network or the portal fails: no hung Promise, no
 // duplicate message, and a code that says whether a retry is safe.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { Client, crmMessageAdd, isBitrix24Error } from 'b24-openlines';
-import { startPortal, rejectionOf } from './portal.mjs';
+import { rejectionOf, seed, usePortal } from './portal.mjs';
 
-const seed = { crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: 'Hello' };
 const M = 'imopenlines.crm.message.add';
-let portal;
-let client;
-before(async () => {
-  portal = await startPortal();
-  client = Client.fromWebhook(portal.webhook);
-});
-after(async () => { await portal?.stop(); });
+const ctx = usePortal((portal) => ({ client: Client.fromWebhook(ctx.portal.webhook) }));
 
-const count = async () => (await portal.messages()).length;
+const count = async () => (await ctx.portal.messages()).length;
 
 test('a slow portal times out with TIMEOUT, says the message may have arrived, and is not resent', async () => {
-  await portal.faults([{ method: M, kind: 'delay', delayMs: 1500 }]);
+  await ctx.portal.faults([{ method: M, kind: 'delay', delayMs: 1500 }]);
   const before = await count();
   const t0 = performance.now();
-  const e = await rejectionOf(client.crmMessageAdd(seed, { timeoutMs: 200 }));
+  const e = await rejectionOf(ctx.client.crmMessageAdd(seed, { timeoutMs: 200 }));
   assert.ok(isBitrix24Error(e));
   assert.equal(e.code, 'TIMEOUT');
   assert.equal(e.kind, 'timeout');
@@ -34,15 +27,15 @@ test('a slow portal times out with TIMEOUT, says the message may have arrived, a
 });
 
 test('the client-wide timeout applies when a call gives none', async () => {
-  await portal.faults([{ method: M, kind: 'delay', delayMs: 1000 }]);
-  const quick = Client.fromWebhook(portal.webhook, { timeoutMs: 150 });
+  await ctx.portal.faults([{ method: M, kind: 'delay', delayMs: 1000 }]);
+  const quick = Client.fromWebhook(ctx.portal.webhook, { timeoutMs: 150 });
   assert.equal((await rejectionOf(quick.crmMessageAdd(seed))).code, 'TIMEOUT');
   await new Promise((r) => setTimeout(r, 1100));
 });
 
 test('a read that times out is retryable', async () => {
-  await portal.faults([{ method: 'imopenlines.crm.chat.get', kind: 'delay', delayMs: 800 }]);
-  const e = await rejectionOf(client.crmChatGet({ crmEntityType: 'deal', crmEntity: 288 }, { timeoutMs: 100 }));
+  await ctx.portal.faults([{ method: 'imopenlines.crm.chat.get', kind: 'delay', delayMs: 800 }]);
+  const e = await rejectionOf(ctx.client.crmChatGet({ crmEntityType: 'deal', crmEntity: 288 }, { timeoutMs: 100 }));
   assert.equal(e.code, 'TIMEOUT');
   assert.equal(e.retryable, true);
   assert.doesNotMatch(e.message, /delivered/);
@@ -50,10 +43,10 @@ test('a read that times out is retryable', async () => {
 });
 
 test('an AbortSignal cancels a call in flight with ABORTED', async () => {
-  await portal.faults([{ method: M, kind: 'delay', delayMs: 1000 }]);
+  await ctx.portal.faults([{ method: M, kind: 'delay', delayMs: 1000 }]);
   const controller = new AbortController();
   setTimeout(() => controller.abort(new Error('user navigated away')), 100);
-  const e = await rejectionOf(client.crmMessageAdd(seed, { signal: controller.signal }));
+  const e = await rejectionOf(ctx.client.crmMessageAdd(seed, { signal: controller.signal }));
   assert.equal(e.code, 'ABORTED');
   assert.equal(e.kind, 'aborted');
   assert.equal(e.retryable, false);
@@ -61,10 +54,10 @@ test('an AbortSignal cancels a call in flight with ABORTED', async () => {
 });
 
 test('an already aborted signal rejects without sending anything', async () => {
-  const before = (await portal.requests()).length;
-  const e = await rejectionOf(client.crmMessageAdd(seed, { signal: AbortSignal.abort('stop') }));
+  const before = (await ctx.portal.requests()).length;
+  const e = await rejectionOf(ctx.client.crmMessageAdd(seed, { signal: AbortSignal.abort('stop') }));
   assert.equal(e.code, 'ABORTED');
-  assert.equal((await portal.requests()).length, before);
+  assert.equal((await ctx.portal.requests()).length, before);
 });
 
 test('an unreachable portal is NETWORK_ERROR without the secret in any text', async () => {
@@ -84,8 +77,8 @@ test('an unreachable portal is NETWORK_ERROR without the secret in any text', as
 });
 
 test('an HTML error page is BAD_RESPONSE with the status, never a crash', async () => {
-  await portal.faults([{ method: M, kind: 'html' }]);
-  const e = await rejectionOf(client.crmMessageAdd(seed));
+  await ctx.portal.faults([{ method: M, kind: 'html' }]);
+  const e = await rejectionOf(ctx.client.crmMessageAdd(seed));
   assert.equal(e.code, 'BAD_RESPONSE');
   assert.equal(e.status, 502);
   assert.match(e.message, /text\/html/);
@@ -93,8 +86,8 @@ test('an HTML error page is BAD_RESPONSE with the status, never a crash', async 
 
 test('a truncated body after delivery is BAD_RESPONSE, not retryable, delivered once', async () => {
   const before = await count();
-  await portal.faults([{ method: M, kind: 'truncated' }]);
-  const e = await rejectionOf(client.crmMessageAdd(seed));
+  await ctx.portal.faults([{ method: M, kind: 'truncated' }]);
+  const e = await rejectionOf(ctx.client.crmMessageAdd(seed));
   assert.equal(e.code, 'BAD_RESPONSE');
   assert.equal(e.retryable, false);
   assert.match(e.message, /may have been delivered/);
@@ -103,30 +96,30 @@ test('a truncated body after delivery is BAD_RESPONSE, not retryable, delivered 
 
 test('a connection dropped after delivery is NETWORK_ERROR and the message is not sent twice', async () => {
   const before = await count();
-  await portal.faults([{ method: M, kind: 'drop_after_store' }]);
-  const e = await rejectionOf(client.crmMessageAdd(seed));
+  await ctx.portal.faults([{ method: M, kind: 'drop_after_store' }]);
+  const e = await rejectionOf(ctx.client.crmMessageAdd(seed));
   assert.equal(e.code, 'NETWORK_ERROR');
   assert.equal(e.retryable, false);
   assert.equal(await count(), before + 1, 'delivered exactly once');
 });
 
 test('a 500 before execution keeps the portal code; a write is still not retryable', async () => {
-  await portal.faults([{ method: M, kind: 'status500_before' }]);
-  const e = await rejectionOf(client.crmMessageAdd(seed));
+  await ctx.portal.faults([{ method: M, kind: 'status500_before' }]);
+  const e = await rejectionOf(ctx.client.crmMessageAdd(seed));
   assert.equal(e.code, 'INTERNAL_SERVER_ERROR');
   assert.equal(e.status, 500);
   assert.equal(e.retryable, false);
 });
 
 test('unknown methods are ERROR_METHOD_NOT_FOUND with status 404', async () => {
-  const e = await rejectionOf(client.call('imopenlines.crm.nothing'));
+  const e = await rejectionOf(ctx.client.call('imopenlines.crm.nothing'));
   assert.equal(e.code, 'ERROR_METHOD_NOT_FOUND');
   assert.equal(e.status, 404);
 });
 
 test('many calls at once all settle, each delivered once', async () => {
   const before = await count();
-  const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => client.crmMessageAdd({ ...seed, message: `m${i}` })));
+  const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => ctx.client.crmMessageAdd({ ...seed, message: `m${i}` })));
   assert.equal(new Set(ids).size, 40);
   assert.equal(await count(), before + 40);
 });

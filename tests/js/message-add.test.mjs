@@ -1,13 +1,10 @@
-// crmMessageAdd as a user calls it: the installed package against the local portal.
-import { test, before, after } from 'node:test';
+// crmMessageAdd as a user calls it: the installed package against the local ctx.portal.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crmMessageAdd, Client, isBitrix24Error } from 'b24-openlines';
-import { startPortal, rejectionOf } from './portal.mjs';
+import { startPortal, rejectionOf, seed, usePortal } from './portal.mjs';
 
-const seed = { crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: 'Hello' };
-let portal;
-before(async () => { portal = await startPortal(); });
-after(async () => { await portal?.stop(); });
+const ctx = usePortal();
 
 /** Asserts `e` is a Bitrix24Error with these fields. */
 function assertError(e, fields) {
@@ -18,11 +15,11 @@ function assertError(e, fields) {
 }
 
 test('the seed example resolves to the id of a message the portal delivered', async () => {
-  const before = (await portal.messages()).length;
-  const id = await crmMessageAdd(seed, { webhookUrl: portal.webhook });
+  const before = (await ctx.portal.messages()).length;
+  const id = await crmMessageAdd(seed, { webhookUrl: ctx.portal.webhook });
   assert.equal(typeof id, 'number');
   assert.ok(Number.isInteger(id) && id > 0);
-  const ledger = await portal.messages();
+  const ledger = await ctx.portal.messages();
   assert.equal(ledger.length, before + 1, 'exactly one message delivered');
   const entry = ledger.at(-1);
   assert.equal(entry.id, id);
@@ -32,27 +29,27 @@ test('the seed example resolves to the id of a message the portal delivered', as
 });
 
 test('a Client sends to the same portal, ids increase, text arrives unchanged', async () => {
-  const client = Client.fromWebhook(portal.webhook);
-  assert.equal(client.portal, portal.url);
+  const client = Client.fromWebhook(ctx.portal.webhook);
+  assert.equal(client.portal, ctx.portal.url);
   const text = 'Привет, [B]мир[/B] & "quotes" \u{1F600}';
   const a = await client.crmMessageAdd({ ...seed, message: text });
   const b = await client.crmMessageAdd(seed);
   assert.equal(b, a + 1);
-  const entry = (await portal.messages()).find((m) => m.id === a);
+  const entry = (await ctx.portal.messages()).find((m) => m.id === a);
   assert.equal(entry.message, text);
 });
 
 test('ids and types given as strings are accepted as the portal accepts them', async () => {
   const id = await crmMessageAdd(
     { crmEntityType: 'DEAL', crmEntity: '288', userId: '12', chatId: '8773', message: 'strings' },
-    { webhookUrl: portal.webhook },
+    { webhookUrl: ctx.portal.webhook },
   );
-  assert.equal((await portal.messages()).find((m) => m.id === id).message, 'strings');
+  assert.equal((await ctx.portal.messages()).find((m) => m.id === id).message, 'strings');
 });
 
 test('every error code of the method arrives as a Bitrix24Error and nothing is delivered', async (t) => {
-  const client = Client.fromWebhook(portal.webhook);
-  const { webhook: noCrmWebhook } = await portal.admin('webhooks', { userId: 13 });
+  const client = Client.fromWebhook(ctx.portal.webhook);
+  const { webhook: noCrmWebhook } = await ctx.portal.admin('webhooks', { userId: 13 });
   const cases = [
     ['portal ERROR_ARGUMENT', () => client.call('imopenlines.crm.message.add', { CRM_ENTITY_TYPE: 'deal' }),
       { code: 'ERROR_ARGUMENT', status: 400, argument: 'CRM_ENTITY', kind: 'invalidArgument' }],
@@ -69,16 +66,16 @@ test('every error code of the method arrives as a Bitrix24Error and nothing is d
   ];
   for (const [name, call, fields] of cases) {
     await t.test(name, async () => {
-      const before = (await portal.messages()).length;
+      const before = (await ctx.portal.messages()).length;
       const e = await rejectionOf(call());
       assertError(e, { method: 'imopenlines.crm.message.add', retryable: false, ...fields });
       assert.ok(e.description.length > 0);
       assert.ok(e.message.includes(fields.code));
-      assert.equal((await portal.messages()).length, before, 'nothing delivered');
+      assert.equal((await ctx.portal.messages()).length, before, 'nothing delivered');
     });
   }
   await t.test('send failure (MESSAGE_ADD_ERROR)', async () => {
-    await portal.faults([{ method: 'imopenlines.crm.message.add', kind: 'message_add_error' }]);
+    await ctx.portal.faults([{ method: 'imopenlines.crm.message.add', kind: 'message_add_error' }]);
     const e = await rejectionOf(client.crmMessageAdd(seed));
     assertError(e, { code: 'MESSAGE_ADD_ERROR', status: 400, retryable: false });
   });
@@ -114,15 +111,15 @@ test('validation rejects bad params in the portal order, with no request sent', 
     ['deal', 'params', 'must be an object'],
     [[1, 2], 'params', 'must be an object'],
   ];
-  const requestsBefore = (await portal.requests()).length;
+  const requestsBefore = (await ctx.portal.requests()).length;
   for (const [params, argument, text] of cases) {
     await t.test(`${JSON.stringify(params)} -> ${argument}`, async () => {
-      const e = await rejectionOf(crmMessageAdd(params, { webhookUrl: portal.webhook }));
+      const e = await rejectionOf(crmMessageAdd(params, { webhookUrl: ctx.portal.webhook }));
       assertError(e, { code: 'ERROR_ARGUMENT', argument, status: 0, kind: 'invalidArgument', retryable: false });
       assert.ok(e.message.includes(text), e.message);
     });
   }
-  assert.equal((await portal.requests()).length, requestsBefore, 'no request reached the portal');
+  assert.equal((await ctx.portal.requests()).length, requestsBefore, 'no request reached the portal');
 });
 
 test('inputs of any shape become errors, never crashes, and the module keeps working', async () => {
@@ -135,22 +132,22 @@ test('inputs of any shape become errors, never crashes, and the module keeps wor
     () => crmMessageAdd(seed, 42),
     () => crmMessageAdd(seed, { webhookUrl: 42 }),
     () => crmMessageAdd(seed, { webhookUrl: 'not a url' }),
-    () => crmMessageAdd(seed, { webhookUrl: portal.webhook, timeoutMs: -5 }),
-    () => crmMessageAdd(seed, { webhookUrl: portal.webhook, timeoutMs: 'soon' }),
-    () => crmMessageAdd(seed, { webhookUrl: portal.webhook, signal: {} }),
+    () => crmMessageAdd(seed, { webhookUrl: ctx.portal.webhook, timeoutMs: -5 }),
+    () => crmMessageAdd(seed, { webhookUrl: ctx.portal.webhook, timeoutMs: 'soon' }),
+    () => crmMessageAdd(seed, { webhookUrl: ctx.portal.webhook, signal: {} }),
     () => crmMessageAdd(seed, { accessToken: 'x' }),
     () => crmMessageAdd(seed, { accessToken: 'x', domain: 'a/b' }),
     () => crmMessageAdd(seed, { accessToken: 'x', domain: 'p.example', refresh: 'no' }),
     () => crmMessageAdd(seed, { client: {} }),
-    () => crmMessageAdd({ ...seed, crmEntity: 10n }, { webhookUrl: portal.webhook }),
-    () => crmMessageAdd({ ...seed, message: Symbol('m') }, { webhookUrl: portal.webhook }),
-    () => crmMessageAdd({ ...seed, message: () => 'x' }, { webhookUrl: portal.webhook }),
-    () => crmMessageAdd({ ...seed, message: new Date() }, { webhookUrl: portal.webhook }),
-    () => crmMessageAdd(new Proxy({}, { get() { throw new Error('trap'); } }), { webhookUrl: portal.webhook }),
-    () => Client.fromWebhook(portal.webhook).call('imopenlines.crm.chat.get', circular),
-    () => Client.fromWebhook(portal.webhook).call('imopenlines.crm.chat.get', { n: 10n }),
-    () => Client.fromWebhook(portal.webhook).call('../_portal/reset'),
-    () => Client.fromWebhook(portal.webhook).call(42),
+    () => crmMessageAdd({ ...seed, crmEntity: 10n }, { webhookUrl: ctx.portal.webhook }),
+    () => crmMessageAdd({ ...seed, message: Symbol('m') }, { webhookUrl: ctx.portal.webhook }),
+    () => crmMessageAdd({ ...seed, message: () => 'x' }, { webhookUrl: ctx.portal.webhook }),
+    () => crmMessageAdd({ ...seed, message: new Date() }, { webhookUrl: ctx.portal.webhook }),
+    () => crmMessageAdd(new Proxy({}, { get() { throw new Error('trap'); } }), { webhookUrl: ctx.portal.webhook }),
+    () => Client.fromWebhook(ctx.portal.webhook).call('imopenlines.crm.chat.get', circular),
+    () => Client.fromWebhook(ctx.portal.webhook).call('imopenlines.crm.chat.get', { n: 10n }),
+    () => Client.fromWebhook(ctx.portal.webhook).call('../_portal/reset'),
+    () => Client.fromWebhook(ctx.portal.webhook).call(42),
   ];
   for (const call of odd) {
     let e;
@@ -165,5 +162,5 @@ test('inputs of any shape become errors, never crashes, and the module keeps wor
   for (const bad of [undefined, 42, 'ftp://x/rest/1/s/', 'https://p.example/rest/x/s/']) {
     assert.throws(() => Client.fromWebhook(bad), (e) => isBitrix24Error(e) && e.code === 'NO_AUTH');
   }
-  assert.equal(typeof (await crmMessageAdd(seed, { webhookUrl: portal.webhook })), 'number', 'still works');
+  assert.equal(typeof (await crmMessageAdd(seed, { webhookUrl: ctx.portal.webhook })), 'number', 'still works');
 });

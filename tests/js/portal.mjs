@@ -1,6 +1,10 @@
 // Starts the local portal for a test file and talks to its admin API.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { before, after } from 'node:test';
+
+/** The reference page's example: deal 288, sender 12, open-line chat 8773 (seeded). */
+export const seed = Object.freeze({ crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: 'Hello' });
 
 /** Path of the portal binary: B24_PORTAL_BIN, set by the test script. */
 export const portalBin = process.env.B24_PORTAL_BIN;
@@ -53,4 +57,18 @@ export async function rejectionOf(promise) {
     return e;
   }
   throw new Error(`expected a rejection, got ${JSON.stringify(value)}`);
+}
+
+/**
+ * Starts a portal before the file's tests and stops it after them. Returns an object
+ * whose `portal` is set once started; `setup(portal)` may derive more state.
+ */
+export function usePortal(setup = () => ({})) {
+  const ctx = {};
+  before(async () => {
+    ctx.portal = await startPortal();
+    Object.assign(ctx, await setup(ctx.portal));
+  });
+  after(async () => { await ctx.portal?.stop(); });
+  return ctx;
 }
