@@ -11,7 +11,7 @@ bash scripts/setup.sh
 . scripts/lib.sh
 use_toolchain
 
-SIZE_BUDGET_BYTES=$((40 * 1024))
+SIZE_BUDGET_BYTES=$((${B24_SIZE_BUDGET_KB:-40} * 1024))
 LOGS=$ROOT/target/test-logs
 rm -rf "$LOGS"
 mkdir -p "$LOGS"

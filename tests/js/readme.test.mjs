@@ -13,7 +13,7 @@ test('the README example sends the message and prints its id', async () => {
   const readme = await readFile(new URL('README.md', `file://${process.env.B24_REPO_ROOT}/`), 'utf8');
   const example = readme.match(/```js\n([\s\S]*?)```/)?.[1];
   assert.ok(example, 'the README has a js example');
-  const placeholder = 'https://ctx.portal.example/rest/1/secret/';
+  const placeholder = 'https://portal.example/rest/1/secret/';
   assert.ok(example.includes(placeholder), 'the example uses the placeholder webhook');
   const file = new URL('readme-example.mjs', import.meta.url);
   await writeFile(file, example.replace(placeholder, ctx.portal.webhook));

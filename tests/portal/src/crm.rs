@@ -1,0 +1,83 @@
+//! CRM rules the imopenlines methods rely on (the server's `Crm\Common` and
+//! the open-line permission checks): who may read a CRM item, which chats
+//! belong to it, and who may join open-line chats.
+
+use crate::state::{Chat, CrmType, Directory};
+
+/// A CRM item as a request names it: the `CRM_ENTITY_TYPE` text as sent and
+/// the `CRM_ENTITY` id.
+#[derive(Clone, Debug)]
+pub struct CrmTarget {
+    /// Type code as sent (`deal`, `DEAL`, …).
+    pub code: String,
+    /// Item id.
+    pub id: i64,
+}
+
+impl CrmTarget {
+    /// The resolved type, if the code names one.
+    pub fn kind(&self) -> Option<CrmType> {
+        CrmType::from_code(&self.code)
+    }
+}
+
+/// `hasAccessToEntity`: may `user_id` read the item? The type `NONE` is let
+/// through unchecked (as the server does); an unknown type is unreadable;
+/// otherwise it depends on the user's CRM rights (admins always), not on
+/// whether the item exists.
+pub fn can_read(dir: &Directory, user_id: i64, target: &CrmTarget) -> bool {
+    if target.code == "NONE" {
+        return true;
+    }
+    target.kind().is_some()
+        && dir
+            .users
+            .get(&user_id)
+            .is_some_and(|u| u.admin || u.crm_access)
+}
+
+/// `getChatsByCrmEntity`: open-line chats bound to the item, most recently
+/// updated first; only dialogues still in progress when `active_only`.
+pub fn chats_of<'a>(dir: &'a Directory, target: &CrmTarget, active_only: bool) -> Vec<&'a Chat> {
+    let Some(kind) = target.kind() else {
+        return Vec::new();
+    };
+    let mut chats: Vec<&Chat> = dir
+        .chats
+        .values()
+        .filter(|c| {
+            c.open_line
+                .as_ref()
+                .is_some_and(|l| l.crm == Some((kind, target.id)) && (l.active || !active_only))
+        })
+        .collect();
+    chats.sort_by_key(|c| std::cmp::Reverse(c.updated));
+    chats
+}
+
+/// `checkChatOfCrmEntity`: is the chat among the item's active chats?
+pub fn chat_belongs(dir: &Directory, target: &CrmTarget, chat_id: i64) -> bool {
+    chats_of(dir, target, true).iter().any(|c| c.id == chat_id)
+}
+
+/// `getLastChatIdByCrmEntity`: the item's most recently updated chat, active
+/// or not; `0` when there is none or `caller` cannot see CRM activities.
+pub fn last_chat_id(dir: &Directory, caller: i64, target: &CrmTarget) -> i64 {
+    if !can_read(dir, caller, target) {
+        return 0;
+    }
+    chats_of(dir, target, false).first().map_or(0, |c| c.id)
+}
+
+/// `Config::canJoin` / `canViewHistory`: may the user join open-line chats
+/// and read their history?
+pub fn can_join_lines(dir: &Directory, user_id: i64) -> bool {
+    dir.users
+        .get(&user_id)
+        .is_some_and(|u| u.admin || u.lines_access)
+}
+
+/// Does the user exist and is the account active?
+pub fn is_active_user(dir: &Directory, user_id: i64) -> bool {
+    dir.users.get(&user_id).is_some_and(|u| u.active)
+}

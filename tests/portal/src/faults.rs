@@ -1,0 +1,195 @@
+//! Scripted faults: a queue of misbehaviours that matching REST requests
+//! consume in order, and the log of the ones consumed.
+
+use serde::{Deserialize, Serialize};
+
+/// What a fault does to the request that consumes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// Sleep `delayMs`, then handle the request normally.
+    #[serde(rename = "delay")]
+    Delay,
+    /// Answer `502` with an HTML page; the request is not executed.
+    #[serde(rename = "html")]
+    Html,
+    /// Execute, then send only the first half of the JSON body.
+    #[serde(rename = "truncated")]
+    Truncated,
+    /// Answer `500 INTERNAL_SERVER_ERROR`; the request is not executed.
+    #[serde(rename = "status500_before")]
+    Status500Before,
+    /// Execute (a message is stored), then close the connection without an answer.
+    #[serde(rename = "drop_after_store")]
+    DropAfterStore,
+    /// Answer `401 expired_token`; the request is not executed.
+    #[serde(rename = "expired_token")]
+    ExpiredToken,
+    /// Answer `400 MESSAGE_ADD_ERROR`; the request is not executed.
+    #[serde(rename = "message_add_error")]
+    MessageAddError,
+}
+
+impl FaultKind {
+    /// Whether the REST method still runs when this fault is consumed.
+    pub fn executes(self) -> bool {
+        matches!(self, Self::Delay | Self::Truncated | Self::DropAfterStore)
+    }
+}
+
+/// One fault as posted to `POST /_portal/faults`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Method to match (case-insensitive); any method when absent.
+    pub method: Option<String>,
+    /// What to do.
+    pub kind: FaultKind,
+    /// How many matching requests consume it (default 1).
+    pub count: Option<u32>,
+    /// Sleep before the fault takes effect, for any kind (default 0).
+    pub delay_ms: Option<u64>,
+}
+
+/// A fault waiting in the queue.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingFault {
+    /// Lower-cased method it matches, or `null` for any.
+    pub method: Option<String>,
+    /// What it does.
+    pub kind: FaultKind,
+    /// Matching requests left to consume it.
+    pub remaining: u32,
+    /// Sleep before it takes effect.
+    pub delay_ms: u64,
+}
+
+/// A fault a request consumed.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultRecord {
+    /// Id of the request in `GET /_portal/requests`.
+    pub request: u64,
+    /// Lower-cased method of that request.
+    pub method: String,
+    /// What was done.
+    pub kind: FaultKind,
+    /// Whether the method ran.
+    pub executed: bool,
+    /// HTTP status the portal computed (a dropped connection sends none).
+    pub status: u16,
+    /// When, ISO-8601.
+    pub at: String,
+}
+
+/// The fault taken by one request.
+#[derive(Clone, Copy, Debug)]
+pub struct FaultHit {
+    /// What to do.
+    pub kind: FaultKind,
+    /// Sleep first.
+    pub delay_ms: u64,
+}
+
+/// Pending faults and the log of consumed ones.
+#[derive(Debug, Default)]
+pub struct FaultQueue {
+    /// Faults not yet used up, in order.
+    pub pending: Vec<PendingFault>,
+    /// Faults consumed, in order.
+    pub log: Vec<FaultRecord>,
+}
+
+impl FaultQueue {
+    /// Appends faults; a `count` of 0 is an error.
+    pub fn push(&mut self, specs: Vec<FaultSpec>) -> Result<usize, String> {
+        if specs.iter().any(|s| s.count == Some(0)) {
+            return Err("count must be at least 1".to_owned());
+        }
+        let added = specs.len();
+        self.pending.extend(specs.into_iter().map(|s| PendingFault {
+            method: s.method.map(|m| m.trim().to_lowercase()),
+            kind: s.kind,
+            remaining: s.count.unwrap_or(1),
+            delay_ms: s.delay_ms.unwrap_or(0),
+        }));
+        Ok(added)
+    }
+
+    /// Consumes one use of the first fault matching `method` (lower-cased).
+    pub fn take(&mut self, method: &str) -> Option<FaultHit> {
+        let index = self
+            .pending
+            .iter()
+            .position(|f| f.method.as_deref().is_none_or(|m| m == method))?;
+        let fault = &mut self.pending[index];
+        let hit = FaultHit {
+            kind: fault.kind,
+            delay_ms: fault.delay_ms,
+        };
+        fault.remaining -= 1;
+        if fault.remaining == 0 {
+            self.pending.remove(index);
+        }
+        Some(hit)
+    }
+}
+
+/// Body of the `html` fault: what a reverse proxy sends when the portal
+/// behind it is down.
+pub const BAD_GATEWAY_PAGE: &str = "<!DOCTYPE html>\n<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<h1>502 Bad Gateway</h1>\n<p>The server returned an invalid or incomplete response.</p>\n</body>\n</html>\n";
+
+/// The first half of `body`, as a connection cut mid-answer would leave it.
+pub fn truncate(mut body: Vec<u8>) -> Vec<u8> {
+    body.truncate(body.len() / 2);
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(method: Option<&str>, kind: FaultKind, count: Option<u32>) -> FaultSpec {
+        FaultSpec {
+            method: method.map(str::to_owned),
+            kind,
+            count,
+            delay_ms: None,
+        }
+    }
+
+    #[test]
+    fn faults_are_consumed_in_order_by_matching_methods() {
+        let mut q = FaultQueue::default();
+        let pushed = q.push(vec![
+            spec(
+                Some("Imopenlines.CRM.message.add"),
+                FaultKind::Html,
+                Some(2),
+            ),
+            spec(None, FaultKind::Truncated, None),
+        ]);
+        assert_eq!(pushed, Ok(2));
+        assert_eq!(
+            q.take("profile").map(|h| h.kind),
+            Some(FaultKind::Truncated)
+        );
+        assert_eq!(q.take("profile").map(|h| h.kind), None);
+        assert_eq!(
+            q.take("imopenlines.crm.message.add").map(|h| h.kind),
+            Some(FaultKind::Html)
+        );
+        assert_eq!(
+            q.take("imopenlines.crm.message.add").map(|h| h.kind),
+            Some(FaultKind::Html)
+        );
+        assert!(q.take("imopenlines.crm.message.add").is_none());
+    }
+
+    #[test]
+    fn zero_count_is_rejected() {
+        let mut q = FaultQueue::default();
+        assert!(q.push(vec![spec(None, FaultKind::Html, Some(0))]).is_err());
+        assert!(q.pending.is_empty());
+    }
+}

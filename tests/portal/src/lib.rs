@@ -1,0 +1,35 @@
+//! A local Bitrix24 portal for offline tests of REST clients.
+//!
+//! It serves the `imopenlines.crm.*` methods (headed by
+//! `imopenlines.crm.message.add`) with the real server's URL forms,
+//! parameter decoding, credential checks, validation order, error codes,
+//! texts and HTTP statuses, over seeded users, CRM items and chats. An admin
+//! API under `/_portal/` exposes what was delivered and scripts faults.
+//!
+//! ```no_run
+//! # fn main() -> std::io::Result<()> {
+//! let portal = b24_portal::serve_in_thread(b24_portal::Config::default())?;
+//! println!("webhook: {}", portal.info().webhook);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Inside an async context use [`serve`], which returns a [`Portal`] handle.
+
+mod admin;
+mod auth;
+pub mod config;
+mod crm;
+mod envelope;
+mod faults;
+mod methods;
+mod php;
+mod request;
+mod rest;
+mod seed;
+mod server;
+mod state;
+
+pub use config::{Config, NonMemberCode, DEFAULT_SCOPE};
+pub use seed::FIRST_MESSAGE_ID;
+pub use server::{serve, serve_in_thread, Portal, PortalInfo, PortalThread};

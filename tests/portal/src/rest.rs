@@ -1,0 +1,256 @@
+//! The `/rest/…` endpoint: URL → fault → method lookup → credentials →
+//! handler → envelope, with every request recorded in the ledger.
+//!
+//! Order of checks follows SRV-RESTSERVER: transport, then method existence
+//! (`ERROR_METHOD_NOT_FOUND` before any credential check), then credentials
+//! and scope, then the method's own validation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+
+use crate::auth;
+use crate::envelope::{
+    iso8601_millis, success_body, unix_now, RestError, TimeInfo, Timing, JSON_CONTENT_TYPE,
+};
+use crate::faults::{self, FaultHit, FaultKind, FaultRecord};
+use crate::methods;
+use crate::request::{self, Params, Presented, RestTarget, Transport};
+use crate::server::ConnectionControl;
+use crate::state::{App, RequestRecord};
+
+/// What the portal decided to answer, before faults that mangle delivery.
+struct Reply {
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+    error: Option<String>,
+    user_id: Option<i64>,
+}
+
+impl Reply {
+    fn error(err: RestError) -> Self {
+        Self {
+            status: err.status,
+            content_type: JSON_CONTENT_TYPE,
+            body: err.body(),
+            error: Some(err.code),
+            user_id: None,
+        }
+    }
+
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        response
+    }
+}
+
+/// Handles every request outside `/_portal/`; anything not under `/rest`
+/// is a plain 404.
+///
+/// The work runs in its own task, so that a request whose client went away
+/// (a timeout, an abort) still executes to the end, as on a PHP server: the
+/// ledger then shows what a client that gave up may have caused.
+pub async fn handle(
+    State(app): State<Arc<App>>,
+    control: Option<Extension<ConnectionControl>>,
+    http_method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let task = tokio::spawn(process(app, control, http_method, uri, headers, body));
+    match task.await {
+        Ok(Some(response)) => response,
+        // The connection is being dropped: never answer.
+        Ok(None) => std::future::pending().await,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The request's work; `None` when the connection is to be dropped unanswered.
+async fn process(
+    app: Arc<App>,
+    control: Option<Extension<ConnectionControl>>,
+    http_method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Option<Response> {
+    let clock = Instant::now();
+    let start = unix_now();
+    let Some(tail) = request::rest_tail(uri.path()) else {
+        return Some((StatusCode::NOT_FOUND, "Not found\n").into_response());
+    };
+    let target = request::parse_target(tail);
+    let method = target
+        .as_ref()
+        .map(|t| t.method.to_lowercase())
+        .unwrap_or_default();
+    let mut params = request::parse_params(&http_method, uri.query(), &headers, &body);
+    let presented = request::presented(
+        &headers,
+        target.as_ref().and_then(|t| t.webhook.as_ref()),
+        &params,
+    );
+    request::strip_reserved(&mut params);
+
+    let fault = app.lock().faults.take(&method);
+    if let Some(FaultHit { delay_ms, .. }) = fault.filter(|f| f.delay_ms > 0) {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
+    let kind = fault.map(|f| f.kind);
+    let mut reply = match kind {
+        Some(FaultKind::Html) => Reply {
+            status: StatusCode::BAD_GATEWAY,
+            content_type: "text/html; charset=utf-8",
+            body: faults::BAD_GATEWAY_PAGE.as_bytes().to_vec(),
+            error: None,
+            user_id: None,
+        },
+        Some(FaultKind::Status500Before) => Reply::error(RestError::internal()),
+        Some(FaultKind::ExpiredToken) => Reply::error(RestError::expired_token()),
+        Some(FaultKind::MessageAddError) => Reply::error(RestError::message_add_error()),
+        _ => execute(&app, target.as_ref(), &params, &presented, start),
+    };
+
+    let record = RequestRecord {
+        id: 0,
+        at: iso8601_millis(start),
+        http_method: http_method.to_string(),
+        path: request::redacted_path(uri.path()),
+        method: method.clone(),
+        param_names: params.keys().cloned().collect(),
+        status: reply.status.as_u16(),
+        error: reply.error.clone(),
+        auth: presented.kind(),
+        user_id: reply.user_id,
+        fault: kind,
+        duration_ms: clock.elapsed().as_secs_f64() * 1000.0,
+    };
+    if app.config.log {
+        eprintln!("{}", log_line(&record));
+    }
+    {
+        let mut store = app.lock();
+        let request_id = store.ledger.record(record);
+        if let Some(kind) = kind {
+            store.faults.log.push(FaultRecord {
+                request: request_id,
+                method,
+                kind,
+                executed: kind.executes(),
+                status: reply.status.as_u16(),
+                at: iso8601_millis(unix_now()),
+            });
+        }
+    }
+
+    match kind {
+        Some(FaultKind::Truncated) => reply.body = faults::truncate(reply.body),
+        Some(FaultKind::DropAfterStore) => {
+            if let Some(Extension(control)) = control {
+                control.drop_connection();
+                return None;
+            }
+            reply.body.clear();
+            reply.status = StatusCode::OK;
+        }
+        _ => {}
+    }
+    Some(reply.into_response())
+}
+
+/// Runs the request: method lookup, credentials, handler, envelope.
+fn execute(
+    app: &App,
+    target: Option<&RestTarget>,
+    params: &Params,
+    presented: &Presented,
+    start: f64,
+) -> Reply {
+    let Some(target) = target else {
+        return Reply::error(RestError::method_not_found());
+    };
+    if target.transport == Transport::Xml {
+        return Reply::error(RestError::bad_request(
+            "ERROR_UNSUPPORTED_TRANSPORT",
+            "This portal answers in JSON only",
+        ));
+    }
+    let Some(spec) = methods::lookup(&target.method) else {
+        return Reply::error(RestError::method_not_found());
+    };
+    let mut store = app.lock();
+    let caller = match auth::authenticate(&store, presented, spec.scope, unix_now()) {
+        Ok(caller) => caller,
+        Err(err) => return Reply::error(err),
+    };
+    let handler_start = unix_now();
+    let result = methods::run(
+        spec,
+        &mut store,
+        &caller,
+        params,
+        &app.config,
+        handler_start,
+    );
+    let handler_end = unix_now();
+    let (operating, reset_at) = store.operating.record(
+        &caller.budget,
+        spec.name,
+        handler_start,
+        handler_end - handler_start,
+    );
+    drop(store);
+    let mut reply = match result {
+        Ok(output) => {
+            let timing = Timing {
+                start,
+                handler_start,
+                handler_end,
+                finish: unix_now(),
+            };
+            let time = TimeInfo::new(&timing, operating, reset_at, app.config.float_time);
+            Reply {
+                status: StatusCode::OK,
+                content_type: JSON_CONTENT_TYPE,
+                body: success_body(&output, &time),
+                error: None,
+                user_id: None,
+            }
+        }
+        Err(err) => Reply::error(err),
+    };
+    reply.user_id = Some(caller.user_id);
+    reply
+}
+
+/// One stderr line per request; built only from the redacted record.
+fn log_line(r: &RequestRecord) -> String {
+    let method = if r.method.is_empty() { "-" } else { &r.method };
+    let fault = r
+        .fault
+        .and_then(|f| serde_json::to_value(f).ok())
+        .and_then(|v| v.as_str().map(|s| format!(" fault={s}")))
+        .unwrap_or_default();
+    format!(
+        "b24-portal: {} {} {} {} {:.1}ms auth={}{}",
+        r.http_method,
+        method,
+        r.status,
+        r.error.as_deref().unwrap_or("-"),
+        r.duration_ms,
+        r.auth,
+        fault
+    )
+}
