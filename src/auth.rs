@@ -39,10 +39,13 @@ impl Webhook {
         const SHAPE: &str = "webhookUrl must look like https://{portal}/rest/{user id}/{secret}/";
         let bad = |why: &str| Error::no_auth("", format!("{SHAPE} ({why})"));
         let url = url.trim();
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .ok_or_else(|| bad("it must start with https:// or http://"))?;
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            ("https://", rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            ("http://", rest)
+        } else {
+            return Err(bad("it must start with https:// or http://"));
+        };
         if rest.contains(['?', '#', ' ']) {
             return Err(bad("it must not have a query, fragment or spaces"));
         }
@@ -63,7 +66,7 @@ impl Webhook {
             return Err(bad("the secret is empty"));
         }
         let mut base = String::with_capacity(url.len() + 1);
-        base.push_str(&url[..url.len() - rest.len()]);
+        base.push_str(scheme);
         base.push_str(host);
         base.push('/');
         for p in prefix {
@@ -168,10 +171,11 @@ impl Auth {
             Auth::Token { endpoint, .. } => endpoint,
         };
         let after_scheme = url.find("://").map_or(0, |i| i + 3);
-        match url[after_scheme..].find('/') {
-            Some(i) => &url[..after_scheme + i],
-            None => url,
-        }
+        let host_end = url
+            .get(after_scheme..)
+            .and_then(|rest| rest.find('/'))
+            .map_or(url.len(), |i| after_scheme + i);
+        url.get(..host_end).unwrap_or(url)
     }
 }
 

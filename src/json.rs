@@ -38,7 +38,6 @@ pub trait JsonView: Clone {
 
 /// Appends `s` to `out` as a JSON string literal.
 pub fn write_str(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     for c in s.chars() {
         match c {
@@ -48,10 +47,10 @@ pub fn write_str(out: &mut String, s: &str) {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             c if (c as u32) < 0x20 => {
-                let b = c as usize;
+                let b = c as u32;
                 out.push_str("\\u00");
-                out.push(HEX[b >> 4] as char);
-                out.push(HEX[b & 15] as char);
+                out.extend(char::from_digit(b >> 4, 16));
+                out.extend(char::from_digit(b & 15, 16));
             }
             c => out.push(c),
         }

@@ -31,3 +31,8 @@ pub mod js;
 mod transport;
 
 pub use error::{Details, Error};
+
+// A smaller allocator than the standard one: the module is single-threaded.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

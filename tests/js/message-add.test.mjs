@@ -39,6 +39,16 @@ test('a Client sends to the same portal, ids increase, text arrives unchanged', 
   assert.equal(entry.message, text);
 });
 
+test('the free function can use an existing client, its auth and its timeout', async () => {
+  const client = Client.fromWebhook(ctx.portal.webhook, { timeoutMs: 150 });
+  const id = await crmMessageAdd(seed, { client });
+  assert.equal((await ctx.portal.messages()).at(-1).id, id);
+  await ctx.portal.faults([{ method: 'imopenlines.crm.message.add', kind: 'delay', delayMs: 600 }]);
+  const e = await rejectionOf(crmMessageAdd(seed, { client }));
+  assert.equal(e.code, 'TIMEOUT', 'the client default applies');
+  await new Promise((r) => setTimeout(r, 700));
+});
+
 test('ids and types given as strings are accepted as the portal accepts them', async () => {
   const id = await crmMessageAdd(
     { crmEntityType: 'DEAL', crmEntity: '288', userId: '12', chatId: '8773', message: 'strings' },
