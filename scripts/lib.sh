@@ -6,8 +6,14 @@ step() {
   shift
   echo "==> $title"
   t0=$(date +%s)
-  rc=0
-  "$@" || rc=$?
+  # Run in a subshell with errexit on: a failing command inside a function must stop
+  # the step (errexit is ignored in functions called from `cmd || ...`).
+  local had_e=0
+  [[ $- == *e* ]] && had_e=1
+  set +e
+  (set -e; "$@")
+  rc=$?
+  [ "$had_e" = 1 ] && set -e
   t1=$(date +%s)
   if [ "$rc" -ne 0 ]; then
     echo "<== $title: FAILED after $((t1 - t0)) s" >&2

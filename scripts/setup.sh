@@ -42,12 +42,22 @@ has_wasm_target() {
   compgen -G "$libdir/libstd-*.rlib" >/dev/null
 }
 
+# Records the chosen toolchain for the other scripts (steps run in subshells).
+write_env() {
+  mkdir -p "$ROOT/target"
+  {
+    echo "# written by scripts/setup.sh"
+    if [ -n "$1" ]; then echo "export RUSTUP_TOOLCHAIN=$1"; else echo "unset RUSTUP_TOOLCHAIN"; fi
+    if [ -n "${2:-}" ]; then echo "export PATH=\"$2:\$PATH\""; fi
+  } > "$ROOT/target/toolchain.env"
+}
+
 choose_toolchain() {
   unset RUSTUP_TOOLCHAIN
   if command -v rustc >/dev/null && has_wasm_target "" \
      && cargo clippy --version >/dev/null 2>&1 && cargo fmt --version >/dev/null 2>&1; then
     echo "  the active toolchain has wasm32-unknown-unknown: $(rustc --version)"
-    TOOLCHAIN=""
+    write_env ""
     return
   fi
   apt_install rustc-web cargo-web rust-web-src lld-22 rust-web-clippy rustfmt-web
@@ -75,21 +85,14 @@ choose_toolchain() {
     if ! rustup toolchain list | grep -q "^$LINKED_TOOLCHAIN"; then
       rustup toolchain link "$LINKED_TOOLCHAIN" /usr
     fi
-    TOOLCHAIN=$LINKED_TOOLCHAIN
+    write_env "$LINKED_TOOLCHAIN"
   else
-    TOOLCHAIN=""
-    export PATH="/usr/bin:$PATH"
+    write_env "" /usr/bin
   fi
   echo "  using Debian's $(/usr/bin/rustc --version)"
 }
 
 step "Rust toolchain with wasm32-unknown-unknown" choose_toolchain
-mkdir -p "$ROOT/target"
-{
-  echo "# written by scripts/setup.sh"
-  if [ -n "$TOOLCHAIN" ]; then echo "export RUSTUP_TOOLCHAIN=$TOOLCHAIN"; else echo "unset RUSTUP_TOOLCHAIN"; fi
-} > "$ROOT/target/toolchain.env"
-# shellcheck source=/dev/null
 use_toolchain
 
 install_wasm_bindgen() {

@@ -11,7 +11,7 @@ use futures::future::{FutureExt, LocalBoxFuture, Shared};
 
 use crate::auth::Auth;
 use crate::envelope::{self, HttpResponse};
-use crate::error::{Details, Error};
+use crate::error::{codes, Details, Error};
 use crate::json::JsonView;
 use crate::params::{self, Decoded, Prepared};
 use crate::policy::{self, Next};
@@ -35,6 +35,9 @@ pub trait Transport {
     /// How the transport hands over a parsed JSON body.
     type Json: JsonView;
 
+    /// The current time in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> f64;
+
     /// Sends `request` and reads the whole answer.
     fn send<'a>(
         &'a self,
@@ -43,11 +46,33 @@ pub trait Transport {
     ) -> LocalBoxFuture<'a, Result<HttpResponse<Self::Json>, TransportError>>;
 }
 
+/// An access token and, when known, when it expires.
+#[derive(Clone, PartialEq)]
+pub struct Token {
+    /// The token.
+    pub access_token: String,
+    /// Expiry in milliseconds since the Unix epoch, when the source says.
+    pub expires_at_ms: Option<f64>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("access_token", &"***")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
 /// A refresh in progress: resolves to the new access token.
-pub type RefreshFuture = LocalBoxFuture<'static, Result<String, String>>;
+pub type RefreshFuture = LocalBoxFuture<'static, Result<Token, String>>;
 
 /// Produces a new access token (the caller's refresh function).
 pub type Refresher = Box<dyn Fn() -> RefreshFuture>;
+
+/// Reads the auth source's current token (`None`: it has none, or it expired), so that
+/// a token refreshed elsewhere (e.g. by BX24.js itself) is picked up before each call.
+pub type Current = Box<dyn Fn() -> Option<Token>>;
 
 struct State {
     auth: Auth,
@@ -55,15 +80,32 @@ struct State {
     /// only if the token is still the one of generation `g`.
     generation: u64,
     inflight: Option<Shared<RefreshFuture>>,
+    expires_at_ms: Option<f64>,
     /// Tokens replaced by refreshes, kept (a few) so errors can still be redacted.
     old_secrets: Vec<String>,
     refreshes: u64,
+}
+
+impl State {
+    /// Replaces the access token, keeping the old one for redaction.
+    fn install(&mut self, token: Token) {
+        if let Auth::Token { access_token, .. } = &mut self.auth {
+            let old = std::mem::replace(access_token, token.access_token.trim().to_owned());
+            self.old_secrets.push(old);
+            if self.old_secrets.len() > 4 {
+                self.old_secrets.remove(0);
+            }
+        }
+        self.expires_at_ms = token.expires_at_ms;
+        self.generation += 1;
+    }
 }
 
 /// A client for one portal: its auth, its refresh state and its transport.
 pub struct Client<T: Transport> {
     transport: T,
     refresher: Option<Refresher>,
+    current: Option<Current>,
     state: RefCell<State>,
 }
 
@@ -84,14 +126,22 @@ impl<T: Transport> Client<T> {
         Client {
             transport,
             refresher,
+            current: None,
             state: RefCell::new(State {
                 auth,
                 generation: 0,
                 inflight: None,
+                expires_at_ms: None,
                 old_secrets: Vec::new(),
                 refreshes: 0,
             }),
         }
+    }
+
+    /// Consults `current` before every call, and refreshes ahead of a known expiry.
+    pub fn with_current(mut self, current: Current) -> Self {
+        self.current = Some(current);
+        self
     }
 
     /// How many token refreshes this client has completed.
@@ -132,6 +182,26 @@ impl<T: Transport> Client<T> {
         let write = prepared.write;
         let mut refreshed = false;
         loop {
+            let generation = self.sync_token();
+            let expires_at = self.state.borrow().expires_at_ms;
+            if !refreshed
+                && self.can_refresh()
+                && policy::expired(expires_at, self.transport.now_ms())
+            {
+                refreshed = true;
+                if let Err(cause) = self.refresh(generation).await {
+                    return Err(Error::Auth(Details {
+                        code: codes::EXPIRED_TOKEN.to_owned(),
+                        status: 0,
+                        method: method.to_owned(),
+                        description: format!(
+                            "the access token expired and refreshing it failed: {cause}"
+                        ),
+                        argument: None,
+                        retryable: false,
+                    }));
+                }
+            }
             let (request, generation) = {
                 let s = self.state.borrow();
                 (wire::encode(&s.auth, prepared), s.generation)
@@ -165,6 +235,25 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// Adopts the auth source's current token when it changed; returns the generation.
+    fn sync_token(&self) -> u64 {
+        let current = self.current.as_ref().map(|f| f());
+        let mut s = self.state.borrow_mut();
+        match current {
+            None => {}
+            // The source has no valid token: make the next check refresh.
+            Some(None) => s.expires_at_ms = Some(0.0),
+            Some(Some(token)) => {
+                if s.auth.secret() != token.access_token {
+                    s.install(token);
+                } else {
+                    s.expires_at_ms = token.expires_at_ms;
+                }
+            }
+        }
+        s.generation
+    }
+
     /// Replaces the token of generation `seen`, sharing one refresh between every call
     /// that saw that token refused. Returns at once if the token changed meanwhile.
     async fn refresh(&self, seen: u64) -> Result<(), String> {
@@ -191,15 +280,8 @@ impl<T: Transport> Client<T> {
         if s.generation == seen && s.inflight.is_some() {
             s.inflight = None;
             match &outcome {
-                Ok(token) if !token.trim().is_empty() => {
-                    if let Auth::Token { access_token, .. } = &mut s.auth {
-                        let old = std::mem::replace(access_token, token.trim().to_owned());
-                        s.old_secrets.push(old);
-                        if s.old_secrets.len() > 4 {
-                            s.old_secrets.remove(0);
-                        }
-                    }
-                    s.generation += 1;
+                Ok(token) if !token.access_token.trim().is_empty() => {
+                    s.install(token.clone());
                     s.refreshes += 1;
                 }
                 Ok(_) => return Err("the refresh function returned no access token".to_owned()),
@@ -233,11 +315,15 @@ mod tests {
         sent: RefCell<Vec<Value>>,
         urls: RefCell<Vec<String>>,
         answer: Option<Responder>,
+        now: Cell<f64>,
     }
 
     impl Transport for Scripted {
         type Options = ();
         type Json = Value;
+        fn now_ms(&self) -> f64 {
+            self.now.get()
+        }
         fn send<'a>(
             &'a self,
             request: &'a HttpRequest,
@@ -287,6 +373,13 @@ mod tests {
                 json!({"error": code, "error_description": "The access token provided has expired"}),
             ),
         })
+    }
+
+    fn tok(s: &str) -> Token {
+        Token {
+            access_token: s.to_owned(),
+            expires_at_ms: None,
+        }
     }
 
     fn seed() -> Prepared {
@@ -343,7 +436,7 @@ mod tests {
 
     #[test]
     fn concurrent_expired_calls_share_one_refresh_and_retry_once_each() {
-        let (tx, rx) = oneshot::channel::<String>();
+        let (tx, rx) = oneshot::channel::<Token>();
         let rx = RefCell::new(Some(rx));
         let started = Rc::new(Cell::new(0));
         let started2 = started.clone();
@@ -383,7 +476,7 @@ mod tests {
             8,
             "all calls were refused once"
         );
-        tx.send("new-token-2".into()).expect("send");
+        tx.send(tok("new-token-2")).expect("send");
         pool.run();
         let results = results.borrow();
         assert_eq!(results.len(), 8);
@@ -404,7 +497,7 @@ mod tests {
         let client = token_client(
             |_| refused("expired_token"),
             Some(Box::new(|| {
-                async { Ok("another-token".to_owned()) }.boxed_local()
+                async { Ok(tok("another-token")) }.boxed_local()
             })),
         );
         let e = futures::executor::block_on(client.call(&seed(), &())).expect_err("fails");
@@ -447,7 +540,7 @@ mod tests {
             Auth::Webhook(Webhook::parse("http://h/rest/1/s/").expect("ok")),
             Some(Box::new(move || {
                 calls2.set(calls2.get() + 1);
-                async { Ok("x".to_owned()) }.boxed_local()
+                async { Ok(tok("x")) }.boxed_local()
             })),
         );
         assert!(futures::executor::block_on(c.call(&seed(), &())).is_err());
@@ -464,7 +557,7 @@ mod tests {
                 )),
             },
             Some(Box::new(|| {
-                async { Ok("fresh-token-3".to_owned()) }.boxed_local()
+                async { Ok(tok("fresh-token-3")) }.boxed_local()
             })),
         );
         let e = futures::executor::block_on(c.call(&seed(), &())).expect_err("fails");
@@ -474,5 +567,70 @@ mod tests {
             "{shown}"
         );
         assert!(format!("{c:?}").contains("***"));
+    }
+
+    fn counting_refresher(count: Rc<Cell<u32>>, token: &'static str, expires: f64) -> Refresher {
+        Box::new(move || {
+            count.set(count.get() + 1);
+            async move {
+                Ok(Token {
+                    access_token: token.to_owned(),
+                    expires_at_ms: Some(expires),
+                })
+            }
+            .boxed_local()
+        })
+    }
+
+    fn answer_for(token: &'static str) -> impl Fn(&Value) -> Answer {
+        move |body: &Value| {
+            if body["auth"] == token {
+                ok(json!(1))
+            } else {
+                refused("expired_token")
+            }
+        }
+    }
+
+    #[test]
+    fn a_known_expiry_is_refreshed_before_sending() {
+        let count = Rc::new(Cell::new(0));
+        let c = token_client(
+            answer_for("t2"),
+            Some(counting_refresher(count.clone(), "t2", 5_000.0)),
+        );
+        c.transport.now.set(10_000.0);
+        c.state.borrow_mut().expires_at_ms = Some(9_000.0);
+        futures::executor::block_on(c.call(&seed(), &())).expect("ok");
+        assert_eq!(count.get(), 1);
+        let sent = c.transport.sent.borrow();
+        assert_eq!(sent.len(), 1, "no request went out with the expired token");
+        assert_eq!(sent[0]["auth"], "t2");
+    }
+
+    #[test]
+    fn the_sources_current_token_is_adopted_without_a_refresh() {
+        let count = Rc::new(Cell::new(0));
+        let source_token = Rc::new(RefCell::new(Some(tok("rotated-elsewhere"))));
+        let reader = source_token.clone();
+        let c = token_client(
+            answer_for("rotated-elsewhere"),
+            Some(counting_refresher(count.clone(), "x", 0.0)),
+        )
+        .with_current(Box::new(move || reader.borrow().clone()));
+        futures::executor::block_on(c.call(&seed(), &())).expect("ok");
+        assert_eq!(count.get(), 0);
+        assert_eq!(c.transport.sent.borrow()[0]["auth"], "rotated-elsewhere");
+
+        // The source says it has no valid token: refresh before sending.
+        *source_token.borrow_mut() = None;
+        let c = token_client(
+            answer_for("x"),
+            Some(counting_refresher(count.clone(), "x", f64::MAX)),
+        )
+        .with_current(Box::new(move || source_token.borrow().clone()));
+        futures::executor::block_on(c.call(&seed(), &())).expect("ok");
+        assert_eq!(count.get(), 1);
+        assert_eq!(c.transport.sent.borrow().len(), 1);
     }
 }

@@ -6,6 +6,7 @@
 
 use std::rc::Rc;
 
+use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -14,11 +15,11 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::AbortSignal;
 
 use crate::auth::{Auth, Webhook};
-use crate::client::{self, RefreshFuture, Refresher};
+use crate::client::{self, RefreshFuture, Refresher, Token};
 use crate::error::{codes, Error};
 use crate::json::{JsonView, Shape};
 use crate::params::{self, Decoded, Prepared};
-use crate::transport::{js_text, with_timeout, CallOptions, Fetch};
+use crate::transport::{callback, js_text, settle, CallOptions, Fetch};
 
 const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 const DEFAULT_REFRESH_TIMEOUT_MS: u32 = 10_000;
@@ -104,11 +105,37 @@ export interface ClientOptions {
   refreshTimeoutMs?: number;
 }
 
-/** Options of the free `crmMessageAdd`: one form of auth, or a client, plus call options. */
+/** What `BX24.getAuth()` returns; `expires_in` is the absolute expiry in milliseconds. */
+export interface Bx24Auth {
+  access_token: string;
+  refresh_token?: string;
+  expires_in: number;
+  domain: string;
+  member_id?: string;
+}
+
+/** The part of BX24.js the client uses. */
+export interface Bx24Like {
+  init(callback: () => void): void;
+  getAuth(): Bx24Auth | false;
+  refreshAuth(callback: (auth: Bx24Auth | false) => void): void;
+}
+
+/** Options of `Client.fromBx24`. */
+export interface Bx24ClientOptions extends ClientOptions {
+  /** The portal's scheme (default `https`). */
+  protocol?: 'https' | 'http';
+  /** How long to wait for `BX24.init` (default 10000 ms). */
+  initTimeoutMs?: number;
+}
+
+/** Options of the free `crmMessageAdd`: one form of auth, or a client, plus call options.
+ * With none, a loaded `globalThis.BX24` is used. */
 export type CrmMessageAddOptions = CallOptions & (
   | { webhookUrl: string }
   | TokenAuth
   | { client: Client }
+  | ({ bx24?: Bx24Like } & Bx24ClientOptions)
 );
 
 /** Stable error codes: the portal's as sent, and the client's own. */
@@ -322,7 +349,8 @@ fn client_options(options: &JsValue, method: &str) -> Result<(u32, u32), Error> 
 }
 
 /// Wraps the caller's refresh function: called with no arguments, its (awaited) value
-/// is a token string or an object with `accessToken`/`access_token`.
+/// is a token string, or an object with `accessToken`/`access_token` and optionally
+/// `expires` (Unix seconds) or `expires_in` (seconds from now), as OAuth answers.
 fn refresher(f: Function, timeout_ms: u32) -> Refresher {
     Box::new(move || -> RefreshFuture {
         let f = f.clone();
@@ -330,23 +358,105 @@ fn refresher(f: Function, timeout_ms: u32) -> Refresher {
             let value = f
                 .call0(&JsValue::UNDEFINED)
                 .map_err(|e| format!("the refresh function threw: {}", js_text(&e)))?;
-            let settled = with_timeout(JsFuture::from(Promise::resolve(&value)), timeout_ms)
-                .await
-                .ok_or_else(|| {
-                    format!("the refresh function did not settle within {timeout_ms} ms")
-                })?;
-            let value =
-                settled.map_err(|e| format!("the refresh function rejected: {}", js_text(&e)))?;
+            let value = settle(value, timeout_ms, "the refresh function").await?;
+            let number = |k: &str| field(&value, k).and_then(|v| v.as_f64());
+            let expires_at_ms = number("expires")
+                .map(|s| s * 1000.0)
+                .or_else(|| number("expires_in").map(|s| js_sys::Date::now() + s * 1000.0));
             value
                 .as_string()
                 .or_else(|| field(&value, "accessToken").and_then(|v| v.as_string()))
                 .or_else(|| field(&value, "access_token").and_then(|v| v.as_string()))
+                .map(|access_token| Token {
+                    access_token,
+                    expires_at_ms,
+                })
                 .ok_or_else(|| {
                     "the refresh function must resolve to a token string or {accessToken}"
                         .to_owned()
                 })
         }
         .boxed_local()
+    })
+}
+
+/// The token BX24.js holds now: `getAuth()` gives `{access_token, expires_in, domain}`
+/// where `expires_in` is the absolute expiry in milliseconds, or `false` once expired.
+fn bx24_token(bx24: &JsValue) -> Option<(Token, String)> {
+    let get_auth: Function = field(bx24, "getAuth")?.dyn_into().ok()?;
+    let auth = get_auth.call0(bx24).ok()?;
+    let access_token = field(&auth, "access_token")?.as_string()?;
+    let domain = field(&auth, "domain")
+        .and_then(|d| d.as_string())
+        .unwrap_or_default();
+    let expires_at_ms = field(&auth, "expires_in").and_then(|v| v.as_f64());
+    Some((
+        Token {
+            access_token,
+            expires_at_ms,
+        },
+        domain,
+    ))
+}
+
+/// Auth from a loaded BX24.js: waits for `BX24.init`, reads `getAuth()` before every
+/// call, and refreshes with `BX24.refreshAuth` (once for all calls in flight).
+fn bx24_client(
+    bx24: JsValue,
+    options: JsValue,
+    method: &'static str,
+) -> LocalBoxFuture<'static, Result<Client, Error>> {
+    async move { bx24_client_inner(bx24, &options, method).await }.boxed_local()
+}
+
+async fn bx24_client_inner(
+    bx24: JsValue,
+    options: &JsValue,
+    method: &str,
+) -> Result<Client, Error> {
+    let (timeout_ms, refresh_ms) = client_options(options, method)?;
+    let init_ms = ms_field(options, "initTimeoutMs", method)?.unwrap_or(DEFAULT_REFRESH_TIMEOUT_MS);
+    let protocol = match string_field(options, "protocol", method)?.as_deref() {
+        None | Some("https") => "https",
+        Some("http") => "http",
+        Some(_) => {
+            return Err(invalid_option(
+                method,
+                "protocol",
+                "must be 'https' or 'http'",
+            ))
+        }
+    };
+    if !bx24.is_object() {
+        return Err(Error::no_auth(method, "BX24 is not loaded"));
+    }
+    callback(&bx24, "init", init_ms)
+        .await
+        .map_err(|e| Error::no_auth(method, e))?;
+    let (token, domain) = bx24_token(&bx24)
+        .ok_or_else(|| Error::no_auth(method, "BX24.getAuth() gave no access token"))?;
+    let auth = Auth::token(
+        Some(&format!("{protocol}://{domain}")),
+        None,
+        &token.access_token,
+    )
+    .map_err(|e| with_method(e, method))?;
+    let source = bx24.clone();
+    let refresh: Refresher = Box::new(move || -> RefreshFuture {
+        let bx24 = source.clone();
+        async move {
+            callback(&bx24, "refreshAuth", refresh_ms).await?;
+            bx24_token(&bx24)
+                .map(|(token, _)| token)
+                .ok_or_else(|| "BX24.refreshAuth gave no access token".to_owned())
+        }
+        .boxed_local()
+    });
+    let core = client::Client::new(Fetch, auth, Some(refresh))
+        .with_current(Box::new(move || bx24_token(&bx24).map(|(token, _)| token)));
+    Ok(Client {
+        core: Rc::new(core),
+        timeout_ms,
     })
 }
 
@@ -459,6 +569,25 @@ impl Client {
         token_auth(&auth, "Client.fromToken")
             .and_then(|(auth, refresh)| Client::new(auth, refresh, &options, "Client.fromToken"))
             .map_err(to_js)
+    }
+
+    /// A client for an app inside a Bitrix24 iframe with BX24.js loaded: waits for
+    /// `BX24.init`, takes the token from `BX24.getAuth()` before every call, and on
+    /// expiry calls `BX24.refreshAuth` once for all calls in flight.
+    #[wasm_bindgen(js_name = fromBx24, unchecked_return_type = "Promise<Client>")]
+    pub fn from_bx24(
+        #[wasm_bindgen(unchecked_param_type = "Bx24Like")] bx24: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Bx24ClientOptions")] options: Option<
+            Object,
+        >,
+    ) -> Promise {
+        let options = opt(options);
+        future_to_promise(async move {
+            let client = bx24_client(bx24, options, "Client.fromBx24")
+                .await
+                .map_err(to_js)?;
+            Ok(client.into())
+        })
     }
 
     /// The portal's origin, e.g. `https://portal.bitrix24.com` (never the secret).
@@ -580,13 +709,28 @@ pub fn crm_message_add(
     }
     let client = match string_field(&options, "webhookUrl", method) {
         Err(e) => Err(e),
-        Ok(Some(url)) => webhook_auth(&url, method).and_then(|a| Client::new(a, None, &options, method)),
-        Ok(None) if field(&options, "accessToken").is_some() => token_auth(&options, method)
-            .and_then(|(a, r)| Client::new(a, r, &options, method)),
-        Ok(None) => Err(Error::no_auth(
-            method,
-            "pass options.webhookUrl, options.accessToken with domain or clientEndpoint, or options.client",
-        )),
+        Ok(Some(url)) => {
+            webhook_auth(&url, method).and_then(|a| Client::new(a, None, &options, method))
+        }
+        Ok(None) if field(&options, "accessToken").is_some() => {
+            token_auth(&options, method).and_then(|(a, r)| Client::new(a, r, &options, method))
+        }
+        Ok(None) => {
+            let bx24 = field(&options, "bx24").or_else(|| field(&js_sys::global(), "BX24"));
+            if let (Ok(p), Some(bx24)) = (&prepared, bx24) {
+                let p = p.clone();
+                return future_to_promise(async move {
+                    let client = bx24_client(bx24, options.clone(), method)
+                        .await
+                        .map_err(to_js)?;
+                    JsFuture::from(client.run(Ok(p), options)).await
+                });
+            }
+            Err(Error::no_auth(
+                method,
+                "pass options.webhookUrl, options.accessToken with domain or clientEndpoint, options.client, or load BX24.js",
+            ))
+        }
     };
     match (prepared, client) {
         // Validation comes first, as on the portal: bad params are reported even

@@ -28,6 +28,12 @@ pub fn after_error(error: &Error, can_refresh: bool, refreshed: bool) -> Next {
     }
 }
 
+/// Whether a token with this expiry (ms since the epoch) must be refreshed before
+/// sending at `now_ms`: when the source said when it expires and that time has come.
+pub fn expired(expires_at_ms: Option<f64>, now_ms: f64) -> bool {
+    expires_at_ms.is_some_and(|at| now_ms >= at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

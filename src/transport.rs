@@ -49,6 +49,10 @@ impl Transport for Fetch {
     type Options = CallOptions;
     type Json = JsJson;
 
+    fn now_ms(&self) -> f64 {
+        js_sys::Date::now()
+    }
+
     fn send<'a>(
         &'a self,
         request: &'a HttpRequest,
@@ -201,6 +205,35 @@ async fn exchange(
         },
     };
     Ok(HttpResponse { status, body })
+}
+
+/// Awaits `value` (a Promise or a plain value) for at most `ms` milliseconds; the error
+/// says what `what` did wrong (rejected, or did not settle).
+pub async fn settle(value: JsValue, ms: u32, what: &str) -> Result<JsValue, String> {
+    with_timeout(JsFuture::from(Promise::resolve(&value)), ms)
+        .await
+        .ok_or_else(|| format!("{what} did not settle within {ms} ms"))?
+        .map_err(|e| format!("{what} rejected: {}", js_text(&e)))
+}
+
+/// Calls `target[name](callback)` and waits for the callback's first argument, for
+/// at most `ms` milliseconds (for callback APIs such as `BX24.init`).
+pub async fn callback(target: &JsValue, name: &str, ms: u32) -> Result<JsValue, String> {
+    let what = format!("BX24.{name}");
+    let f: Function = get(target, name)
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| format!("{what} is not a function"))?;
+    let mut thrown = None;
+    let promise = Promise::new(&mut |resolve, _reject| {
+        if let Err(e) = f.call1(target, &resolve) {
+            thrown = Some(js_text(&e));
+        }
+    });
+    if let Some(e) = thrown {
+        return Err(format!("{what} threw: {e}"));
+    }
+    settle(promise.into(), ms, &what).await
 }
 
 /// Runs `future`, or gives up after `ms` milliseconds with `None`.

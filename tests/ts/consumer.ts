@@ -8,6 +8,7 @@ import {
   type Bitrix24ErrorCode,
   type CrmChat,
   type CrmMessageAddParams,
+  type Bx24Like,
 } from 'b24-openlines';
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -75,4 +76,10 @@ export async function wrong(): Promise<void> {
   void s;
   // @ts-expect-error timeoutMs is a number
   await Client.fromWebhook('x').crmChatGet({ crmEntityType: 'deal', crmEntity: 1 }, { timeoutMs: 'soon' });
+}
+
+export async function inFrame(bx24: Bx24Like): Promise<number> {
+  const client: Client = await Client.fromBx24(bx24, { protocol: 'https', refreshTimeoutMs: 5000 });
+  await crmMessageAdd({ crmEntityType: 'deal', crmEntity: 1, userId: 1, chatId: 1, message: 'm' }, { bx24 });
+  return client.crmMessageAdd({ crmEntityType: 'deal', crmEntity: 1, userId: 1, chatId: 1, message: 'm' });
 }
