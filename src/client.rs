@@ -144,6 +144,13 @@ impl<T: Transport> Client<T> {
         self
     }
 
+    /// Sets when the initial token expires (ms since the epoch), so that it is
+    /// refreshed before the first call after that.
+    pub fn with_expiry(self, expires_at_ms: Option<f64>) -> Self {
+        self.state.borrow_mut().expires_at_ms = expires_at_ms;
+        self
+    }
+
     /// How many token refreshes this client has completed.
     pub fn refreshes(&self) -> u64 {
         self.state.borrow().refreshes

@@ -17,6 +17,8 @@ use web_sys::AbortSignal;
 use crate::auth::{Auth, Webhook};
 use crate::client::{self, RefreshFuture, Refresher, Token};
 use crate::error::{codes, Error};
+use crate::frame::{params as frame_params, Param};
+use crate::frame_channel::Channel;
 use crate::json::{JsonView, Shape};
 use crate::params::{self, Decoded, Prepared};
 use crate::transport::{callback, js_text, settle, CallOptions, Fetch};
@@ -119,6 +121,14 @@ export interface Bx24Like {
   init(callback: () => void): void;
   getAuth(): Bx24Auth | false;
   refreshAuth(callback: (auth: Bx24Auth | false) => void): void;
+}
+
+/** Where a framed app is shown, from the portal's `PLACEMENT` and `PLACEMENT_OPTIONS`. */
+export interface Placement {
+  /** e.g. `CRM_DEAL_DETAIL_TAB`, or `DEFAULT` for the app's own page. */
+  placement: string;
+  /** e.g. `{ ID: '288' }` for a CRM card tab. */
+  options: Record<string, unknown>;
 }
 
 /** Options of `Client.fromBx24`. */
@@ -339,6 +349,102 @@ type Core = client::Client<Fetch>;
 pub struct Client {
     core: Rc<Core>,
     timeout_ms: u32,
+    frame: Option<Rc<Frame>>,
+}
+
+/// A client opened inside a portal's iframe: its channel to the parent and the
+/// parent's `getInitData` answer.
+struct Frame {
+    channel: Rc<Channel>,
+    init: JsValue,
+    timeout_ms: u32,
+}
+
+/// A token and its expiry from a frame answer (`AUTH_ID`, `AUTH_EXPIRES` in seconds).
+fn frame_token(answer: &JsValue) -> Option<Token> {
+    let access_token = field(answer, "AUTH_ID")?.as_string()?;
+    let seconds = field(answer, "AUTH_EXPIRES").and_then(|v| {
+        v.as_f64().or_else(|| {
+            v.as_string()
+                .and_then(|s| s.trim().parse::<u32>().ok().map(f64::from))
+        })
+    });
+    Some(Token {
+        access_token,
+        expires_at_ms: seconds.map(|s| js_sys::Date::now() + s * 1000.0),
+    })
+}
+
+/// Auth from the parent window, without BX24.js: `getInitData`, then `refreshAuth`
+/// once for all calls in flight when the token expires.
+async fn frame_client(options: &JsValue) -> Result<Client, Error> {
+    let method = "Client.fromFrame";
+    let (timeout_ms, refresh_ms) = client_options(options, method)?;
+    let channel = Channel::open().map_err(|e| Error::no_auth(method, e))?;
+    let init = channel
+        .send("getInitData", "", refresh_ms)
+        .await
+        .map_err(|e| Error::no_auth(method, e))?;
+    let token =
+        frame_token(&init).ok_or_else(|| Error::no_auth(method, "getInitData gave no AUTH_ID"))?;
+    let https = match field(&init, "PROTOCOL") {
+        Some(p) => p.as_f64() == Some(1.0) || p.as_string().as_deref() == Some("1"),
+        None => channel.boot.https,
+    };
+    let domain = field(&init, "DOMAIN")
+        .and_then(|d| d.as_string())
+        .unwrap_or_else(|| channel.boot.domain.clone());
+    let path = field(&init, "PATH")
+        .and_then(|p| p.as_string())
+        .unwrap_or_else(|| "/rest".to_owned());
+    let scheme = if https { "https" } else { "http" };
+    let endpoint = format!("{scheme}://{domain}{}/", path.trim_end_matches('/'));
+    let auth = Auth::token(None, Some(&endpoint), &token.access_token)
+        .map_err(|e| with_method(e, method))?;
+    let link = channel.clone();
+    let refresh: Refresher = Box::new(move || -> RefreshFuture {
+        let channel = link.clone();
+        async move {
+            let answer = channel.send("refreshAuth", "", refresh_ms).await?;
+            frame_token(&answer).ok_or_else(|| "refreshAuth gave no AUTH_ID".to_owned())
+        }
+        .boxed_local()
+    });
+    let core = client::Client::new(Fetch, auth, Some(refresh)).with_expiry(token.expires_at_ms);
+    Ok(Client {
+        core: Rc::new(core),
+        timeout_ms,
+        frame: Some(Rc::new(Frame {
+            channel,
+            init,
+            timeout_ms: refresh_ms,
+        })),
+    })
+}
+
+impl Client {
+    /// Sends a frame command; rejects with `NO_AUTH` outside a frame client.
+    fn frame_command(
+        &self,
+        method: &'static str,
+        command: &'static str,
+        params: String,
+    ) -> Promise {
+        let frame = self.frame.clone();
+        future_to_promise(async move {
+            let frame = frame.ok_or_else(|| {
+                to_js(Error::no_auth(
+                    method,
+                    "only a client from Client.fromFrame talks to the parent window",
+                ))
+            })?;
+            frame
+                .channel
+                .send(command, &params, frame.timeout_ms)
+                .await
+                .map_err(|e| to_js(Error::no_auth(method, e)))
+        })
+    }
 }
 
 fn client_options(options: &JsValue, method: &str) -> Result<(u32, u32), Error> {
@@ -457,6 +563,7 @@ async fn bx24_client_inner(
     Ok(Client {
         core: Rc::new(core),
         timeout_ms,
+        frame: None,
     })
 }
 
@@ -500,6 +607,7 @@ impl Client {
         Ok(Client {
             core: Rc::new(client::Client::new(Fetch, auth, refresher)),
             timeout_ms,
+            frame: None,
         })
     }
 
@@ -588,6 +696,65 @@ impl Client {
                 .map_err(to_js)?;
             Ok(client.into())
         })
+    }
+
+    /// A client for an app inside a Bitrix24 iframe, without BX24.js: speaks the
+    /// parent-window protocol itself (`window.name` bootstrap, `getInitData`,
+    /// `refreshAuth`), accepting answers only from the portal's origin.
+    #[wasm_bindgen(js_name = fromFrame, unchecked_return_type = "Promise<Client>")]
+    pub fn from_frame(
+        #[wasm_bindgen(unchecked_optional_param_type = "ClientOptions")] options: Option<Object>,
+    ) -> Promise {
+        let options = opt(options);
+        future_to_promise(async move {
+            let client = frame_client(&options).await.map_err(to_js)?;
+            Ok(client.into())
+        })
+    }
+
+    /// Where a frame client's app is shown: `{placement, options}` from the portal
+    /// (`PLACEMENT`, `PLACEMENT_OPTIONS`), or `undefined` for other clients.
+    #[wasm_bindgen(getter, unchecked_return_type = "Placement | undefined")]
+    pub fn placement(&self) -> JsValue {
+        let Some(frame) = &self.frame else {
+            return JsValue::UNDEFINED;
+        };
+        let name = field(&frame.init, "PLACEMENT").unwrap_or_else(|| JsValue::from_str("DEFAULT"));
+        let options = field(&frame.init, "PLACEMENT_OPTIONS")
+            .map(|o| match o.as_string() {
+                Some(text) => js_sys::JSON::parse(&text).unwrap_or(o),
+                None => o,
+            })
+            .unwrap_or_else(|| Object::new().into());
+        let out: JsValue = Object::new().into();
+        set(&out, "placement", name);
+        set(&out, "options", options);
+        out
+    }
+
+    /// Fits the iframe to the page's content height (the parent's `resizeWindow`).
+    #[wasm_bindgen(js_name = fitWindow, unchecked_return_type = "Promise<{ width: number | string; height: number }>")]
+    pub fn fit_window(&self) -> Promise {
+        let height = field(&js_sys::global(), "document")
+            .and_then(|d| field(&d, "documentElement"))
+            .and_then(|e| field(&e, "scrollHeight"))
+            .and_then(|h| h.as_f64())
+            .unwrap_or(0.0);
+        let params = frame_params(&[
+            ("width", Param::Str("100%")),
+            ("height", Param::Int(height as i64)),
+        ]);
+        self.frame_command("fitWindow", "resizeWindow", params)
+    }
+
+    /// Sets the title the portal shows above the app (the parent's `setTitle`).
+    #[wasm_bindgen(js_name = setTitle, unchecked_return_type = "Promise<unknown>")]
+    pub fn set_title(&self, title: &str) -> Promise {
+        self.frame_command(
+            "setTitle",
+            "setTitle",
+            frame_params(&[("title", Param::Str(title))]),
+        )
     }
 
     /// The portal's origin, e.g. `https://portal.bitrix24.com` (never the secret).

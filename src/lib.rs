@@ -10,21 +10,26 @@
 //! - [`envelope`]: reading the portal's answer, whatever its status;
 //! - [`error`]: one error type with stable codes;
 //! - [`json`]: how the core reads JSON without owning a JSON library;
+//! - [`frame`]: the parent-window protocol of an iframe app (strings in, strings out);
 //! - [`policy`]: refresh-and-retry or fail;
 //! - [`client`]: the life of a call over a [`client::Transport`].
 //!
-//! In the wasm build, `transport` sends requests with the global `fetch`, and `js`
-//! is the JavaScript surface (`crmMessageAdd`, `Client`, `isBitrix24Error`).
+//! In the wasm build, `transport` sends requests with the global `fetch`,
+//! `frame_channel` carries the frame protocol over `postMessage`, and `js` is the
+//! JavaScript surface (`crmMessageAdd`, `Client`, `isBitrix24Error`).
 
 pub mod auth;
 pub mod client;
 pub mod envelope;
 pub mod error;
+pub mod frame;
 pub mod json;
 pub mod params;
 pub mod policy;
 pub mod wire;
 
+#[cfg(target_arch = "wasm32")]
+mod frame_channel;
 #[cfg(target_arch = "wasm32")]
 pub mod js;
 #[cfg(target_arch = "wasm32")]
