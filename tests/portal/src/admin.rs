@@ -1,5 +1,6 @@
 //! The unauthenticated admin API under `/_portal/`: the ledger, counters,
-//! reset, extra tokens and webhooks, and scripted faults.
+//! reset, extra tokens and webhooks, scripted faults, run-time settings
+//! (limits, token lifetimes), the portal clock and fixtures.
 
 use std::sync::Arc;
 
@@ -14,8 +15,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::random_credential;
-use crate::envelope::unix_now;
+use crate::envelope::iso8601;
 use crate::faults::FaultSpec;
+use crate::fixtures::{self, Fixtures};
+use crate::limits::LeakyBucket;
 use crate::state::{App, DEFAULT_USER};
 
 /// Routes of the admin API.
@@ -34,6 +37,9 @@ pub fn routes() -> Router<Arc<App>> {
             get(pending_faults).post(add_faults).delete(clear_faults),
         )
         .route("/_portal/faults/log", get(fault_log))
+        .route("/_portal/settings", get(settings).post(change_settings))
+        .route("/_portal/clock", get(clock).post(change_clock))
+        .route("/_portal/fixtures", post(load_fixtures))
 }
 
 /// An admin API error: `{"error": CODE, "error_description": TEXT}`.
@@ -102,7 +108,7 @@ async fn chats(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn reset(State(app): State<Arc<App>>) -> Response {
-    app.reset(unix_now());
+    app.reset();
     Json(json!({"reset": true})).into_response()
 }
 
@@ -118,22 +124,31 @@ async fn issue_token(State(app): State<Arc<App>>, bytes: Bytes) -> AdminResult {
     let req: TokenRequest = body(&bytes)?;
     let user_id = req.user_id.unwrap_or(DEFAULT_USER);
     known_user(&app, user_id)?;
-    let ttl = req
-        .ttl_seconds
-        .unwrap_or_else(|| app.config.token_ttl.as_secs());
     let scope = req.scope.unwrap_or_else(|| app.config.scope.clone());
     let value = random_credential(24);
-    let now = unix_now();
+    let refresh = random_credential(24);
+    let mut store = app.lock();
+    let settings = store.settings;
+    let ttl = req
+        .ttl_seconds
+        .unwrap_or(settings.token_ttl_seconds.round() as u64);
+    let now = store.clock.now();
     let expires = now + ttl as f64;
-    app.lock()
-        .credentials
-        .add_token(value.clone(), user_id, scope.clone(), expires);
+    let credentials = &mut store.credentials;
+    credentials.add_token(value.clone(), user_id, scope.clone(), expires);
+    credentials.add_refresh_token(
+        refresh.clone(),
+        user_id,
+        scope.clone(),
+        now + settings.refresh_ttl_seconds,
+    );
     Ok(Json(json!({
         "accessToken": value,
         "expiresIn": ttl,
         "expires": expires.floor() as i64,
         "userId": user_id,
         "scope": scope.join(","),
+        "refreshToken": refresh,
     })))
 }
 
@@ -145,8 +160,8 @@ struct ExpireRequest {
 
 async fn expire_tokens(State(app): State<Arc<App>>, bytes: Bytes) -> AdminResult {
     let req: ExpireRequest = body(&bytes)?;
-    let now = unix_now();
     let mut store = app.lock();
+    let now = store.clock.now();
     let mut expired = 0;
     for token in &mut store.credentials.tokens {
         if req.access_token.as_ref().is_none_or(|t| *t == token.value) {
@@ -208,4 +223,160 @@ async fn clear_faults(State(app): State<Arc<App>>) -> Response {
 
 async fn fault_log(State(app): State<Arc<App>>) -> Response {
     Json(app.lock().faults.log.clone()).into_response()
+}
+
+/// Deserializes a present field, `null` included, as `Some(…)`; with
+/// `#[serde(default)]` an absent field stays `None`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RateLimitChange {
+    enabled: Option<bool>,
+    burst: Option<f64>,
+    drain_per_second: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OperatingLimitChange {
+    enabled: Option<bool>,
+    limit_seconds: Option<f64>,
+    /// Absent: unchanged; `null`: measured time again.
+    #[serde(default, deserialize_with = "present")]
+    cost_seconds: Option<Option<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SettingsChange {
+    rate_limit: Option<RateLimitChange>,
+    operating_limit: Option<OperatingLimitChange>,
+    token_ttl_seconds: Option<f64>,
+    refresh_ttl_seconds: Option<f64>,
+}
+
+fn settings_view(app: &App) -> Json<Value> {
+    let mut store = app.lock();
+    let now = store.clock.now();
+    let limit = store.settings.rate_limit;
+    store.bucket.drain(&limit, now);
+    let mut view = serde_json::to_value(store.settings).unwrap_or_default();
+    view["bucketLevel"] = json!(store.bucket.level);
+    Json(view)
+}
+
+async fn settings(State(app): State<Arc<App>>) -> Response {
+    settings_view(&app).into_response()
+}
+
+/// Changes the given settings only; any change to the rate limit empties
+/// the bucket.
+async fn change_settings(State(app): State<Arc<App>>, bytes: Bytes) -> AdminResult {
+    let req: SettingsChange = body(&bytes)?;
+    let numbers = [
+        req.rate_limit.as_ref().and_then(|r| r.burst),
+        req.rate_limit.as_ref().and_then(|r| r.drain_per_second),
+        req.operating_limit.as_ref().and_then(|o| o.limit_seconds),
+        req.operating_limit
+            .as_ref()
+            .and_then(|o| o.cost_seconds.flatten()),
+        req.token_ttl_seconds,
+        req.refresh_ttl_seconds,
+    ];
+    if numbers
+        .into_iter()
+        .flatten()
+        .any(|n| !n.is_finite() || n < 0.0)
+    {
+        return Err(AdminError::bad_request(
+            "INVALID_BODY",
+            "numbers must be finite and not negative",
+        ));
+    }
+    {
+        let mut store = app.lock();
+        let settings = &mut store.settings;
+        if let Some(change) = &req.rate_limit {
+            let rate = &mut settings.rate_limit;
+            rate.enabled = change.enabled.unwrap_or(rate.enabled);
+            rate.burst = change.burst.unwrap_or(rate.burst);
+            rate.drain_per_second = change.drain_per_second.unwrap_or(rate.drain_per_second);
+        }
+        if let Some(change) = &req.operating_limit {
+            let op = &mut settings.operating_limit;
+            op.enabled = change.enabled.unwrap_or(op.enabled);
+            op.limit_seconds = change.limit_seconds.unwrap_or(op.limit_seconds);
+            op.cost_seconds = change.cost_seconds.unwrap_or(op.cost_seconds);
+        }
+        settings.token_ttl_seconds = req.token_ttl_seconds.unwrap_or(settings.token_ttl_seconds);
+        settings.refresh_ttl_seconds = req
+            .refresh_ttl_seconds
+            .unwrap_or(settings.refresh_ttl_seconds);
+        if req.rate_limit.is_some() {
+            store.bucket = LeakyBucket::default();
+        }
+    }
+    Ok(settings_view(&app))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClockChange {
+    /// Sets the portal time (Unix seconds).
+    set: Option<f64>,
+    /// Moves the portal time by this many seconds (after `set`).
+    advance_seconds: Option<f64>,
+    /// Portal seconds per real second from now on.
+    scale: Option<f64>,
+}
+
+fn clock_view(app: &App) -> Json<Value> {
+    let store = app.lock();
+    let now = store.clock.now();
+    Json(json!({"now": now, "date": iso8601(now), "scale": store.clock.scale()}))
+}
+
+async fn clock(State(app): State<Arc<App>>) -> Response {
+    clock_view(&app).into_response()
+}
+
+async fn change_clock(State(app): State<Arc<App>>, bytes: Bytes) -> AdminResult {
+    let req: ClockChange = body(&bytes)?;
+    let numbers = [req.set, req.advance_seconds, req.scale];
+    let scale_ok = req.scale.is_none_or(|s| s >= 0.0);
+    if !scale_ok || numbers.into_iter().flatten().any(|n| !n.is_finite()) {
+        return Err(AdminError::bad_request(
+            "INVALID_BODY",
+            "numbers must be finite and the scale not negative",
+        ));
+    }
+    {
+        let mut store = app.lock();
+        if let Some(unix) = req.set {
+            store.clock.set(unix);
+        }
+        if let Some(seconds) = req.advance_seconds {
+            store.clock.advance(seconds);
+        }
+        if let Some(scale) = req.scale {
+            store.clock.set_scale(scale);
+        }
+    }
+    Ok(clock_view(&app))
+}
+
+async fn load_fixtures(State(app): State<Arc<App>>, bytes: Bytes) -> AdminResult {
+    let req: Fixtures = body(&bytes)?;
+    let mut store = app.lock();
+    match fixtures::load(&mut store.directory, req) {
+        Ok(loaded) => Ok(Json(serde_json::to_value(loaded).unwrap_or_default())),
+        Err(message) => Err(AdminError::bad_request("INVALID_FIXTURE", message)),
+    }
 }

@@ -48,6 +48,73 @@ pub struct Config {
     pub scope: Vec<String>,
     /// Write one line per REST request to stderr.
     pub log: bool,
+    /// Lifetime of refresh tokens.
+    pub refresh_ttl: Duration,
+    /// Value of the default refresh token (user 1); random when `None`.
+    pub refresh_token: Option<String>,
+    /// OAuth `client_id` of the portal's one application; random when `None`.
+    pub client_id: Option<String>,
+    /// OAuth `client_secret` of that application; random when `None`.
+    pub client_secret: Option<String>,
+    /// The per-portal request-rate limit (leaky bucket).
+    pub rate_limit: RateLimit,
+    /// The per-method operating-time limit.
+    pub operating_limit: OperatingLimit,
+    /// Speed of the portal clock relative to real time (`60.0`: a real
+    /// second is a portal minute). The clock drives token expiry, the
+    /// leaky bucket, the operating window and every `time` field.
+    pub time_scale: f64,
+}
+
+/// The request-rate limit of §5.1: a counter per portal that each REST
+/// request raises by one and that drains continuously; a request that would
+/// lift it above `burst` is refused with `503 QUERY_LIMIT_EXCEEDED`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimit {
+    /// Whether requests are refused at all.
+    pub enabled: bool,
+    /// Counter value above which requests are refused (`X`; 50, Enterprise 250).
+    pub burst: f64,
+    /// How much the counter drains per second (`Y`; 2, Enterprise 5).
+    pub drain_per_second: f64,
+}
+
+impl Default for RateLimit {
+    /// Off, with the values of non-Enterprise plans ready for when it is on.
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            burst: 50.0,
+            drain_per_second: 2.0,
+        }
+    }
+}
+
+/// The operating-time limit of §5.2: execution time per method and per
+/// application or webhook, summed over ten one-minute buckets; once the sum
+/// exceeds `limit_seconds`, calls of that method get `429 OPERATION_TIME_LIMIT`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperatingLimit {
+    /// Whether calls are refused at all (`operating` is reported regardless).
+    pub enabled: bool,
+    /// Seconds of execution per method per ten minutes (480 in the docs).
+    pub limit_seconds: f64,
+    /// Seconds each call counts instead of its measured execution time, so
+    /// a test can reach the limit with a few calls; `None` = measured.
+    pub cost_seconds: Option<f64>,
+}
+
+impl Default for OperatingLimit {
+    /// Off (as on-premise portals ship), with the documented 480 s ready.
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            limit_seconds: 480.0,
+            cost_seconds: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -62,6 +129,13 @@ impl Default for Config {
             non_member_code: NonMemberCode::default(),
             scope: DEFAULT_SCOPE.iter().map(|s| (*s).to_owned()).collect(),
             log: false,
+            refresh_ttl: Duration::from_secs(180 * 24 * 3600),
+            refresh_token: None,
+            client_id: None,
+            client_secret: None,
+            rate_limit: RateLimit::default(),
+            operating_limit: OperatingLimit::default(),
+            time_scale: 1.0,
         }
     }
 }
@@ -79,6 +153,13 @@ impl std::fmt::Debug for Config {
             .field("non_member_code", &self.non_member_code)
             .field("scope", &self.scope)
             .field("log", &self.log)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("refresh_token", &hidden(&self.refresh_token))
+            .field("client_id", &self.client_id)
+            .field("client_secret", &hidden(&self.client_secret))
+            .field("rate_limit", &self.rate_limit)
+            .field("operating_limit", &self.operating_limit)
+            .field("time_scale", &self.time_scale)
             .finish()
     }
 }

@@ -107,6 +107,24 @@ impl RestError {
         Self::bad_request("MESSAGE_ADD_ERROR", "Message isn't added")
     }
 
+    /// `503 QUERY_LIMIT_EXCEEDED`: the leaky bucket is full (§5.1).
+    pub fn query_limit_exceeded() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "QUERY_LIMIT_EXCEEDED",
+            "Too many requests",
+        )
+    }
+
+    /// `429 OPERATION_TIME_LIMIT`: the method's operating budget is spent (§5.2).
+    pub fn operation_time_limit() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "OPERATION_TIME_LIMIT",
+            "Method is blocked due to operation time limit.",
+        )
+    }
+
     /// `500 INTERNAL_SERVER_ERROR`.
     pub fn internal() -> Self {
         Self::new(

@@ -27,6 +27,12 @@ pub enum FaultKind {
     /// Answer `400 MESSAGE_ADD_ERROR`; the request is not executed.
     #[serde(rename = "message_add_error")]
     MessageAddError,
+    /// Answer `503 QUERY_LIMIT_EXCEEDED`; the request is not executed.
+    #[serde(rename = "query_limit_exceeded")]
+    QueryLimitExceeded,
+    /// Answer `429 OPERATION_TIME_LIMIT`; the request is not executed.
+    #[serde(rename = "operation_time_limit")]
+    OperationTimeLimit,
 }
 
 impl FaultKind {
@@ -48,6 +54,12 @@ pub struct FaultSpec {
     pub count: Option<u32>,
     /// Sleep before the fault takes effect, for any kind (default 0).
     pub delay_ms: Option<u64>,
+    /// Chance (0 to 1) that a matching request takes it; a request that
+    /// does not passes it by without using it up (default 1).
+    pub probability: Option<f64>,
+    /// Seed of the fault's own random sequence, so that which requests take
+    /// a probabilistic fault is the same on every run (default 0).
+    pub seed: Option<u64>,
 }
 
 /// A fault waiting in the queue.
@@ -62,6 +74,33 @@ pub struct PendingFault {
     pub remaining: u32,
     /// Sleep before it takes effect.
     pub delay_ms: u64,
+    /// Chance that a matching request takes it (listed only when below 1).
+    #[serde(skip_serializing_if = "is_certain")]
+    pub probability: f64,
+    /// State of its random sequence.
+    #[serde(skip)]
+    rng: u64,
+}
+
+fn is_certain(probability: &f64) -> bool {
+    *probability >= 1.0
+}
+
+impl PendingFault {
+    /// Whether this matching request takes the fault: always at probability
+    /// 1, otherwise by the next draw of the fault's own sequence.
+    fn draw(&mut self) -> bool {
+        if self.probability >= 1.0 {
+            return true;
+        }
+        // SplitMix64: small, fast and the same on every platform.
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) as f64 / (1u64 << 53) as f64) < self.probability
+    }
 }
 
 /// A fault a request consumed.
@@ -101,10 +140,18 @@ pub struct FaultQueue {
 }
 
 impl FaultQueue {
-    /// Appends faults; a `count` of 0 is an error.
+    /// Appends faults; a `count` of 0 or a probability outside 0..=1 is an
+    /// error.
     pub fn push(&mut self, specs: Vec<FaultSpec>) -> Result<usize, String> {
         if specs.iter().any(|s| s.count == Some(0)) {
             return Err("count must be at least 1".to_owned());
+        }
+        if specs
+            .iter()
+            .filter_map(|s| s.probability)
+            .any(|p| !(0.0..=1.0).contains(&p))
+        {
+            return Err("probability must be between 0 and 1".to_owned());
         }
         let added = specs.len();
         self.pending.extend(specs.into_iter().map(|s| PendingFault {
@@ -112,16 +159,19 @@ impl FaultQueue {
             kind: s.kind,
             remaining: s.count.unwrap_or(1),
             delay_ms: s.delay_ms.unwrap_or(0),
+            probability: s.probability.unwrap_or(1.0),
+            rng: s.seed.unwrap_or(0),
         }));
         Ok(added)
     }
 
-    /// Consumes one use of the first fault matching `method` (lower-cased).
+    /// Consumes one use of the first fault matching `method` (lower-cased)
+    /// whose draw says it applies to this request.
     pub fn take(&mut self, method: &str) -> Option<FaultHit> {
         let index = self
             .pending
-            .iter()
-            .position(|f| f.method.as_deref().is_none_or(|m| m == method))?;
+            .iter_mut()
+            .position(|f| f.method.as_deref().is_none_or(|m| m == method) && f.draw())?;
         let fault = &mut self.pending[index];
         let hit = FaultHit {
             kind: fault.kind,
@@ -155,6 +205,8 @@ mod tests {
             kind,
             count,
             delay_ms: None,
+            probability: None,
+            seed: None,
         }
     }
 
@@ -184,6 +236,24 @@ mod tests {
             Some(FaultKind::Html)
         );
         assert!(q.take("imopenlines.crm.message.add").is_none());
+    }
+
+    #[test]
+    fn probabilistic_faults_follow_their_seed() {
+        let pattern = |seed| {
+            let mut q = FaultQueue::default();
+            let mut s = spec(None, FaultKind::Html, Some(1000));
+            s.probability = Some(0.5);
+            s.seed = Some(seed);
+            assert_eq!(q.push(vec![s]), Ok(1));
+            (0..64)
+                .map(|_| q.take("profile").is_some())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pattern(7), pattern(7));
+        assert_ne!(pattern(7), pattern(8));
+        let hits = pattern(7).iter().filter(|h| **h).count();
+        assert!((16..=48).contains(&hits), "{hits}");
     }
 
     #[test]

@@ -18,11 +18,15 @@
 
 mod admin;
 mod auth;
+mod batch;
 pub mod config;
 mod crm;
 mod envelope;
 mod faults;
+mod fixtures;
+mod limits;
 mod methods;
+mod oauth;
 mod php;
 mod request;
 mod rest;
@@ -30,6 +34,6 @@ mod seed;
 mod server;
 mod state;
 
-pub use config::{Config, NonMemberCode, DEFAULT_SCOPE};
+pub use config::{Config, NonMemberCode, OperatingLimit, RateLimit, DEFAULT_SCOPE};
 pub use seed::FIRST_MESSAGE_ID;
 pub use server::{serve, serve_in_thread, Portal, PortalInfo, PortalThread};

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use b24_portal::{Config, NonMemberCode, DEFAULT_SCOPE};
+use b24_portal::{Config, NonMemberCode, OperatingLimit, RateLimit, DEFAULT_SCOPE};
 use clap::Parser;
 
 /// A local Bitrix24 portal serving the imopenlines.crm.* REST methods.
@@ -40,6 +40,42 @@ struct Cli {
     /// Log one line per REST request to stderr (never secrets or tokens).
     #[arg(long)]
     log: bool,
+    /// Lifetime of refresh tokens, in seconds (180 days by default).
+    #[arg(long, value_name = "SECS", default_value_t = 180 * 24 * 3600)]
+    refresh_ttl: u64,
+    /// Value of the default refresh token (random if omitted).
+    #[arg(long)]
+    refresh_token: Option<String>,
+    /// OAuth client_id of the portal's application (random if omitted).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// OAuth client_secret of the portal's application (random if omitted).
+    #[arg(long)]
+    client_secret: Option<String>,
+    /// Refuse requests beyond the leaky bucket with 503 QUERY_LIMIT_EXCEEDED.
+    #[arg(long)]
+    rate_limit: bool,
+    /// Leaky bucket size (requests); 50, or 250 on Enterprise plans.
+    #[arg(long, value_name = "N", default_value_t = 50.0)]
+    rate_burst: f64,
+    /// Leaky bucket drain, requests per second; 2, or 5 on Enterprise plans.
+    #[arg(long, value_name = "PER_SEC", default_value_t = 2.0)]
+    rate_drain: f64,
+    /// Refuse calls of a method whose operating time over ten minutes exceeds
+    /// the limit, with 429 OPERATION_TIME_LIMIT.
+    #[arg(long)]
+    operating_limit: bool,
+    /// Operating-time limit per method, in seconds per ten minutes.
+    #[arg(long, value_name = "SECS", default_value_t = 480.0)]
+    operating_limit_secs: f64,
+    /// Seconds each call counts towards the operating time instead of its
+    /// measured execution time.
+    #[arg(long, value_name = "SECS")]
+    operating_cost: Option<f64>,
+    /// Portal seconds per real second (e.g. 60: a real second is a portal
+    /// minute); drives token expiry, limits and every time field.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    time_scale: f64,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +90,21 @@ fn main() -> ExitCode {
         non_member_code: cli.non_member_code,
         scope: cli.scope,
         log: cli.log,
+        refresh_ttl: Duration::from_secs(cli.refresh_ttl),
+        refresh_token: cli.refresh_token,
+        client_id: cli.client_id,
+        client_secret: cli.client_secret,
+        rate_limit: RateLimit {
+            enabled: cli.rate_limit,
+            burst: cli.rate_burst,
+            drain_per_second: cli.rate_drain,
+        },
+        operating_limit: OperatingLimit {
+            enabled: cli.operating_limit,
+            limit_seconds: cli.operating_limit_secs,
+            cost_seconds: cli.operating_cost,
+        },
+        time_scale: cli.time_scale,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

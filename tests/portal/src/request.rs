@@ -218,6 +218,106 @@ fn merge(into: &mut Params, from: Params) {
     }
 }
 
+/// Names of a `batch` call's commands in the order the request sends them
+/// (the parameter map itself is sorted by name). The server reads `cmd`
+/// case-insensitively, and a body overrides the query string; a list of
+/// commands gives `0`, `1`, … Commands missing here run after these, by name.
+pub fn batch_order(
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Vec<String> {
+    let from_body = (method == Method::POST && !body.is_empty()).then(|| {
+        if is_json(headers) {
+            json_cmd_order(body)
+        } else {
+            query_cmd_order(body)
+        }
+    });
+    match from_body {
+        Some(order) if !order.is_empty() => order,
+        _ => query
+            .map(|q| query_cmd_order(q.as_bytes()))
+            .unwrap_or_default(),
+    }
+}
+
+/// `cmd[NAME]=…` keys in order of first appearance; `cmd[]` counts up.
+fn query_cmd_order(input: &[u8]) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    let mut next_index = 0usize;
+    for (key, _) in form_urlencoded::parse(input) {
+        let Some((head, rest)) = key.split_once('[') else {
+            continue;
+        };
+        let Some((name, _)) = rest.split_once(']') else {
+            continue;
+        };
+        if !head.eq_ignore_ascii_case("cmd") {
+            continue;
+        }
+        let name = if name.is_empty() {
+            next_index += 1;
+            (next_index - 1).to_string()
+        } else {
+            name.to_owned()
+        };
+        if !order.contains(&name) {
+            order.push(name);
+        }
+    }
+    order
+}
+
+/// The keys of the top-level `cmd` member of a JSON body (the last `cmd` in
+/// any letter case), in document order; `0..n` for a list.
+fn json_cmd_order(body: &[u8]) -> Vec<String> {
+    let Ok(top) = serde_json::from_slice::<OrderedMap>(body) else {
+        return Vec::new();
+    };
+    let Some((_, cmd)) = top
+        .0
+        .iter()
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case("cmd"))
+    else {
+        return Vec::new();
+    };
+    if let Ok(map) = serde_json::from_str::<OrderedMap>(cmd.get()) {
+        return map.0.into_iter().map(|(k, _)| k).collect();
+    }
+    serde_json::from_str::<Vec<serde::de::IgnoredAny>>(cmd.get())
+        .map(|items| (0..items.len()).map(|i| i.to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// A JSON object's members in document order, values left undecoded.
+struct OrderedMap(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> serde::de::Visitor<'de> for MapVisitor {
+            type Value = OrderedMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedMap, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(OrderedMap(members))
+            }
+        }
+        d.deserialize_map(MapVisitor)
+    }
+}
+
 /// Credentials a request presents.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Presented {

@@ -1,9 +1,11 @@
 //! The `/rest/…` endpoint: URL → fault → method lookup → credentials →
 //! handler → envelope, with every request recorded in the ledger.
 //!
-//! Order of checks follows SRV-RESTSERVER: transport, then method existence
-//! (`ERROR_METHOD_NOT_FOUND` before any credential check), then credentials
-//! and scope, then the method's own validation.
+//! Order of checks follows SRV-RESTSERVER: the request-rate limit (an
+//! infrastructure check in front of everything), transport, then method
+//! existence (`ERROR_METHOD_NOT_FOUND` before any credential check), then
+//! credentials and scope, then the operating-time limit, then the method's
+//! own validation.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,14 +17,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 
 use crate::auth;
+use crate::batch;
 use crate::envelope::{
-    iso8601_millis, success_body, unix_now, RestError, TimeInfo, Timing, JSON_CONTENT_TYPE,
+    iso8601_millis, success_body, RestError, TimeInfo, Timing, JSON_CONTENT_TYPE,
 };
 use crate::faults::{self, FaultHit, FaultKind, FaultRecord};
-use crate::methods;
+use crate::methods::{self, MethodSpec, Output};
 use crate::request::{self, Params, Presented, RestTarget, Transport};
 use crate::server::ConnectionControl;
-use crate::state::{App, RequestRecord};
+use crate::state::{App, RequestRecord, Store};
 
 /// What the portal decided to answer, before faults that mangle delivery.
 struct Reply {
@@ -87,7 +90,6 @@ async fn process(
     body: Bytes,
 ) -> Option<Response> {
     let clock = Instant::now();
-    let start = unix_now();
     let Some(tail) = request::rest_tail(uri.path()) else {
         return Some((StatusCode::NOT_FOUND, "Not found\n").into_response());
     };
@@ -104,12 +106,25 @@ async fn process(
     );
     request::strip_reserved(&mut params);
 
-    let fault = app.lock().faults.take(&method);
+    let (start, admitted, fault) = {
+        let mut store = app.lock();
+        let start = store.clock.now();
+        let limit = store.settings.rate_limit;
+        let admitted = store.bucket.admit(&limit, start);
+        let fault = if admitted {
+            store.faults.take(&method)
+        } else {
+            store.ledger.counters.query_limit_exceeded.add(&method);
+            None
+        };
+        (start, admitted, fault)
+    };
     if let Some(FaultHit { delay_ms, .. }) = fault.filter(|f| f.delay_ms > 0) {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
     let kind = fault.map(|f| f.kind);
     let mut reply = match kind {
+        _ if !admitted => Reply::error(RestError::query_limit_exceeded()),
         Some(FaultKind::Html) => Reply {
             status: StatusCode::BAD_GATEWAY,
             content_type: "text/html; charset=utf-8",
@@ -120,7 +135,22 @@ async fn process(
         Some(FaultKind::Status500Before) => Reply::error(RestError::internal()),
         Some(FaultKind::ExpiredToken) => Reply::error(RestError::expired_token()),
         Some(FaultKind::MessageAddError) => Reply::error(RestError::message_add_error()),
-        _ => execute(&app, target.as_ref(), &params, &presented, start),
+        Some(FaultKind::QueryLimitExceeded) => Reply::error(RestError::query_limit_exceeded()),
+        Some(FaultKind::OperationTimeLimit) => Reply::error(RestError::operation_time_limit()),
+        _ => {
+            let cmd_order = if method == methods::BATCH {
+                request::batch_order(&http_method, uri.query(), &headers, &body)
+            } else {
+                Vec::new()
+            };
+            let call = Incoming {
+                params: &params,
+                presented: &presented,
+                start,
+                cmd_order: &cmd_order,
+            };
+            execute(&app, target.as_ref(), &call)
+        }
     };
 
     let record = RequestRecord {
@@ -144,13 +174,14 @@ async fn process(
         let mut store = app.lock();
         let request_id = store.ledger.record(record);
         if let Some(kind) = kind {
+            let at = iso8601_millis(store.clock.now());
             store.faults.log.push(FaultRecord {
                 request: request_id,
                 method,
                 kind,
                 executed: kind.executes(),
                 status: reply.status.as_u16(),
-                at: iso8601_millis(unix_now()),
+                at,
             });
         }
     }
@@ -170,14 +201,21 @@ async fn process(
     Some(reply.into_response())
 }
 
-/// Runs the request: method lookup, credentials, handler, envelope.
-fn execute(
-    app: &App,
-    target: Option<&RestTarget>,
-    params: &Params,
-    presented: &Presented,
-    start: f64,
-) -> Reply {
+/// What a call brings besides its method: parameters, credentials, when it
+/// started and, for `batch`, the order of its commands.
+pub struct Incoming<'a> {
+    /// Parameters, reserved names removed.
+    pub params: &'a Params,
+    /// Credentials presented.
+    pub presented: &'a Presented,
+    /// Portal time the request (or batch command) started.
+    pub start: f64,
+    /// `batch` command names in the order sent (empty for other methods).
+    pub cmd_order: &'a [String],
+}
+
+/// Runs the request: method lookup, then [`call`], then the envelope.
+fn execute(app: &App, target: Option<&RestTarget>, incoming: &Incoming<'_>) -> Reply {
     let Some(target) = target else {
         return Reply::error(RestError::method_not_found());
     };
@@ -190,49 +228,99 @@ fn execute(
     let Some(spec) = methods::lookup(&target.method) else {
         return Reply::error(RestError::method_not_found());
     };
-    let mut store = app.lock();
-    let caller = match auth::authenticate(&store, presented, spec.scope, unix_now()) {
-        Ok(caller) => caller,
-        Err(err) => return Reply::error(err),
-    };
-    let handler_start = unix_now();
-    let result = methods::run(
-        spec,
-        &mut store,
-        &caller,
-        params,
-        &app.config,
-        handler_start,
-    );
-    let handler_end = unix_now();
-    let (operating, reset_at) = store.operating.record(
-        &caller.budget,
-        spec.name,
-        handler_start,
-        handler_end - handler_start,
-    );
-    drop(store);
-    let mut reply = match result {
-        Ok(output) => {
-            let timing = Timing {
-                start,
-                handler_start,
-                handler_end,
-                finish: unix_now(),
-            };
-            let time = TimeInfo::new(&timing, operating, reset_at, app.config.float_time);
-            Reply {
-                status: StatusCode::OK,
-                content_type: JSON_CONTENT_TYPE,
-                body: success_body(&output, &time),
-                error: None,
-                user_id: None,
-            }
-        }
+    let outcome = call(app, &mut app.lock(), spec, incoming);
+    let mut reply = match outcome.result {
+        Ok((output, time)) => Reply {
+            status: StatusCode::OK,
+            content_type: JSON_CONTENT_TYPE,
+            body: success_body(&output, &time),
+            error: None,
+            user_id: None,
+        },
         Err(err) => Reply::error(err),
     };
-    reply.user_id = Some(caller.user_id);
+    reply.user_id = outcome.user_id;
     reply
+}
+
+/// The outcome of one call: the result with its `time`, or the error; and
+/// the authenticated user, if credentials were accepted.
+pub struct Outcome {
+    /// Authenticated user.
+    pub user_id: Option<i64>,
+    /// Result and `time`, or the error.
+    pub result: Result<(Output, TimeInfo), RestError>,
+}
+
+/// One server call, standalone or inside `batch`: credentials and scope,
+/// the operating-time limit, the handler, and the operating-time record
+/// that feeds `time`. The outer `batch` call is not counted against the
+/// operating limit; its commands are, each against its own method.
+pub fn call(app: &App, store: &mut Store, spec: &MethodSpec, incoming: &Incoming<'_>) -> Outcome {
+    let now = store.clock.now();
+    let caller = match auth::authenticate(store, incoming.presented, spec.scope, now) {
+        Ok(caller) => caller,
+        Err(err) => {
+            return Outcome {
+                user_id: None,
+                result: Err(err),
+            }
+        }
+    };
+    let is_batch = spec.name == methods::BATCH;
+    let limit = store.settings.operating_limit;
+    if !is_batch
+        && store
+            .operating
+            .blocked(&limit, &caller.budget, spec.name, now)
+    {
+        store.ledger.counters.operation_time_limit.add(spec.name);
+        return Outcome {
+            user_id: Some(caller.user_id),
+            result: Err(RestError::operation_time_limit()),
+        };
+    }
+    let handler_start = store.clock.now();
+    let result = if is_batch {
+        batch::run(app, store, incoming)
+    } else {
+        methods::run(
+            spec,
+            store,
+            &caller,
+            incoming.params,
+            &app.config,
+            handler_start,
+        )
+    };
+    let handler_end = store.clock.now();
+    let spent = match (is_batch, limit.cost_seconds) {
+        (true, _) => 0.0,
+        (false, Some(cost)) => cost,
+        (false, None) => handler_end - handler_start,
+    };
+    let usage = store
+        .operating
+        .record(&caller.budget, spec.name, handler_start, spent);
+    let result = result.map(|output| {
+        let timing = Timing {
+            start: incoming.start,
+            handler_start,
+            handler_end,
+            finish: store.clock.now(),
+        };
+        let time = TimeInfo::new(
+            &timing,
+            usage.operating,
+            usage.reset_at,
+            app.config.float_time,
+        );
+        (output, time)
+    });
+    Outcome {
+        user_id: Some(caller.user_id),
+        result,
+    }
 }
 
 /// One stderr line per request; built only from the redacted record.

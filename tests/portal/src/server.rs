@@ -22,9 +22,9 @@ use tower::Service;
 use crate::admin;
 use crate::auth::random_credential;
 use crate::config::{is_url_safe_credential, Config};
-use crate::envelope::unix_now;
+use crate::oauth;
 use crate::rest;
-use crate::state::{App, DEFAULT_USER};
+use crate::state::{App, Secrets, DEFAULT_USER};
 
 /// Lets a handler close its own connection without answering.
 #[derive(Clone, Debug)]
@@ -54,6 +54,12 @@ pub struct PortalInfo {
     pub access_token: String,
     /// Owner of the default webhook and token.
     pub user_id: i64,
+    /// Default refresh token (user 1), for `/oauth/token/`.
+    pub refresh_token: String,
+    /// OAuth `client_id` of the portal's application.
+    pub client_id: String,
+    /// OAuth `client_secret` of the portal's application.
+    pub client_secret: String,
 }
 
 impl std::fmt::Debug for PortalInfo {
@@ -67,6 +73,9 @@ impl std::fmt::Debug for PortalInfo {
             )
             .field("access_token", &"***")
             .field("user_id", &self.user_id)
+            .field("refresh_token", &"***")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
             .finish()
     }
 }
@@ -75,6 +84,11 @@ impl PortalInfo {
     /// OAuth `client_endpoint`: `http://127.0.0.1:PORT/rest/`.
     pub fn client_endpoint(&self) -> String {
         format!("{}/rest/", self.url)
+    }
+
+    /// The OAuth server's token endpoint: `http://127.0.0.1:PORT/oauth/token/`.
+    pub fn oauth_url(&self) -> String {
+        format!("{}/oauth/token/", self.url)
     }
 
     /// The JSON line the CLI prints on start.
@@ -87,6 +101,10 @@ impl PortalInfo {
             client_endpoint: String,
             access_token: &'a str,
             user_id: i64,
+            refresh_token: &'a str,
+            client_id: &'a str,
+            client_secret: &'a str,
+            oauth_url: String,
         }
         let line = StartupLine {
             url: &self.url,
@@ -94,6 +112,10 @@ impl PortalInfo {
             client_endpoint: self.client_endpoint(),
             access_token: &self.access_token,
             user_id: self.user_id,
+            refresh_token: &self.refresh_token,
+            client_id: &self.client_id,
+            client_secret: &self.client_secret,
+            oauth_url: self.oauth_url(),
         };
         serde_json::to_string(&line).unwrap_or_default()
     }
@@ -123,13 +145,22 @@ impl Portal {
 
 /// Binds and starts a portal on the current Tokio runtime.
 pub async fn serve(config: Config) -> io::Result<Portal> {
-    for value in [&config.secret, &config.token].into_iter().flatten() {
-        if !is_url_safe_credential(value) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "secret and token must be non-empty and use only A-Z, a-z, 0-9, '_', '-', '.'",
-            ));
-        }
+    let given = [
+        &config.secret,
+        &config.token,
+        &config.refresh_token,
+        &config.client_id,
+        &config.client_secret,
+    ];
+    if given
+        .into_iter()
+        .flatten()
+        .any(|v| !is_url_safe_credential(v))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "secrets, tokens and client credentials must be non-empty and use only A-Z, a-z, 0-9, '_', '-', '.'",
+        ));
     }
     let listener = TcpListener::bind((config.host, config.port)).await?;
     let addr = listener.local_addr()?;
@@ -139,23 +170,34 @@ pub async fn serve(config: Config) -> io::Result<Portal> {
         ip => ip,
     };
     let url = format!("http://{}", SocketAddr::new(url_ip, addr.port()));
-    let secret = config
-        .secret
-        .clone()
-        .unwrap_or_else(|| random_credential(16));
-    let token = config
-        .token
-        .clone()
-        .unwrap_or_else(|| random_credential(24));
-    let app = Arc::new(App::new(config, url.clone(), secret, token, unix_now()));
+    let given_or_random =
+        |value: &Option<String>, bytes| value.clone().unwrap_or_else(|| random_credential(bytes));
+    let secrets = Secrets {
+        secret: given_or_random(&config.secret, 16),
+        token: given_or_random(&config.token, 24),
+        refresh_token: given_or_random(&config.refresh_token, 24),
+        client_id: config
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("local.{}", random_credential(8))),
+        client_secret: given_or_random(&config.client_secret, 20),
+        member_id: random_credential(16),
+    };
+    let app = Arc::new(App::new(config, url.clone(), secrets));
     let info = PortalInfo {
         addr,
         webhook: app.webhook_url(DEFAULT_USER, &app.secret),
         access_token: app.token.clone(),
         url,
         user_id: DEFAULT_USER,
+        refresh_token: app.refresh_token.clone(),
+        client_id: app.client_id.clone(),
+        client_secret: app.client_secret.clone(),
     };
-    let router = admin::routes().fallback(rest::handle).with_state(app);
+    let router = admin::routes()
+        .merge(oauth::routes())
+        .fallback(rest::handle)
+        .with_state(app);
     let (shutdown, stop) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, router, stop));
     Ok(Portal {

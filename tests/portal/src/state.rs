@@ -2,13 +2,14 @@
 //! directory), webhooks and tokens, the ledger of delivered messages and
 //! requests, counters, scripted faults and operating-time statistics.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, OperatingLimit, RateLimit};
 use crate::faults::{FaultKind, FaultQueue};
+use crate::limits::{Clock, LeakyBucket, Operating};
 use crate::seed;
 
 /// A portal user (employee or bot).
@@ -38,7 +39,9 @@ pub struct User {
 }
 
 /// CRM item types `CRM_ENTITY_TYPE` may name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CrmType {
     /// Lead.
@@ -164,6 +167,22 @@ pub struct AccessToken {
     pub expires_at: f64,
 }
 
+/// An OAuth refresh token: single use, it yields a new access token and a
+/// new refresh token.
+#[derive(Clone)]
+pub struct RefreshToken {
+    /// Token value.
+    pub value: String,
+    /// User the tokens act for.
+    pub user_id: i64,
+    /// Granted scopes.
+    pub scope: Vec<String>,
+    /// Unix time it stops working.
+    pub expires_at: f64,
+    /// Already exchanged.
+    pub used: bool,
+}
+
 /// Webhooks and tokens. Deliberately not `Debug`: it holds secrets.
 #[derive(Clone, Default)]
 pub struct Credentials {
@@ -171,6 +190,8 @@ pub struct Credentials {
     pub webhooks: Vec<Webhook>,
     /// Tokens.
     pub tokens: Vec<AccessToken>,
+    /// Refresh tokens.
+    pub refresh_tokens: Vec<RefreshToken>,
     next_webhook_id: u64,
 }
 
@@ -194,6 +215,24 @@ impl Credentials {
             user_id,
             scope,
             expires_at,
+        });
+    }
+
+    /// Registers a refresh token.
+    pub fn add_refresh_token(
+        &mut self,
+        value: String,
+        user_id: i64,
+        scope: Vec<String>,
+        expires_at: f64,
+    ) {
+        self.refresh_tokens.retain(|t| t.value != value);
+        self.refresh_tokens.push(RefreshToken {
+            value,
+            user_id,
+            scope,
+            expires_at,
+            used: false,
         });
     }
 }
@@ -252,6 +291,24 @@ pub struct RequestRecord {
     pub duration_ms: f64,
 }
 
+/// A count, in total and by lower-cased method.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tally {
+    /// All of them.
+    pub total: u64,
+    /// By lower-cased method.
+    pub by_method: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    /// Counts one for `method`.
+    pub fn add(&mut self, method: &str) {
+        self.total += 1;
+        *self.by_method.entry(method.to_owned()).or_default() += 1;
+    }
+}
+
 /// Request counters.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -262,6 +319,16 @@ pub struct Counters {
     pub by_method: BTreeMap<String, u64>,
     /// By HTTP status.
     pub by_status: BTreeMap<String, u64>,
+    /// Requests refused with `503 QUERY_LIMIT_EXCEEDED` by the leaky bucket.
+    pub query_limit_exceeded: Tally,
+    /// Calls refused with `429 OPERATION_TIME_LIMIT`, batch commands included.
+    pub operation_time_limit: Tally,
+    /// Commands run inside `batch` calls.
+    pub batch_commands: Tally,
+    /// Successful refresh-token exchanges at `/oauth/token/`.
+    pub refreshes: u64,
+    /// Refused exchanges at `/oauth/token/`.
+    pub refresh_errors: u64,
 }
 
 /// Messages, requests and counters.
@@ -296,32 +363,6 @@ impl Ledger {
     }
 }
 
-/// Window of the operating-time budget, seconds.
-pub const OPERATING_WINDOW: f64 = 600.0;
-
-/// Execution time spent per credential and method over the last ten minutes,
-/// reported as `time.operating` and `time.operating_reset_at`.
-#[derive(Clone, Debug, Default)]
-pub struct Operating {
-    spent: HashMap<(String, String), Vec<(f64, f64)>>,
-}
-
-impl Operating {
-    /// Adds `seconds` spent at `at`; returns the window total and when its
-    /// oldest entry drops out.
-    pub fn record(&mut self, budget: &str, method: &str, at: f64, seconds: f64) -> (f64, i64) {
-        let entries = self
-            .spent
-            .entry((budget.to_owned(), method.to_owned()))
-            .or_default();
-        entries.retain(|(when, _)| at - when < OPERATING_WINDOW);
-        entries.push((at, seconds));
-        let total = entries.iter().map(|(_, s)| s).sum();
-        let oldest = entries.first().map_or(at, |(when, _)| *when);
-        (total, (oldest + OPERATING_WINDOW).floor() as i64)
-    }
-}
-
 /// All mutable portal state, behind one lock.
 pub struct Store {
     /// Users, CRM items and chats.
@@ -334,6 +375,38 @@ pub struct Store {
     pub faults: FaultQueue,
     /// Operating-time statistics.
     pub operating: Operating,
+    /// The leaky bucket of the request-rate limit.
+    pub bucket: LeakyBucket,
+    /// Settings the admin API can change.
+    pub settings: Settings,
+    /// The portal clock.
+    pub clock: Clock,
+}
+
+/// Settings that start from the [`Config`] and can change at run time.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// Request-rate limit.
+    pub rate_limit: RateLimit,
+    /// Operating-time limit.
+    pub operating_limit: OperatingLimit,
+    /// Lifetime of new access tokens, seconds.
+    pub token_ttl_seconds: f64,
+    /// Lifetime of new refresh tokens, seconds.
+    pub refresh_ttl_seconds: f64,
+}
+
+impl Settings {
+    /// The settings a portal starts with.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            rate_limit: config.rate_limit,
+            operating_limit: config.operating_limit,
+            token_ttl_seconds: config.token_ttl.as_secs_f64(),
+            refresh_ttl_seconds: config.refresh_ttl.as_secs_f64(),
+        }
+    }
 }
 
 /// The shared state of a running portal.
@@ -346,7 +419,31 @@ pub struct App {
     pub secret: String,
     /// Value of the default token.
     pub token: String,
+    /// Value of the default refresh token.
+    pub refresh_token: String,
+    /// OAuth `client_id` of the portal's application.
+    pub client_id: String,
+    /// OAuth `client_secret` of the portal's application.
+    pub client_secret: String,
+    /// The portal's `member_id`.
+    pub member_id: String,
     store: Mutex<Store>,
+}
+
+/// Credentials a portal is created with.
+pub struct Secrets {
+    /// Secret of the default webhook.
+    pub secret: String,
+    /// Default access token.
+    pub token: String,
+    /// Default refresh token.
+    pub refresh_token: String,
+    /// OAuth `client_id`.
+    pub client_id: String,
+    /// OAuth `client_secret`.
+    pub client_secret: String,
+    /// `member_id`.
+    pub member_id: String,
 }
 
 /// Owner of the default webhook and token.
@@ -354,22 +451,29 @@ pub const DEFAULT_USER: i64 = 1;
 
 impl App {
     /// A freshly seeded portal.
-    pub fn new(config: Config, base_url: String, secret: String, token: String, now: f64) -> Self {
+    pub fn new(config: Config, base_url: String, secrets: Secrets) -> Self {
         let store = Store {
             directory: seed::directory(),
             credentials: Credentials::default(),
             ledger: Ledger::default(),
             faults: FaultQueue::default(),
             operating: Operating::default(),
+            bucket: LeakyBucket::default(),
+            settings: Settings::from_config(&config),
+            clock: Clock::new(config.time_scale),
         };
         let app = Self {
             config,
             base_url,
-            secret,
-            token,
+            secret: secrets.secret,
+            token: secrets.token,
+            refresh_token: secrets.refresh_token,
+            client_id: secrets.client_id,
+            client_secret: secrets.client_secret,
+            member_id: secrets.member_id,
             store: Mutex::new(store),
         };
-        app.reset(now);
+        app.reset();
         app
     }
 
@@ -378,24 +482,35 @@ impl App {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Restores the seed, clears ledger, counters, faults and extra
-    /// credentials, and makes the default webhook and token valid again.
-    pub fn reset(&self, now: f64) {
+    /// Restores the seed, the start-up settings and the real-time clock;
+    /// clears ledger, counters, faults, limits and extra credentials; and
+    /// makes the default webhook, token and refresh token valid again.
+    pub fn reset(&self) {
         let mut store = self.lock();
         store.directory = seed::directory();
         store.ledger = Ledger::default();
         store.faults = FaultQueue::default();
         store.operating = Operating::default();
+        store.bucket = LeakyBucket::default();
+        store.settings = Settings::from_config(&self.config);
+        store.clock = Clock::new(self.config.time_scale);
         store.credentials = Credentials::default();
+        let now = store.clock.now();
+        let settings = store.settings;
         let scope = self.config.scope.clone();
-        store
-            .credentials
-            .add_webhook(DEFAULT_USER, self.secret.clone(), scope.clone());
-        store.credentials.add_token(
+        let credentials = &mut store.credentials;
+        credentials.add_webhook(DEFAULT_USER, self.secret.clone(), scope.clone());
+        credentials.add_token(
             self.token.clone(),
             DEFAULT_USER,
+            scope.clone(),
+            now + settings.token_ttl_seconds,
+        );
+        credentials.add_refresh_token(
+            self.refresh_token.clone(),
+            DEFAULT_USER,
             scope,
-            now + self.config.token_ttl.as_secs_f64(),
+            now + settings.refresh_ttl_seconds,
         );
     }
 

@@ -86,7 +86,12 @@ fn counters_count_by_method_and_status() {
         json!({
             "total": 3,
             "byMethod": {METHOD: 2, "profile": 1},
-            "byStatus": {"200": 1, "400": 1, "401": 1}
+            "byStatus": {"200": 1, "400": 1, "401": 1},
+            "queryLimitExceeded": {"total": 0, "byMethod": {}},
+            "operationTimeLimit": {"total": 0, "byMethod": {}},
+            "batchCommands": {"total": 0, "byMethod": {}},
+            "refreshes": 0,
+            "refreshErrors": 0
         })
     );
 }

@@ -58,7 +58,11 @@ fn prints_one_json_line_and_serves_the_printed_webhook() {
             "webhook": format!("{url}/rest/1/hook-secret/"),
             "clientEndpoint": format!("{url}/rest/"),
             "accessToken": "tok.en_1",
-            "userId": 1
+            "userId": 1,
+            "refreshToken": info["refreshToken"],
+            "clientId": info["clientId"],
+            "clientSecret": info["clientSecret"],
+            "oauthUrl": format!("{url}/oauth/token/")
         })
     );
     let mut resp = agent()
@@ -128,6 +132,53 @@ fn float_time_and_non_member_code_flags() {
 }
 
 #[test]
+fn limit_and_oauth_flags() {
+    let (mut child, info) = spawn(&[
+        "--rate-limit",
+        "--rate-burst",
+        "2",
+        "--rate-drain",
+        "0.001",
+        "--client-id",
+        "app.1",
+        "--client-secret",
+        "s3cret",
+        "--refresh-token",
+        "refresh.1",
+    ]);
+    assert_eq!(
+        (
+            &info["clientId"],
+            &info["clientSecret"],
+            &info["refreshToken"]
+        ),
+        (&json!("app.1"), &json!("s3cret"), &json!("refresh.1"))
+    );
+    let hook = info["webhook"].as_str().unwrap();
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| {
+            agent()
+                .get(&format!("{hook}profile"))
+                .call()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 503]);
+    let oauth = info["oauthUrl"].as_str().unwrap();
+    let mut resp = agent()
+        .get(&format!(
+            "{oauth}?grant_type=refresh_token&client_id=app.1&client_secret=s3cret&refresh_token=refresh.1"
+        ))
+        .call()
+        .unwrap();
+    let body: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["user_id"], json!(1), "{body}");
+    terminate(&mut child);
+}
+
+#[test]
 fn help_lists_the_flags_and_bad_flags_fail() {
     let out = Command::new(env!("CARGO_BIN_EXE_b24-portal"))
         .arg("--help")
@@ -145,6 +196,17 @@ fn help_lists_the_flags_and_bad_flags_fail() {
         "--non-member-code",
         "--scope",
         "--log",
+        "--refresh-ttl",
+        "--refresh-token",
+        "--client-id",
+        "--client-secret",
+        "--rate-limit",
+        "--rate-burst",
+        "--rate-drain",
+        "--operating-limit",
+        "--operating-limit-secs",
+        "--operating-cost",
+        "--time-scale",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }

@@ -1,0 +1,140 @@
+//! The OAuth server's token endpoint (§7) at `/oauth/token/`: exchanges a
+//! refresh token for a new access token and a new refresh token.
+//!
+//! GET with a query string (as the docs show) and POST with a form body (as
+//! some SDKs send) are both accepted. Refresh tokens are single use; the
+//! access token issued before keeps working until it expires.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use crate::auth::random_credential;
+use crate::envelope::{RestError, JSON_CONTENT_TYPE};
+use crate::php;
+use crate::request::{self, Params};
+use crate::state::App;
+
+/// Routes of the token endpoint, with and without the trailing slash.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/oauth/token/", get(token).post(token))
+        .route("/oauth/token", get(token).post(token))
+}
+
+/// A successful exchange, fields in the order the docs show them.
+#[derive(Serialize)]
+struct Grant<'a> {
+    access_token: String,
+    expires: i64,
+    expires_in: i64,
+    scope: String,
+    domain: &'a str,
+    server_endpoint: String,
+    status: &'static str,
+    client_endpoint: String,
+    member_id: &'a str,
+    user_id: i64,
+    refresh_token: String,
+}
+
+fn invalid_request() -> RestError {
+    RestError::bad_request(
+        "invalid_request",
+        "The request is missing a required parameter or has an unsupported grant_type",
+    )
+}
+
+fn invalid_client() -> RestError {
+    RestError::unauthorized("invalid_client", "Invalid client credentials")
+}
+
+fn invalid_grant() -> RestError {
+    RestError::bad_request("invalid_grant", "Invalid refresh token")
+}
+
+async fn token(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = request::parse_params(&method, uri.query(), &headers, &body);
+    let (status, body) = match exchange(&app, &params) {
+        Ok(body) => (StatusCode::OK, body),
+        Err(err) => (err.status, err.body()),
+    };
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    response
+}
+
+/// Checks the grant, the client and the refresh token, in that order, and
+/// counts the outcome.
+fn exchange(app: &App, params: &Params) -> Result<Vec<u8>, RestError> {
+    let text = |name: &str| php::to_string(params.get(name)).unwrap_or_default();
+    let mut store = app.lock();
+    let outcome = (|| {
+        if text("grant_type") != "refresh_token" || text("refresh_token").is_empty() {
+            return Err(invalid_request());
+        }
+        if text("client_id") != app.client_id || text("client_secret") != app.client_secret {
+            return Err(invalid_client());
+        }
+        let now = store.clock.now();
+        let presented = text("refresh_token");
+        let old = store
+            .credentials
+            .refresh_tokens
+            .iter_mut()
+            .find(|t| t.value == presented && !t.used && t.expires_at > now)
+            .ok_or_else(invalid_grant)?;
+        old.used = true;
+        let (user_id, scope) = (old.user_id, old.scope.clone());
+        let settings = store.settings;
+        let access_token = random_credential(24);
+        let refresh_token = random_credential(24);
+        let expires = now + settings.token_ttl_seconds;
+        let credentials = &mut store.credentials;
+        credentials.add_token(access_token.clone(), user_id, scope.clone(), expires);
+        credentials.add_refresh_token(
+            refresh_token.clone(),
+            user_id,
+            scope.clone(),
+            now + settings.refresh_ttl_seconds,
+        );
+        let domain = app
+            .base_url
+            .split_once("://")
+            .map_or(app.base_url.as_str(), |(_, host)| host);
+        let grant = Grant {
+            access_token,
+            expires: expires.floor() as i64,
+            expires_in: settings.token_ttl_seconds.round() as i64,
+            scope: scope.join(","),
+            domain,
+            server_endpoint: format!("{}/rest/", app.base_url),
+            status: "L",
+            client_endpoint: format!("{}/rest/", app.base_url),
+            member_id: &app.member_id,
+            user_id,
+            refresh_token,
+        };
+        serde_json::to_vec(&grant).map_err(|_| RestError::internal())
+    })();
+    match outcome {
+        Ok(_) => store.ledger.counters.refreshes += 1,
+        Err(_) => store.ledger.counters.refresh_errors += 1,
+    }
+    outcome
+}
