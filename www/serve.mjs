@@ -5,11 +5,16 @@ import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 
-const roots = { '/pkg/': new URL('../pkg/', import.meta.url), '/': new URL('./app/', import.meta.url) };
+const defaultPkg = new URL('../pkg/', import.meta.url);
+const app = new URL('./app/', import.meta.url);
 const types = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html; charset=utf-8', '.css': 'text/css', '.json': 'application/json' };
 
-/** Starts the server on `port` (0: a free one) and resolves to its origin. */
-export async function serveDemo(port = 0) {
+/**
+ * Starts the server on `port` (0: a free one) and resolves to its origin. `pkgDir` is
+ * the package folder served under /pkg/ (default: the build output, pkg/).
+ */
+export async function serveDemo(port = 0, pkgDir = defaultPkg) {
+  const roots = { '/pkg/': pkgDir, '/': app };
   const server = createServer(async (req, res) => {
     req.resume();
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);

@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/_portal/settings", get(settings).post(change_settings))
         .route("/_portal/clock", get(clock).post(change_clock))
         .route("/_portal/fixtures", post(load_fixtures))
+        .merge(crate::parent::routes())
 }
 
 /// An admin API error: `{"error": CODE, "error_description": TEXT}`.
@@ -125,30 +126,14 @@ async fn issue_token(State(app): State<Arc<App>>, bytes: Bytes) -> AdminResult {
     let user_id = req.user_id.unwrap_or(DEFAULT_USER);
     known_user(&app, user_id)?;
     let scope = req.scope.unwrap_or_else(|| app.config.scope.clone());
-    let value = random_credential(24);
-    let refresh = random_credential(24);
-    let mut store = app.lock();
-    let settings = store.settings;
-    let ttl = req
-        .ttl_seconds
-        .unwrap_or(settings.token_ttl_seconds.round() as u64);
-    let now = store.clock.now();
-    let expires = now + ttl as f64;
-    let credentials = &mut store.credentials;
-    credentials.add_token(value.clone(), user_id, scope.clone(), expires);
-    credentials.add_refresh_token(
-        refresh.clone(),
-        user_id,
-        scope.clone(),
-        now + settings.refresh_ttl_seconds,
-    );
+    let issued = app.issue_token(user_id, scope.clone(), req.ttl_seconds.map(|s| s as f64));
     Ok(Json(json!({
-        "accessToken": value,
-        "expiresIn": ttl,
-        "expires": expires.floor() as i64,
+        "accessToken": issued.access_token,
+        "expiresIn": issued.ttl.round() as u64,
+        "expires": issued.expires.floor() as i64,
         "userId": user_id,
         "scope": scope.join(","),
-        "refreshToken": refresh,
+        "refreshToken": issued.refresh_token,
     })))
 }
 

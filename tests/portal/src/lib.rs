@@ -27,6 +27,7 @@ mod fixtures;
 mod limits;
 mod methods;
 mod oauth;
+mod parent;
 mod php;
 mod request;
 mod rest;

@@ -381,6 +381,20 @@ pub struct Store {
     pub settings: Settings,
     /// The portal clock.
     pub clock: Clock,
+    /// App frames opened by the parent page, and what the page did with messages.
+    pub frames: crate::parent::Frames,
+}
+
+/// A token pair just issued.
+pub struct Issued {
+    /// The access token.
+    pub access_token: String,
+    /// Its refresh token.
+    pub refresh_token: String,
+    /// Lifetime of the access token in seconds.
+    pub ttl: f64,
+    /// Expiry of the access token (portal clock, Unix seconds).
+    pub expires: f64,
 }
 
 /// Settings that start from the [`Config`] and can change at run time.
@@ -461,6 +475,7 @@ impl App {
             bucket: LeakyBucket::default(),
             settings: Settings::from_config(&config),
             clock: Clock::new(config.time_scale),
+            frames: crate::parent::Frames::default(),
         };
         let app = Self {
             config,
@@ -494,6 +509,7 @@ impl App {
         store.bucket = LeakyBucket::default();
         store.settings = Settings::from_config(&self.config);
         store.clock = Clock::new(self.config.time_scale);
+        store.frames = crate::parent::Frames::default();
         store.credentials = Credentials::default();
         let now = store.clock.now();
         let settings = store.settings;
@@ -512,6 +528,32 @@ impl App {
             scope,
             now + settings.refresh_ttl_seconds,
         );
+    }
+
+    /// Issues an access token and a refresh token for `user_id`, the access token
+    /// living `ttl` seconds (default: the token TTL setting).
+    pub fn issue_token(&self, user_id: i64, scope: Vec<String>, ttl: Option<f64>) -> Issued {
+        let access_token = crate::auth::random_credential(24);
+        let refresh_token = crate::auth::random_credential(24);
+        let mut store = self.lock();
+        let settings = store.settings;
+        let ttl = ttl.unwrap_or(settings.token_ttl_seconds);
+        let now = store.clock.now();
+        let expires = now + ttl;
+        let credentials = &mut store.credentials;
+        credentials.add_token(access_token.clone(), user_id, scope.clone(), expires);
+        credentials.add_refresh_token(
+            refresh_token.clone(),
+            user_id,
+            scope,
+            now + settings.refresh_ttl_seconds,
+        );
+        Issued {
+            access_token,
+            refresh_token,
+            ttl,
+            expires,
+        }
     }
 
     /// URL of a webhook: `http://host:port/rest/USER/SECRET/`.
