@@ -52,8 +52,8 @@ async function send(app, text) {
   await app.locator('#message').fill(text);
   await app.locator('#submit').click();
   await app.locator('#status.ok, #status.error').waitFor({ timeout: 10_000 });
-  const id = await app.locator('#message-id').textContent().catch(() => null);
-  return id === null ? null : Number(id);
+  const ids = await app.locator('#message-id').allTextContents();
+  return ids.length === 0 ? null : Number(ids[0]);
 }
 
 const frameLog = () => ctx.portal.admin('frame/log');
