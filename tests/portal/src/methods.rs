@@ -286,19 +286,26 @@ fn chat_get_last_id(call: &mut Call<'_>) -> Result<Output, RestError> {
     }
 }
 
+/// The chat a `chat.user.*` call acts on: the caller must see the CRM item, and
+/// the given chat (or the item's last one) must belong to it; 0 when there is none.
+fn chat_of(call: &Call<'_>, target: &CrmTarget) -> Result<i64, RestError> {
+    if !call.can_read(call.caller.user_id, target) {
+        return Err(RestError::access_denied(NO_ACCESS_TO_JOIN));
+    }
+    let chat_id = call.chat_or_last(target);
+    if chat_id > 0 && !crm::chat_belongs(&call.store.directory, target, chat_id) {
+        return Err(chat_not_in_crm());
+    }
+    Ok(chat_id)
+}
+
 /// `imopenlines.crm.chat.user.add` (SRV-IMOL `crmChatUserAdd`).
 fn chat_user_add(call: &mut Call<'_>) -> Result<Output, RestError> {
     let target = call.args.crm_target()?;
     let caller = call.caller.user_id;
-    if !call.can_read(caller, &target) {
-        return Err(RestError::access_denied(NO_ACCESS_TO_JOIN));
-    }
-    let chat_id = call.chat_or_last(&target);
+    let chat_id = chat_of(call, &target)?;
     if chat_id > 0 {
         let dir = &call.store.directory;
-        if !crm::chat_belongs(dir, &target, chat_id) {
-            return Err(chat_not_in_crm());
-        }
         if !crm::can_join_lines(dir, caller) {
             return Err(RestError::access_denied(NO_ACCESS_TO_JOIN));
         }
@@ -346,15 +353,9 @@ fn chat_user_delete(call: &mut Call<'_>) -> Result<Output, RestError> {
     }
     let target = call.args.crm_target_or_empty_data()?;
     let caller = call.caller.user_id;
-    if !call.can_read(caller, &target) {
-        return Err(RestError::access_denied(NO_ACCESS_TO_JOIN));
-    }
-    let chat_id = call.chat_or_last(&target);
+    let chat_id = chat_of(call, &target)?;
     if chat_id > 0 {
         let dir = &call.store.directory;
-        if !crm::chat_belongs(dir, &target, chat_id) {
-            return Err(chat_not_in_crm());
-        }
         if !crm::can_join_lines(dir, caller) {
             return Err(RestError::new(
                 StatusCode::FORBIDDEN,

@@ -88,7 +88,9 @@ fn exchange(app: &App, params: &Params) -> Result<Vec<u8>, RestError> {
         if text("grant_type") != "refresh_token" || text("refresh_token").is_empty() {
             return Err(invalid_request());
         }
-        if text("client_id") != app.client_id || text("client_secret") != app.client_secret {
+        if text("client_id") != app.secrets.client_id
+            || text("client_secret") != app.secrets.client_secret
+        {
             return Err(invalid_client());
         }
         let now = store.clock.now();
@@ -126,7 +128,7 @@ fn exchange(app: &App, params: &Params) -> Result<Vec<u8>, RestError> {
             server_endpoint: format!("{}/rest/", app.base_url),
             status: "L",
             client_endpoint: format!("{}/rest/", app.base_url),
-            member_id: &app.member_id,
+            member_id: &app.secrets.member_id,
             user_id,
             refresh_token,
         };

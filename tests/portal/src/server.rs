@@ -186,13 +186,13 @@ pub async fn serve(config: Config) -> io::Result<Portal> {
     let app = Arc::new(App::new(config, url.clone(), secrets));
     let info = PortalInfo {
         addr,
-        webhook: app.webhook_url(DEFAULT_USER, &app.secret),
-        access_token: app.token.clone(),
+        webhook: app.webhook_url(DEFAULT_USER, &app.secrets.secret),
+        access_token: app.secrets.token.clone(),
         url,
         user_id: DEFAULT_USER,
-        refresh_token: app.refresh_token.clone(),
-        client_id: app.client_id.clone(),
-        client_secret: app.client_secret.clone(),
+        refresh_token: app.secrets.refresh_token.clone(),
+        client_id: app.secrets.client_id.clone(),
+        client_secret: app.secrets.client_secret.clone(),
     };
     let router = admin::routes()
         .merge(oauth::routes())

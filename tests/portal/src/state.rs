@@ -429,18 +429,8 @@ pub struct App {
     pub config: Config,
     /// `http://host:port`.
     pub base_url: String,
-    /// Secret of the default webhook.
-    pub secret: String,
-    /// Value of the default token.
-    pub token: String,
-    /// Value of the default refresh token.
-    pub refresh_token: String,
-    /// OAuth `client_id` of the portal's application.
-    pub client_id: String,
-    /// OAuth `client_secret` of the portal's application.
-    pub client_secret: String,
-    /// The portal's `member_id`.
-    pub member_id: String,
+    /// The default webhook secret, token pair and OAuth application.
+    pub secrets: Secrets,
     store: Mutex<Store>,
 }
 
@@ -480,12 +470,7 @@ impl App {
         let app = Self {
             config,
             base_url,
-            secret: secrets.secret,
-            token: secrets.token,
-            refresh_token: secrets.refresh_token,
-            client_id: secrets.client_id,
-            client_secret: secrets.client_secret,
-            member_id: secrets.member_id,
+            secrets,
             store: Mutex::new(store),
         };
         app.reset();
@@ -515,15 +500,15 @@ impl App {
         let settings = store.settings;
         let scope = self.config.scope.clone();
         let credentials = &mut store.credentials;
-        credentials.add_webhook(DEFAULT_USER, self.secret.clone(), scope.clone());
+        credentials.add_webhook(DEFAULT_USER, self.secrets.secret.clone(), scope.clone());
         credentials.add_token(
-            self.token.clone(),
+            self.secrets.token.clone(),
             DEFAULT_USER,
             scope.clone(),
             now + settings.token_ttl_seconds,
         );
         credentials.add_refresh_token(
-            self.refresh_token.clone(),
+            self.secrets.refresh_token.clone(),
             DEFAULT_USER,
             scope,
             now + settings.refresh_ttl_seconds,
