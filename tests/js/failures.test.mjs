@@ -111,6 +111,15 @@ test('a 500 before execution keeps the portal code; a write is still not retryab
   assert.equal(e.retryable, false);
 });
 
+test('a 500 after delivery is not retryable and the message exists once', async () => {
+  const before = await count();
+  await ctx.portal.faults([{ method: M, kind: 'status500_after' }]);
+  const e = await rejectionOf(ctx.client.crmMessageAdd(seed));
+  assert.equal(e.code, 'INTERNAL_SERVER_ERROR');
+  assert.equal(e.retryable, false);
+  assert.equal(await count(), before + 1);
+});
+
 test('unknown methods are ERROR_METHOD_NOT_FOUND with status 404', async () => {
   const e = await rejectionOf(ctx.client.call('imopenlines.crm.nothing'));
   assert.equal(e.code, 'ERROR_METHOD_NOT_FOUND');

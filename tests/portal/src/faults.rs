@@ -18,6 +18,9 @@ pub enum FaultKind {
     /// Answer `500 INTERNAL_SERVER_ERROR`; the request is not executed.
     #[serde(rename = "status500_before")]
     Status500Before,
+    /// Execute (a message is stored), then answer `500 INTERNAL_SERVER_ERROR`.
+    #[serde(rename = "status500_after")]
+    Status500After,
     /// Execute (a message is stored), then close the connection without an answer.
     #[serde(rename = "drop_after_store")]
     DropAfterStore,
@@ -38,7 +41,10 @@ pub enum FaultKind {
 impl FaultKind {
     /// Whether the REST method still runs when this fault is consumed.
     pub fn executes(self) -> bool {
-        matches!(self, Self::Delay | Self::Truncated | Self::DropAfterStore)
+        matches!(
+            self,
+            Self::Delay | Self::Truncated | Self::DropAfterStore | Self::Status500After
+        )
     }
 }
 

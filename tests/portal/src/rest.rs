@@ -188,6 +188,11 @@ async fn process(
 
     match kind {
         Some(FaultKind::Truncated) => reply.body = faults::truncate(reply.body),
+        Some(FaultKind::Status500After) => {
+            let error = RestError::internal();
+            reply.status = error.status;
+            reply.body = error.body();
+        }
         Some(FaultKind::DropAfterStore) => {
             if let Some(Extension(control)) = control {
                 control.drop_connection();

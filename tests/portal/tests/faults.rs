@@ -57,6 +57,24 @@ fn a_request_whose_client_gave_up_still_executes() {
 }
 
 #[test]
+fn status500_after_executes_then_answers_500() {
+    let portal = Portal::start();
+    portal.add_faults(json!([{"kind": "status500_after"}]));
+    let answer = portal.call(METHOD, seed_example());
+    assert_eq!(answer.status, 500);
+    assert_eq!(
+        answer.json(),
+        json!({"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"})
+    );
+    assert_eq!(
+        portal.messages().len(),
+        1,
+        "the message was stored before the 500"
+    );
+    assert_eq!(fault_log(&portal)[0]["executed"], json!(true));
+}
+
+#[test]
 fn html_answers_502_without_executing() {
     let portal = Portal::start();
     portal.add_faults(json!([{"method": "imopenlines.crm.message.add", "kind": "html"}]));
