@@ -7,7 +7,8 @@
 //! the query, so a static host works). The page's script accepts messages only from
 //! the app's origin and with the frame's APP_SID, answers `getInitData`,
 //! `refreshAuth` (a new token from this portal, with the frame's lifetime),
-//! `resizeWindow` and `setTitle`, and reports every decision to
+//! `resizeWindow`, `setTitle`, `getInterface`, the option setters, and acknowledges
+//! the protocol's other commands; it reports every decision to
 //! `POST /_portal/frame/log`, readable with `GET /_portal/frame/log`.
 
 use std::sync::Arc;
@@ -192,8 +193,8 @@ async fn page(State(app): State<Arc<App>>, Query(query): Query<FrameQuery>) -> R
         "FIRST_RUN": false,
         "IS_ADMIN": user.admin,
         "INSTALL": false,
-        "USER_OPTIONS": [],
-        "APP_OPTIONS": [],
+        "USER_OPTIONS": {},
+        "APP_OPTIONS": {},
         "PLACEMENT": placement,
         "PLACEMENT_OPTIONS": options,
     });
@@ -275,6 +276,10 @@ h1 {{ font-size: 22px; font-weight: 400; margin: 0 0 12px; }}
   const APP_ORIGIN = {app_origin};
   const SID = {sid};
   let init = {init};
+  const COMMANDS = ['getInitData', 'refreshAuth', 'resizeWindow', 'setTitle', 'setScroll', 'reloadWindow',
+    'setUserOption', 'setAppOption', 'setInstall', 'setInstallFinish', 'selectUser', 'selectAccess', 'selectCRM',
+    'imCallTo', 'imPhoneTo', 'imOpenMessenger', 'imOpenHistory', 'openApplication', 'closeApplication',
+    'openPath', 'getInterface', 'placementBindEvent'];
   const frame = document.getElementById('b24-app');
   const log = (entry) => fetch('/_portal/frame/log', {{ method: 'POST', headers: {{ 'content-type': 'application/json' }}, body: JSON.stringify(entry) }});
   window.addEventListener('message', async (event) => {{
@@ -303,7 +308,15 @@ h1 {{ font-size: 22px; font-weight: 400; margin: 0 0 12px; }}
         break;
       }}
       case 'setTitle': document.getElementById('b24-title').textContent = String(params.title ?? ''); result = {{}}; break;
-      default: log({{ command, accepted: false, reason: 'unknown' }}); return;
+      case 'getInterface': result = {{ command: COMMANDS, event: [] }}; break;
+      case 'setUserOption': init.USER_OPTIONS = {{ ...init.USER_OPTIONS, [params.name]: params.value }}; result = {{}}; break;
+      case 'setAppOption': init.APP_OPTIONS = {{ ...init.APP_OPTIONS, [params.name]: params.value }}; result = {{}}; break;
+      case 'reloadWindow': location.reload(); return;
+      default:
+        // The other commands of the protocol change nothing here but are answered,
+        // so an app that waits for them does not hang.
+        if (!COMMANDS.includes(command)) {{ log({{ command, accepted: false, reason: 'unknown' }}); return; }}
+        result = {{}};
     }}
     log({{ command, accepted: true }});
     if (callback) frame.contentWindow.postMessage(callback + ':' + JSON.stringify(result), APP_ORIGIN);
