@@ -2,7 +2,7 @@
 // load the module by themselves (Node reads the file, browsers and bundlers fetch it
 // next to the script), their type declarations, and the package.json fields that
 // point at them. Then reports the gzipped size of what a browser downloads.
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
@@ -29,16 +29,28 @@ export * from './${glue}';
 // older `lib` setting still type-check without skipLibCheck.
 await writeFile(path('index.d.ts'), `/// <reference lib="esnext.disposable" />\nexport * from './${glue}';\n`);
 
+// CommonJS: the nodejs-target glue (it reads the .wasm next to it synchronously).
+const cjs = new URL('../target/pkg-cjs/', import.meta.url);
+const cjsDir = path('cjs/');
+await mkdir(cjsDir, { recursive: true });
+for (const f of [glue, wasm]) await copyFile(new URL(f, cjs), new URL(f, cjsDir));
+await writeFile(new URL('package.json', cjsDir), '{ "type": "commonjs" }\n');
+
 const files = new Set(manifest.files ?? []);
+files.add('cjs/');
 for (const f of ['index.js', 'node.js', 'index.d.ts', glue, wasm, glue.replace(/\.js$/, '.d.ts')]) files.add(f);
 if (existsSync(path('snippets'))) files.add('snippets/');
 for (const f of ['README.md', 'LICENSE']) if (existsSync(path(f))) files.add(f);
 Object.assign(manifest, {
-  main: './node.js',
+  main: `./cjs/${glue}`,
   module: './index.js',
   types: './index.d.ts',
   exports: {
-    '.': { types: './index.d.ts', node: './node.js', default: './index.js' },
+    '.': {
+      types: './index.d.ts',
+      node: { import: './node.js', require: `./cjs/${glue}` },
+      default: './index.js',
+    },
     './package.json': './package.json',
   },
   files: [...files],

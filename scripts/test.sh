@@ -76,7 +76,7 @@ install_package() {
   tgz=$(cd pkg && npm pack --silent --pack-destination "$ROOT/target" | tail -n 1)
   (cd "$SCRATCH" && echo '{"name":"consumer","private":true,"type":"module"}' > package.json \
     && npm install --silent --no-audit --no-fund "$ROOT/target/$tgz")
-  cp tests/js/*.mjs "$SCRATCH/test/"
+  cp tests/js/*.mjs tests/js/*.cjs "$SCRATCH/test/"
   cp tests/ts/consumer.ts tests/ts/tsconfig.json "$SCRATCH/"
 }
 step "npm pack and install into a scratch project" install_package
