@@ -15,7 +15,7 @@ test('the README example sends the message and prints its id', async () => {
   assert.ok(example, 'the README has a js example');
   const placeholder = 'https://portal.example/rest/1/secret/';
   assert.ok(example.includes(placeholder), 'the example uses the placeholder webhook');
-  const file = new URL('readme-example.mjs', import.meta.url);
+  const file = new URL('../readme-example.mjs', import.meta.url); // outside test/, not a test file
   await writeFile(file, example.replace(placeholder, ctx.portal.webhook));
   const { stdout } = await promisify(execFile)(process.execPath, [file.pathname], { timeout: 20_000 });
   const id = Number(stdout.match(/message (\d+) sent/)?.[1]);
