@@ -41,8 +41,8 @@ test('a refresh function using the OAuth server keeps working as refresh tokens 
     accessToken: first.accessToken,
     refresh: async () => {
       grants += 1;
-      const q = new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken });
-      const answer = await (await fetch(`${oauthUrl}?${q}`)).json();
+      const body = new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken });
+      const answer = await (await fetch(oauthUrl, { method: 'POST', body })).json();
       refreshToken = answer.refresh_token; // single use: keep the new one
       return answer;
     },
