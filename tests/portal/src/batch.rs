@@ -10,7 +10,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::envelope::RestError;
+use crate::envelope::{RestError, TimeInfo};
 use crate::methods::{self, Output};
 use crate::php;
 use crate::request::{self, Params, Presented};
@@ -44,11 +44,7 @@ pub fn run(app: &App, store: &mut Store, incoming: &Incoming<'_>) -> Result<Outp
             &sections.refs,
             start,
         ) {
-            Ok((output, time)) => {
-                let time =
-                    serde_json::value::to_raw_value(&time).map_err(|_| RestError::internal())?;
-                sections.succeed(name, output, time);
-            }
+            Ok((output, time)) => sections.succeed(name, output, &time)?,
             Err(err) => {
                 sections.fail(name, &err);
                 if halt {
@@ -106,8 +102,9 @@ fn method_not_allowed() -> RestError {
     )
 }
 
-/// Parses one `method?query` command, resolves its references and runs it
-/// as its own call with the outer credentials.
+/// Parses one `method?query` command (a `.json` suffix on the method is
+/// dropped), resolves its references, reads its own `start` and runs it as
+/// its own call with the outer credentials.
 fn run_command(
     app: &App,
     store: &mut Store,
@@ -115,23 +112,25 @@ fn run_command(
     command: &Value,
     refs: &Map<String, Value>,
     start: f64,
-) -> Result<(Output, crate::envelope::TimeInfo), RestError> {
+) -> Result<(Output, TimeInfo), RestError> {
     let text = php::to_string(Some(command)).unwrap_or_default();
     let (path, query) = text.split_once('?').unwrap_or((&text, ""));
     let query = query.split('#').next().unwrap_or_default();
     let name = path.trim().to_lowercase();
+    let name = name.strip_suffix(".json").unwrap_or(&name);
     if name == methods::BATCH {
         return Err(method_not_allowed());
     }
-    let spec = methods::lookup(&name).ok_or_else(RestError::method_not_found)?;
+    let spec = methods::lookup(name).ok_or_else(RestError::method_not_found)?;
     let mut params = request::php_query(query.as_bytes());
     for value in params.values_mut() {
         substitute(value, refs);
     }
-    request::strip_reserved(&mut params);
+    let list_start = request::strip_reserved(&mut params);
     store.ledger.counters.batch_commands.add(spec.name);
     let incoming = Incoming {
         params: &params,
+        list_start,
         presented,
         start,
         cmd_order: &[],
@@ -300,10 +299,13 @@ struct Sections {
     result_total: PhpArray,
     result_next: PhpArray,
     result_time: PhpArray,
-    /// `result`, `time` and `error` (and the always empty `next`, `total`)
-    /// by command name.
+    /// `result`, `next`, `total`, `time` and `error` by command name.
     #[serde(skip)]
     refs: Map<String, Value>,
+}
+
+fn to_raw<T: Serialize>(value: &T) -> Result<Box<RawValue>, RestError> {
+    serde_json::value::to_raw_value(value).map_err(|_| RestError::internal())
 }
 
 impl Sections {
@@ -318,11 +320,25 @@ impl Sections {
         }
     }
 
-    fn succeed(&mut self, name: String, output: Output, time: Box<RawValue>) {
-        self.remember("result", &name, &output);
+    /// Files a command's result and `time`, and a list command's `next`
+    /// (when more pages exist) and `total`.
+    fn succeed(&mut self, name: String, output: Output, time: &TimeInfo) -> Result<(), RestError> {
+        let time = to_raw(time)?;
+        if let Some(page) = output.page {
+            if let Some(next) = page.next {
+                let next = to_raw(&next)?;
+                self.remember("next", &name, &next);
+                self.result_next.0.push((name.clone(), next));
+            }
+            let total = to_raw(&page.total)?;
+            self.remember("total", &name, &total);
+            self.result_total.0.push((name.clone(), total));
+        }
+        self.remember("result", &name, &output.result);
         self.remember("time", &name, &time);
-        self.result.0.push((name.clone(), output));
+        self.result.0.push((name.clone(), output.result));
         self.result_time.0.push((name, time));
+        Ok(())
     }
 
     fn fail(&mut self, name: String, err: &RestError) {
@@ -334,7 +350,7 @@ impl Sections {
     }
 
     fn into_output(self) -> Result<Output, RestError> {
-        serde_json::value::to_raw_value(&self).map_err(|_| RestError::internal())
+        to_raw(&self).map(Output::plain)
     }
 }
 

@@ -29,11 +29,15 @@ pub fn can_read(dir: &Directory, user_id: i64, target: &CrmTarget) -> bool {
     if target.code == "NONE" {
         return true;
     }
-    target.kind().is_some()
-        && dir
-            .users
-            .get(&user_id)
-            .is_some_and(|u| u.admin || u.crm_access)
+    target.kind().is_some() && has_crm_access(dir, user_id)
+}
+
+/// May the user read CRM items at all (an administrator, or a user with
+/// CRM read rights)?
+pub fn has_crm_access(dir: &Directory, user_id: i64) -> bool {
+    dir.users
+        .get(&user_id)
+        .is_some_and(|u| u.admin || u.crm_access)
 }
 
 /// `getChatsByCrmEntity`: open-line chats bound to the item, most recently

@@ -11,6 +11,8 @@ use serde_json::Number;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
+use crate::list::Page;
+
 /// `Content-Type` of every JSON answer, success or error.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
@@ -213,12 +215,23 @@ impl TimeInfo {
 #[derive(Serialize)]
 struct SuccessBody<'a> {
     result: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<usize>,
     time: &'a TimeInfo,
 }
 
-/// The JSON success body `{"result": …, "time": {…}}`.
-pub fn success_body(result: &RawValue, time: &TimeInfo) -> Vec<u8> {
-    serde_json::to_vec(&SuccessBody { result, time }).unwrap_or_else(|_| WRONG_ENCODING.to_vec())
+/// The JSON success body `{"result": …, "time": {…}}`; a list method's page
+/// adds `"next"` (when more pages exist) and `"total"` after `result`.
+pub fn success_body(result: &RawValue, page: Option<&Page>, time: &TimeInfo) -> Vec<u8> {
+    let body = SuccessBody {
+        result,
+        next: page.and_then(|p| p.next),
+        total: page.map(|p| p.total),
+        time,
+    };
+    serde_json::to_vec(&body).unwrap_or_else(|_| WRONG_ENCODING.to_vec())
 }
 
 /// Seconds since the Unix epoch, with microseconds.

@@ -25,6 +25,7 @@ mod envelope;
 mod faults;
 mod fixtures;
 mod limits;
+mod list;
 mod methods;
 mod oauth;
 mod parent;

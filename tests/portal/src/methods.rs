@@ -1,22 +1,37 @@
 //! The REST methods the portal serves: the six `imopenlines.crm.*` methods
-//! with the server's validation order, codes and texts (SRV-IMOL), plus the
-//! global `profile`, `server.time`, `methods` and `scope`.
+//! with the server's validation order, codes and texts (SRV-IMOL), the list
+//! method `crm.lead.list` (paged, §3.2), plus the global `profile`,
+//! `server.time`, `methods` and `scope`.
 
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::auth::Caller;
 use crate::config::{Config, NonMemberCode, DEFAULT_SCOPE};
 use crate::crm::{self, CrmTarget};
 use crate::envelope::{iso8601, iso8601_millis, RestError};
+use crate::list::{self, Page, Start};
 use crate::php;
 use crate::request::Params;
 use crate::state::{CrmItem, CrmType, MessageRecord, Store};
 
-/// A method's result, already encoded as JSON.
-pub type Output = Box<RawValue>;
+/// A method's answer: its result, already encoded as JSON, and for a list
+/// method the page it is (`next`, `total`).
+pub struct Output {
+    /// The `result` value.
+    pub result: Box<RawValue>,
+    /// Navigation of a list method; `None` for other methods.
+    pub page: Option<Page>,
+}
+
+impl Output {
+    /// A result that is not a page of a list.
+    pub fn plain(result: Box<RawValue>) -> Self {
+        Self { result, page: None }
+    }
+}
 
 type Handler = fn(&mut Call<'_>) -> Result<Output, RestError>;
 
@@ -30,12 +45,13 @@ pub struct MethodSpec {
 }
 
 const IMOPENLINES: Option<&str> = Some("imopenlines");
+const CRM: Option<&str> = Some("crm");
 
 /// Name of the `batch` method, which the REST layer runs itself.
 pub const BATCH: &str = "batch";
 
 #[rustfmt::skip]
-static METHODS: [MethodSpec; 11] = [
+static METHODS: [MethodSpec; 12] = [
     MethodSpec { name: BATCH, scope: None, handler: run_by_rest_layer },
     MethodSpec { name: "imopenlines.crm.message.add", scope: IMOPENLINES, handler: message_add },
     MethodSpec { name: "imopenlines.crm.chat.get", scope: IMOPENLINES, handler: chat_get },
@@ -43,6 +59,7 @@ static METHODS: [MethodSpec; 11] = [
     MethodSpec { name: "imopenlines.crm.chat.user.add", scope: IMOPENLINES, handler: chat_user_add },
     MethodSpec { name: "imopenlines.crm.chat.user.delete", scope: IMOPENLINES, handler: chat_user_delete },
     MethodSpec { name: "imopenlines.crm.lead.create", scope: IMOPENLINES, handler: lead_create },
+    MethodSpec { name: "crm.lead.list", scope: CRM, handler: lead_list },
     MethodSpec { name: "profile", scope: None, handler: profile },
     MethodSpec { name: "server.time", scope: None, handler: server_time },
     MethodSpec { name: "methods", scope: None, handler: methods },
@@ -61,12 +78,14 @@ pub fn lookup(name: &str) -> Option<&'static MethodSpec> {
     METHODS.iter().find(|m| m.name == name)
 }
 
-/// Runs an authenticated call.
+/// Runs an authenticated call; `start` is what the reserved `start`
+/// parameter said (list methods page by it).
 pub fn run(
     spec: &MethodSpec,
     store: &mut Store,
     caller: &Caller,
     params: &Params,
+    start: Start,
     config: &Config,
     now: f64,
 ) -> Result<Output, RestError> {
@@ -74,6 +93,7 @@ pub fn run(
         store,
         caller,
         args: Args(params),
+        start,
         config,
         now,
     };
@@ -85,6 +105,7 @@ struct Call<'a> {
     store: &'a mut Store,
     caller: &'a Caller,
     args: Args<'a>,
+    start: Start,
     config: &'a Config,
     now: f64,
 }
@@ -161,6 +182,10 @@ fn target(code: &Value, id: i64) -> CrmTarget {
 }
 
 fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Output, RestError> {
+    encode(value).map(Output::plain)
+}
+
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, RestError> {
     serde_json::value::to_raw_value(value)
         .map_err(|_| RestError::new(StatusCode::OK, "WRONG_ENCODING", "Wrong request encoding"))
 }
@@ -432,6 +457,76 @@ fn lead_create(call: &mut Call<'_>) -> Result<Output, RestError> {
         );
     }
     raw(&true)
+}
+
+/// Fields of a lead `crm.lead.list` can return, in answer order.
+const LEAD_FIELDS: [&str; 2] = ["ID", "TITLE"];
+
+/// `crm.lead.list` `{order?, select?}`: the portal's leads, 50 per page from
+/// `start`, with `total` and `next`. Ordered by `ID` ascending unless
+/// `order[ID]` is `DESC`; `select` keeps the named fields (`*` or none: all).
+/// A caller without CRM read rights gets `403 ACCESS_DENIED`.
+fn lead_list(call: &mut Call<'_>) -> Result<Output, RestError> {
+    let dir = &call.store.directory;
+    if !crm::has_crm_access(dir, call.caller.user_id) {
+        return Err(RestError::new(
+            StatusCode::FORBIDDEN,
+            "ACCESS_DENIED",
+            "Access denied!",
+        ));
+    }
+    let descending = match param_ci(call.args.0, "order") {
+        Some(Value::Object(order)) => param_ci(order, "ID")
+            .and_then(|v| php::to_string(Some(v)))
+            .is_some_and(|v| v.eq_ignore_ascii_case("DESC")),
+        _ => false,
+    };
+    let selected: Vec<String> = match param_ci(call.args.0, "select") {
+        Some(Value::Array(names)) => names
+            .iter()
+            .filter_map(|n| php::to_string(Some(n)))
+            .map(|n| n.to_uppercase())
+            .collect(),
+        Some(Value::Object(names)) => names
+            .values()
+            .filter_map(|n| php::to_string(Some(n)))
+            .map(|n| n.to_uppercase())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let all = selected.is_empty() || selected.iter().any(|n| n == "*");
+    let fields: Vec<&str> = LEAD_FIELDS
+        .into_iter()
+        .filter(|f| all || selected.iter().any(|n| n == f))
+        .collect();
+    let mut leads: Vec<&CrmItem> = dir
+        .crm
+        .values()
+        .filter(|item| item.kind == CrmType::Lead)
+        .collect();
+    if descending {
+        leads.reverse();
+    }
+    let (page, nav) = list::paginate(leads, call.start);
+    let rows: Vec<Map<String, Value>> = page
+        .into_iter()
+        .map(|lead| {
+            fields
+                .iter()
+                .map(|&f| {
+                    let value = match f {
+                        "ID" => lead.id.to_string(),
+                        _ => lead.title.clone(),
+                    };
+                    (f.to_owned(), Value::String(value))
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Output {
+        result: encode(&rows)?,
+        page: Some(nav),
+    })
 }
 
 #[derive(Serialize)]

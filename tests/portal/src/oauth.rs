@@ -3,9 +3,12 @@
 //!
 //! GET with a query string (as the docs show) and POST with a form body (as
 //! some SDKs send) are both accepted. Refresh tokens are single use; the
-//! access token issued before keeps working until it expires.
+//! access token issued before keeps working until it expires. Every request
+//! is in the request log with its grant type and outcome, but never a
+//! parameter value such as the client secret or a token.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,10 +19,11 @@ use axum::Router;
 use serde::Serialize;
 
 use crate::auth::random_credential;
-use crate::envelope::{RestError, JSON_CONTENT_TYPE};
+use crate::envelope::{iso8601_millis, RestError, JSON_CONTENT_TYPE};
 use crate::php;
 use crate::request::{self, Params};
-use crate::state::App;
+use crate::rest;
+use crate::state::{App, RequestRecord};
 
 /// Routes of the token endpoint, with and without the trailing slash.
 pub fn routes() -> Router<Arc<App>> {
@@ -59,6 +63,9 @@ fn invalid_grant() -> RestError {
     RestError::bad_request("invalid_grant", "Invalid refresh token")
 }
 
+/// Path and method name of token requests in the request log.
+const LOG_METHOD: &str = "oauth/token";
+
 async fn token(
     State(app): State<Arc<App>>,
     method: Method,
@@ -66,11 +73,34 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let clock = Instant::now();
+    let at = iso8601_millis(app.lock().clock.now());
     let params = request::parse_params(&method, uri.query(), &headers, &body);
-    let (status, body) = match exchange(&app, &params) {
-        Ok(body) => (StatusCode::OK, body),
-        Err(err) => (err.status, err.body()),
+    let outcome = exchange(&app, &params);
+    let (status, body, error, user_id) = match outcome {
+        Ok((body, user_id)) => (StatusCode::OK, body, None, Some(user_id)),
+        Err(err) => (err.status, err.body(), Some(err.code), None),
     };
+    let client = !php::is_empty(params.get("client_id"));
+    let record = RequestRecord {
+        id: 0,
+        at,
+        http_method: method.to_string(),
+        path: uri.path().to_owned(),
+        method: LOG_METHOD.to_owned(),
+        param_names: params.keys().cloned().collect(),
+        status: status.as_u16(),
+        error,
+        auth: if client { "client" } else { "none" },
+        user_id,
+        fault: None,
+        duration_ms: clock.elapsed().as_secs_f64() * 1000.0,
+        grant_type: Some(php::to_string(params.get("grant_type")).unwrap_or_default()),
+    };
+    if app.config.log {
+        eprintln!("{}", rest::log_line(&record));
+    }
+    app.lock().ledger.log(record);
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -80,8 +110,8 @@ async fn token(
 }
 
 /// Checks the grant, the client and the refresh token, in that order, and
-/// counts the outcome.
-fn exchange(app: &App, params: &Params) -> Result<Vec<u8>, RestError> {
+/// counts the outcome. On success: the answer and the tokens' user.
+fn exchange(app: &App, params: &Params) -> Result<(Vec<u8>, i64), RestError> {
     let text = |name: &str| php::to_string(params.get(name)).unwrap_or_default();
     let mut store = app.lock();
     let outcome = (|| {
@@ -132,7 +162,8 @@ fn exchange(app: &App, params: &Params) -> Result<Vec<u8>, RestError> {
             user_id,
             refresh_token,
         };
-        serde_json::to_vec(&grant).map_err(|_| RestError::internal())
+        let body = serde_json::to_vec(&grant).map_err(|_| RestError::internal())?;
+        Ok((body, user_id))
     })();
     match outcome {
         Ok(_) => store.ledger.counters.refreshes += 1,

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderMap, Method};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use crate::list::Start;
 use crate::php;
 
 /// Request parameters after merging query string and body.
@@ -383,11 +384,14 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     Some(rest.trim_start().to_owned())
 }
 
-/// Removes [`RESERVED_PARAMS`].
-pub fn strip_reserved(params: &mut Params) {
+/// Removes [`RESERVED_PARAMS`], reading the list offset from `start` first
+/// (as the server does before handing the rest to the method).
+pub fn strip_reserved(params: &mut Params) -> Start {
+    let start = Start::from_param(params.get("start"));
     for name in RESERVED_PARAMS {
         params.remove(name);
     }
+    start
 }
 
 #[cfg(test)]

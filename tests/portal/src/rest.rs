@@ -22,6 +22,7 @@ use crate::envelope::{
     iso8601_millis, success_body, RestError, TimeInfo, Timing, JSON_CONTENT_TYPE,
 };
 use crate::faults::{self, FaultHit, FaultKind, FaultRecord};
+use crate::list::Start;
 use crate::methods::{self, MethodSpec, Output};
 use crate::request::{self, Params, Presented, RestTarget, Transport};
 use crate::server::ConnectionControl;
@@ -104,7 +105,7 @@ async fn process(
         target.as_ref().and_then(|t| t.webhook.as_ref()),
         &params,
     );
-    request::strip_reserved(&mut params);
+    let list_start = request::strip_reserved(&mut params);
 
     let (start, admitted, fault) = {
         let mut store = app.lock();
@@ -145,6 +146,7 @@ async fn process(
             };
             let call = Incoming {
                 params: &params,
+                list_start,
                 presented: &presented,
                 start,
                 cmd_order: &cmd_order,
@@ -166,6 +168,7 @@ async fn process(
         user_id: reply.user_id,
         fault: kind,
         duration_ms: clock.elapsed().as_secs_f64() * 1000.0,
+        grant_type: None,
     };
     if app.config.log {
         eprintln!("{}", log_line(&record));
@@ -211,6 +214,8 @@ async fn process(
 pub struct Incoming<'a> {
     /// Parameters, reserved names removed.
     pub params: &'a Params,
+    /// Where a list method starts, from the reserved `start` parameter.
+    pub list_start: Start,
     /// Credentials presented.
     pub presented: &'a Presented,
     /// Portal time the request (or batch command) started.
@@ -238,7 +243,7 @@ fn execute(app: &App, target: Option<&RestTarget>, incoming: &Incoming<'_>) -> R
         Ok((output, time)) => Reply {
             status: StatusCode::OK,
             content_type: JSON_CONTENT_TYPE,
-            body: success_body(&output, &time),
+            body: success_body(&output.result, output.page.as_ref(), &time),
             error: None,
             user_id: None,
         },
@@ -294,6 +299,7 @@ pub fn call(app: &App, store: &mut Store, spec: &MethodSpec, incoming: &Incoming
             store,
             &caller,
             incoming.params,
+            incoming.list_start,
             &app.config,
             handler_start,
         )
@@ -329,7 +335,7 @@ pub fn call(app: &App, store: &mut Store, spec: &MethodSpec, incoming: &Incoming
 }
 
 /// One stderr line per request; built only from the redacted record.
-fn log_line(r: &RequestRecord) -> String {
+pub fn log_line(r: &RequestRecord) -> String {
     let method = if r.method.is_empty() { "-" } else { &r.method };
     let fault = r
         .fault

@@ -261,7 +261,8 @@ pub struct MessageRecord {
     pub at: String,
 }
 
-/// One REST request as the portal saw it. Never holds a secret or token.
+/// One REST request, or one exchange at the OAuth token endpoint, as the
+/// portal saw it. Never holds a secret or token.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
@@ -289,6 +290,10 @@ pub struct RequestRecord {
     pub fault: Option<FaultKind>,
     /// Time spent, milliseconds.
     pub duration_ms: f64,
+    /// `grant_type` as sent (`""` when missing), for an OAuth token request
+    /// only; absent from REST records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_type: Option<String>,
 }
 
 /// A count, in total and by lower-cased method.
@@ -343,9 +348,8 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Records a request, assigning its id.
-    pub fn record(&mut self, mut record: RequestRecord) -> u64 {
-        record.id = self.requests.len() as u64 + 1;
+    /// Records a REST request, counting it, and assigns its id.
+    pub fn record(&mut self, record: RequestRecord) -> u64 {
         self.counters.total += 1;
         *self
             .counters
@@ -357,6 +361,14 @@ impl Ledger {
             .by_status
             .entry(record.status.to_string())
             .or_default() += 1;
+        self.log(record)
+    }
+
+    /// Adds a record to the request log without counting it (OAuth token
+    /// requests, counted in `refreshes` / `refreshErrors` instead) and
+    /// assigns its id.
+    pub fn log(&mut self, mut record: RequestRecord) -> u64 {
+        record.id = self.requests.len() as u64 + 1;
         let id = record.id;
         self.requests.push(record);
         id

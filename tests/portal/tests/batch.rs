@@ -1,6 +1,7 @@
 //! `batch` (§6): command order, references, halt, list-shaped sections,
 //! the 50-command limit, nested batch, form bodies with double encoding,
-//! per-command scope checks and timing.
+//! per-command scope checks and timing, list commands' `total` and `next`,
+//! `.json` suffixes on command methods.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -202,6 +203,58 @@ fn fifty_commands_at_most() {
     assert_eq!(
         result["result_error"],
         json!({"50": exceeded, "51": exceeded})
+    );
+    // `halt` does not stop at the first command beyond 50: each gets the error.
+    let halted = portal
+        .call("batch", json!({ "cmd": cmd, "halt": 1 }))
+        .json();
+    assert_eq!(halted["result"]["result_error"], result["result_error"]);
+    assert_eq!(halted["result"]["result"].as_array().unwrap().len(), 50);
+}
+
+#[test]
+fn list_commands_fill_total_and_next_and_their_references_resolve() {
+    let portal = Portal::start();
+    portal.load_leads(119);
+    let body = portal
+        .call(
+            "batch",
+            json!({"cmd": {
+                "p1": "crm.lead.list?select[]=ID",
+                "p2": "crm.lead.list.json?select[]=ID&start=$next[p1]",
+                "last": "crm.lead.list?select[]=ID&start=100",
+                "uncounted": "CRM.LEAD.LIST.JSON?select[]=ID&start=-1",
+                "say": "imopenlines.crm.message.add?CRM_ENTITY_TYPE=deal&CRM_ENTITY=288&USER_ID=12&CHAT_ID=8773&MESSAGE=next+$next[p2]+of+$total[p1]",
+                "me": "profile.json"
+            }}),
+        )
+        .json();
+    let ids = |range: std::ops::Range<i64>| -> Value {
+        range.map(|id| json!({"ID": id.to_string()})).collect()
+    };
+    let first_page: Vec<Value> = std::iter::once(json!({"ID": "101"}))
+        .chain(ids(1001..1050).as_array().unwrap().iter().cloned())
+        .collect();
+    assert_eq!(
+        sections(&body),
+        json!({
+            "result": {
+                "p1": first_page,
+                "p2": ids(1050..1100),
+                "last": ids(1100..1120),
+                "uncounted": first_page,
+                "say": 19880117,
+                "me": portal.call("profile", json!({})).result()
+            },
+            "result_error": [],
+            "result_total": {"p1": 120, "p2": 120, "last": 120, "uncounted": 0},
+            "result_next": {"p1": 50, "p2": 100}
+        })
+    );
+    assert_eq!(portal.messages()[0]["message"], json!("next 100 of 120"));
+    assert_eq!(
+        portal.admin_get("counters")["batchCommands"]["byMethod"],
+        json!({"crm.lead.list": 4, "imopenlines.crm.message.add": 1, "profile": 1})
     );
 }
 

@@ -1,5 +1,5 @@
 //! The OAuth token endpoint (§7): refresh by GET or form POST, rotation,
-//! single use, client checks, token lifetime.
+//! single use, client checks, token lifetime, the redacted request log.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -143,5 +143,107 @@ fn refreshed_tokens_expire_after_the_configured_lifetime() {
         &portal.get(&url),
         401,
         &error("expired_token", "The access token provided has expired"),
+    );
+}
+
+#[test]
+fn token_requests_are_logged_with_grant_and_outcome_without_secrets() {
+    let portal = Portal::start();
+    let info = portal.thread.info();
+    let first = info.refresh_token.clone();
+    let ok = portal.post(
+        &oauth(&portal),
+        Some("application/x-www-form-urlencoded"),
+        &refresh_query(&portal, &first),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let issued = ok.json();
+    portal.get(&format!(
+        "{}?grant_type=refresh_token&client_id={}&client_secret=not-it&refresh_token={first}",
+        oauth(&portal),
+        info.client_id
+    ));
+    portal.get(&format!(
+        "{}/oauth/token?{}",
+        portal.url(),
+        refresh_query(&portal, &first)
+    ));
+    portal.get(&oauth(&portal));
+    portal.call("profile", json!({})).result();
+
+    let requests = portal.requests();
+    let text = serde_json::to_string(&requests).unwrap();
+    for secret in [
+        info.client_secret.as_str(),
+        first.as_str(),
+        issued["refresh_token"].as_str().unwrap(),
+        issued["access_token"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    let logged: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            let fields = r.as_object_mut().unwrap();
+            assert!(fields
+                .remove("at")
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .ends_with("+00:00"));
+            assert!(fields.remove("durationMs").unwrap().is_f64());
+            r
+        })
+        .collect();
+    let names = json!(["client_id", "client_secret", "grant_type", "refresh_token"]);
+    let record = |id: u16, verb: &str, path: &str, status: u16, error: Value, user: Value| {
+        json!({
+            "id": id, "httpMethod": verb, "path": path, "method": "oauth/token",
+            "paramNames": names, "status": status, "error": error, "auth": "client",
+            "userId": user, "fault": null, "grantType": "refresh_token"
+        })
+    };
+    assert_eq!(
+        logged,
+        [
+            record(1, "POST", "/oauth/token/", 200, json!(null), json!(1)),
+            record(
+                2,
+                "GET",
+                "/oauth/token/",
+                401,
+                json!("invalid_client"),
+                json!(null)
+            ),
+            record(
+                3,
+                "GET",
+                "/oauth/token",
+                400,
+                json!("invalid_grant"),
+                json!(null)
+            ),
+            json!({
+                "id": 4, "httpMethod": "GET", "path": "/oauth/token/", "method": "oauth/token",
+                "paramNames": [], "status": 400, "error": "invalid_request", "auth": "none",
+                "userId": null, "fault": null, "grantType": ""
+            }),
+            json!({
+                "id": 5, "httpMethod": "POST", "path": "/rest/1/***/profile",
+                "method": "profile", "paramNames": [], "status": 200, "error": null,
+                "auth": "webhook", "userId": 1, "fault": null
+            }),
+        ]
+    );
+    // Token requests are counted as exchanges, not as REST requests.
+    let counters = portal.admin_get("counters");
+    assert_eq!(
+        (
+            &counters["total"],
+            &counters["refreshes"],
+            &counters["refreshErrors"]
+        ),
+        (&json!(1), &json!(1), &json!(3))
     );
 }

@@ -155,6 +155,16 @@ impl Portal {
         self.admin_get("requests").as_array().unwrap().clone()
     }
 
+    /// Loads `count` leads through fixtures: ids 1001, 1002, … titled
+    /// `Lead 1001`, … (next to the seeded lead 101).
+    pub fn load_leads(&self, count: i64) {
+        let leads: Vec<Value> = (1001..1001 + count)
+            .map(|id| json!({"type": "lead", "id": id, "title": format!("Lead {id}")}))
+            .collect();
+        let resp = self.admin_post("fixtures", json!({ "crmItems": leads }));
+        assert_eq!(resp.status, 200, "{}", resp.text);
+    }
+
     pub fn add_faults(&self, faults: Value) {
         let resp = self.admin_post("faults", json!({ "faults": faults }));
         assert_eq!(resp.status, 200, "{}", resp.text);
