@@ -26,25 +26,6 @@ export async function admin(url, path, body) {
   return res.json();
 }
 export function stringify(e) { return JSON.stringify(e) + ' ' + String(e) + ' ' + e.stack; }
-export function in_browser() { return typeof window !== 'undefined' && typeof document !== 'undefined'; }
-// Plays the parent window: this page is its own parent (a top-level window), so the
-// client's commands arrive here. Answers getInitData, first with forged replies that
-// must be ignored, then from the right origin.
-export function act_as_parent(init, answered) {
-  const sid = 'SID' + Math.random().toString(36).slice(2);
-  window.name = location.host + '|0|' + sid;
-  window.addEventListener('message', function onCommand(e) {
-    if (typeof e.data !== 'string' || !e.data.startsWith('getInitData:')) return;
-    window.removeEventListener('message', onCommand);
-    const parts = e.data.split(':');
-    const id = parts[parts.length - 2];
-    answered.sid = parts[parts.length - 1] === sid;
-    const forged = JSON.stringify({ ...JSON.parse(init), DOMAIN: 'evil.example', AUTH_ID: 'forged-token' });
-    window.dispatchEvent(new MessageEvent('message', { data: id + ':' + forged, origin: 'http://evil.example' }));
-    window.dispatchEvent(new MessageEvent('message', { data: { id }, origin: location.origin }));
-    setTimeout(() => window.dispatchEvent(new MessageEvent('message', { data: id + ':' + init, origin: location.origin })), 20);
-  });
-}
 ")]
 extern "C" {
     fn obj(json: &str) -> JsValue;
@@ -53,8 +34,6 @@ extern "C" {
     fn throwing_proxy() -> JsValue;
     async fn admin(url: &str, path: &str, body: JsValue) -> JsValue;
     fn stringify(e: &JsValue) -> String;
-    fn in_browser() -> bool;
-    fn act_as_parent(init: &str, answered: &JsValue);
 }
 
 const SEED: &str = r#"{"crmEntityType":"deal","crmEntity":288,"userId":12,"chatId":8773,"message":"Hello from wasm"}"#;
@@ -177,52 +156,4 @@ async fn a_timeout_rejects_and_a_portal_error_keeps_its_status() {
     assert_error(&e, "CHAT_NOT_IN_CRM", None);
     assert_eq!(get(&e, "status").as_f64(), Some(400.0));
     assert!(!stringify(&e).contains(webhook));
-}
-
-#[wasm_bindgen_test]
-async fn a_frame_client_takes_answers_only_from_the_portal_origin() {
-    if !in_browser() {
-        return; // the frame protocol needs a window
-    }
-    let answered: JsValue = Object::new().into();
-    let init = r#"{"DOMAIN":"portal.example","PROTOCOL":1,"PATH":"/rest","AUTH_ID":"frame-token","AUTH_EXPIRES":3600,"PLACEMENT":"CRM_DEAL_DETAIL_TAB","PLACEMENT_OPTIONS":"{\"ID\":\"288\"}"}"#;
-    act_as_parent(init, &answered);
-    let client = settle(Client::from_frame(None)).await.expect("opens");
-    assert_eq!(
-        get(&answered, "sid").as_bool(),
-        Some(true),
-        "commands carry the APP_SID"
-    );
-    // The forged reply named evil.example: had it been taken, the portal would differ.
-    assert_eq!(
-        get(&client, "portal").as_string().as_deref(),
-        Some("https://portal.example")
-    );
-    let placement = get(&client, "placement");
-    assert_eq!(
-        get(&placement, "placement").as_string().as_deref(),
-        Some("CRM_DEAL_DETAIL_TAB")
-    );
-    assert_eq!(
-        get(&get(&placement, "options"), "ID")
-            .as_string()
-            .as_deref(),
-        Some("288")
-    );
-}
-
-#[wasm_bindgen_test]
-async fn outside_a_portal_frame_from_frame_is_no_auth() {
-    if !in_browser() {
-        return;
-    }
-    let _ = Reflect::set(
-        &js_sys::global(),
-        &JsValue::from_str("name"),
-        &JsValue::from_str(""),
-    );
-    let e = settle(Client::from_frame(None))
-        .await
-        .expect_err("not framed");
-    assert_error(&e, "NO_AUTH", None);
 }
