@@ -6,20 +6,9 @@
 
 mod common;
 
-use common::{arg_null, assert_answer, error, Portal};
+use common::{arg_null, assert_answer, error, Portal, TIME_KEYS};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
-
-const TIME_KEYS: [&str; 8] = [
-    "start",
-    "finish",
-    "duration",
-    "processing",
-    "date_start",
-    "date_finish",
-    "operating_reset_at",
-    "operating",
-];
 
 fn encode(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()

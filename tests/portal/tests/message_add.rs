@@ -54,16 +54,7 @@ fn time_object_has_integer_start_and_processing_by_default() {
     let portal = Portal::start();
     let resp = portal.call(METHOD, seed_example());
     let time = resp.json()["time"].clone();
-    let keys = [
-        "start",
-        "finish",
-        "duration",
-        "processing",
-        "date_start",
-        "date_finish",
-        "operating_reset_at",
-        "operating",
-    ];
+    let keys = common::TIME_KEYS;
     assert_eq!(time.as_object().unwrap().len(), keys.len());
     // Fields come in the server's order on the wire.
     let positions: Vec<usize> = keys

@@ -7,6 +7,18 @@ use serde_json::{json, Value};
 use ureq::http::{HeaderMap, Request};
 use ureq::Agent;
 
+/// Every field of the `time` object, in the order the server writes them.
+pub const TIME_KEYS: [&str; 8] = [
+    "start",
+    "finish",
+    "duration",
+    "processing",
+    "date_start",
+    "date_finish",
+    "operating_reset_at",
+    "operating",
+];
+
 /// An HTTP answer, fully read.
 pub struct Resp {
     pub status: u16,
