@@ -431,7 +431,7 @@ impl Client {
         params: String,
     ) -> Promise {
         let frame = self.frame.clone();
-        future_to_promise(async move {
+        promise(async move {
             let frame = frame.ok_or_else(|| {
                 to_js(Error::no_auth(
                     method,
@@ -623,7 +623,7 @@ fn run(
     prepared: Result<Prepared, Error>,
     options: JsValue,
 ) -> Promise {
-    future_to_promise(async move {
+    promise(async move {
         let prepared = prepared.map_err(to_js)?;
         let call = call_options(&options, &prepared.method, default_timeout).map_err(to_js)?;
         let value = core.call(&prepared, &call).await.map_err(to_js)?;
@@ -690,7 +690,7 @@ impl Client {
         >,
     ) -> Promise {
         let options = opt(options);
-        future_to_promise(async move {
+        promise(async move {
             let client = bx24_client(bx24, options, "Client.fromBx24")
                 .await
                 .map_err(to_js)?;
@@ -706,7 +706,7 @@ impl Client {
         #[wasm_bindgen(unchecked_optional_param_type = "ClientOptions")] options: Option<Object>,
     ) -> Promise {
         let options = opt(options);
-        future_to_promise(async move {
+        promise(async move {
             let client = frame_client(&options).await.map_err(to_js)?;
             Ok(client.into())
         })
@@ -886,7 +886,7 @@ pub fn crm_message_add(
             let bx24 = field(&options, "bx24").or_else(|| field(&js_sys::global(), "BX24"));
             if let (Ok(p), Some(bx24)) = (&prepared, bx24) {
                 let p = p.clone();
-                return future_to_promise(async move {
+                return promise(async move {
                     let client = bx24_client(bx24, options.clone(), method)
                         .await
                         .map_err(to_js)?;
@@ -912,6 +912,15 @@ fn delegate(client: &JsValue, params: &JsValue, options: &JsValue) -> Option<Pro
     let f: Function = field(client, "crmMessageAdd")?.dyn_into().ok()?;
     let promise = f.call2(client, params, options).ok()?;
     promise.dyn_into::<Promise>().ok()
+}
+
+/// Runs `future` as a Promise. Every export goes through one boxed future type, so
+/// the Promise plumbing is compiled once rather than once per export.
+fn promise(
+    future: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+) -> Promise {
+    let boxed: LocalBoxFuture<'static, Result<JsValue, JsValue>> = Box::pin(future);
+    future_to_promise(boxed)
 }
 
 fn reject(e: Error) -> Promise {
