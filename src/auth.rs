@@ -5,10 +5,148 @@
 //! parameter to the portal's REST base (`https://{portal}/rest/`). Tokens never go in
 //! a header (the portal's CORS allows only `origin, content-type, accept`) nor in a
 //! query string. `Debug` output never shows a secret or token.
+//!
+//! Also here: the token state's raw material, read from what each token source hands
+//! over (a refresh function's answer, `BX24.getAuth()`, the parent window's
+//! `getInitData`), and the transport-safety rules for the URLs a caller passes.
 
 use std::fmt;
 
 use crate::error::Error;
+use crate::frame::Bootstrap;
+use crate::json::{JsonView, Shape};
+
+/// An access token and, when known, when it expires.
+#[derive(Clone, PartialEq)]
+pub struct Token {
+    /// The token.
+    pub access_token: String,
+    /// Expiry in milliseconds since the Unix epoch, when the source says.
+    pub expires_at_ms: Option<f64>,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("access_token", &"***")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
+fn string<J: JsonView>(v: Option<J>) -> Option<String> {
+    match v?.shape() {
+        Shape::String(s) if !s.trim().is_empty() => Some(s),
+        _ => None,
+    }
+}
+
+fn number<J: JsonView>(v: Option<J>) -> Option<f64> {
+    match v?.shape() {
+        Shape::Number(n) if n.is_finite() => Some(n),
+        Shape::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        _ => None,
+    }
+}
+
+/// What a refresh function resolved to: a token string, or an object with
+/// `accessToken`/`access_token` and optionally `expires` (Unix seconds) or
+/// `expires_in` (seconds from `now_ms`), as OAuth answers.
+pub fn token_from_refresh<J: JsonView>(value: &J, now_ms: f64) -> Option<Token> {
+    if let Shape::String(s) = value.shape() {
+        return (!s.trim().is_empty()).then_some(Token {
+            access_token: s,
+            expires_at_ms: None,
+        });
+    }
+    let access_token =
+        string(value.get("accessToken")).or_else(|| string(value.get("access_token")))?;
+    let expires_at_ms = number(value.get("expires"))
+        .map(|s| s * 1000.0)
+        .or_else(|| number(value.get("expires_in")).map(|s| now_ms + s * 1000.0));
+    Some(Token {
+        access_token,
+        expires_at_ms,
+    })
+}
+
+/// `BX24.getAuth()`: `{access_token, expires_in, domain}` where `expires_in` is the
+/// absolute expiry in milliseconds, or `false` once expired. Gives the token and the
+/// portal host.
+pub fn token_from_bx24<J: JsonView>(auth: &J) -> Option<(Token, String)> {
+    let access_token = string(auth.get("access_token"))?;
+    let domain = string(auth.get("domain")).unwrap_or_default();
+    Some((
+        Token {
+            access_token,
+            expires_at_ms: number(auth.get("expires_in")),
+        },
+        domain,
+    ))
+}
+
+/// A frame answer's token (`AUTH_ID`, `AUTH_EXPIRES` in seconds from `now_ms`).
+pub fn token_from_frame<J: JsonView>(answer: &J, now_ms: f64) -> Option<Token> {
+    Some(Token {
+        access_token: string(answer.get("AUTH_ID"))?,
+        expires_at_ms: number(answer.get("AUTH_EXPIRES")).map(|s| now_ms + s * 1000.0),
+    })
+}
+
+/// The REST base of a framed app: `PROTOCOL`, `DOMAIN` and `PATH` of `getInitData`,
+/// each falling back to what `window.name` said (and `/rest`).
+pub fn frame_endpoint<J: JsonView>(init: &J, boot: &Bootstrap) -> String {
+    let https = match init.get("PROTOCOL").map(|p| p.shape()) {
+        Some(Shape::Number(n)) => n == 1.0,
+        Some(Shape::String(s)) => s == "1",
+        _ => boot.https,
+    };
+    let domain = string(init.get("DOMAIN")).unwrap_or_else(|| boot.domain.clone());
+    let path = string(init.get("PATH")).unwrap_or_else(|| "/rest".to_owned());
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{domain}{}/", path.trim_end_matches('/'))
+}
+
+/// Whether plain `http` to `host` (with an optional port) stays on this machine:
+/// `localhost`, `127.0.0.0/8` or `[::1]`.
+pub fn is_loopback(host: &str) -> bool {
+    let name = if let Some(v6) = host.strip_prefix('[') {
+        return v6.split(']').next() == Some("::1");
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let octets: Vec<&str> = name.split('.').collect();
+    octets.len() == 4
+        && octets.first() == Some(&"127")
+        && octets.iter().all(|o| {
+            !o.is_empty()
+                && o.len() <= 3
+                && o.bytes().all(|b| b.is_ascii_digit())
+                && o.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
+}
+
+/// The rules for a URL's authority that a caller passes: no user name or password in
+/// it (they would be echoed by runtimes and sent to the portal), and plain `http`
+/// only to this machine unless `allow_insecure_http`. The texts never repeat the URL.
+fn check_authority(
+    scheme: &str,
+    host: &str,
+    allow_insecure_http: bool,
+) -> Result<(), &'static str> {
+    if host.contains('@') {
+        return Err(
+            "the URL has a user name or password in it; remove them (the portal does not use them)",
+        );
+    }
+    if scheme == "http" && !allow_insecure_http && !is_loopback(host) {
+        return Err("plain http would send the secret in clear text; use https, or pass allowInsecureHttp: true for a portal you trust on this network");
+    }
+    Ok(())
+}
 
 /// Credentials for one portal.
 #[derive(Clone, PartialEq, Eq)]
@@ -32,10 +170,11 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// Parses `http(s)://{host}/rest/{user}/{secret}/` (the trailing slash optional).
+    /// Parses `http(s)://{host}/rest/{user}/{secret}/` (the trailing slash optional);
+    /// plain `http` only to this machine unless `allow_insecure_http`.
     ///
     /// The error text never repeats the URL, because the URL holds the secret.
-    pub fn parse(url: &str) -> Result<Webhook, Error> {
+    pub fn parse(url: &str, allow_insecure_http: bool) -> Result<Webhook, Error> {
         const SHAPE: &str = "webhookUrl must look like https://{portal}/rest/{user id}/{secret}/";
         let bad = |why: &str| Error::no_auth("", format!("{SHAPE} ({why})"));
         let url = url.trim();
@@ -55,6 +194,7 @@ impl Webhook {
         if host.is_empty() {
             return Err(bad("the portal host is missing"));
         }
+        check_authority(scheme.trim_end_matches("://"), host, allow_insecure_http).map_err(bad)?;
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
         let [prefix @ .., "rest", user, secret] = segments.as_slice() else {
             return Err(bad("the path must end in /rest/{user id}/{secret}/"));
@@ -93,10 +233,14 @@ impl Webhook {
 impl Auth {
     /// Builds token auth from a portal `domain` (`portal.bitrix24.com`, optionally with
     /// a scheme) or a full `client_endpoint` (`https://portal.bitrix24.com/rest/`).
+    ///
+    /// Plain `http` is refused for any host but this machine's unless
+    /// `allow_insecure_http` (a framed app follows its portal's own scheme).
     pub fn token(
         domain: Option<&str>,
         client_endpoint: Option<&str>,
         access_token: &str,
+        allow_insecure_http: bool,
     ) -> Result<Auth, Error> {
         let access_token = access_token.trim();
         if access_token.is_empty() {
@@ -141,6 +285,13 @@ impl Auth {
                 ))
             }
         };
+        let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", &endpoint));
+        let host = rest.split('/').next().unwrap_or_default();
+        if host.is_empty() {
+            return Err(Error::no_auth("", "the portal host is missing"));
+        }
+        check_authority(scheme, host, allow_insecure_http)
+            .map_err(|why| Error::no_auth("", why))?;
         Ok(Auth::Token {
             endpoint,
             access_token: access_token.to_owned(),
@@ -213,10 +364,10 @@ mod tests {
             "https://portal.example/rest/1/secret",
             "  https://portal.example/rest/1/secret/  ",
         ] {
-            let w = Webhook::parse(url).expect("valid");
+            let w = Webhook::parse(url, false).expect("valid");
             assert_eq!(w.base(), "https://portal.example/rest/1/secret/");
         }
-        let w = Webhook::parse("http://127.0.0.1:8080/rest/12/abc").expect("valid");
+        let w = Webhook::parse("http://127.0.0.1:8080/rest/12/abc", false).expect("valid");
         assert_eq!(
             Auth::Webhook(w).url("profile"),
             "http://127.0.0.1:8080/rest/12/abc/profile"
@@ -235,7 +386,7 @@ mod tests {
             "https:///rest/1/topsecret/",
             "https://portal.example/rest/1//",
         ] {
-            let e = Webhook::parse(url).expect_err(url);
+            let e = Webhook::parse(url, false).expect_err(url);
             assert_eq!(e.code(), "NO_AUTH", "{url}");
             assert!(!e.to_string().contains("topsecret"), "{e}");
         }
@@ -243,26 +394,111 @@ mod tests {
 
     #[test]
     fn token_auth_from_domain_or_endpoint() {
-        let a = Auth::token(Some("portal.bitrix24.com"), None, "tok").expect("valid");
+        let a = Auth::token(Some("portal.bitrix24.com"), None, "tok", false).expect("valid");
         assert_eq!(a.url("profile"), "https://portal.bitrix24.com/rest/profile");
-        let a = Auth::token(None, Some("http://127.0.0.1:9/rest"), "tok").expect("valid");
+        let a = Auth::token(None, Some("http://127.0.0.1:9/rest"), "tok", false).expect("valid");
         assert_eq!(a.url("profile"), "http://127.0.0.1:9/rest/profile");
-        let a = Auth::token(Some("http://localhost:3000/"), None, "tok").expect("valid");
+        let a = Auth::token(Some("http://localhost:3000/"), None, "tok", false).expect("valid");
         assert_eq!(a.url("m"), "http://localhost:3000/rest/m");
         assert_eq!(a.origin(), "http://localhost:3000");
         assert_eq!(
-            Auth::token(Some("p"), None, " ").expect_err("empty").code(),
+            Auth::token(Some("p"), None, " ", false)
+                .expect_err("empty")
+                .code(),
             "NO_AUTH"
         );
-        assert!(Auth::token(None, None, "t").is_err());
-        assert!(Auth::token(Some("a/b"), None, "t").is_err());
-        assert!(Auth::token(None, Some("portal/rest/"), "t").is_err());
+        assert!(Auth::token(None, None, "t", false).is_err());
+        assert!(Auth::token(Some("a/b"), None, "t", false).is_err());
+        assert!(Auth::token(None, Some("portal/rest/"), "t", false).is_err());
+    }
+
+    #[test]
+    fn user_info_and_remote_plain_http_are_refused_without_echoing_the_url() {
+        for url in [
+            "https://bob:Passw0rd@portal.example/rest/1/topsecret/",
+            "https://bob@portal.example/rest/1/topsecret/",
+            "http://portal.example/rest/1/topsecret/",
+            "http://10.0.0.5:8080/rest/1/topsecret/",
+            "http://127.0.0.1.evil.example/rest/1/topsecret/",
+        ] {
+            let e = Webhook::parse(url, false).expect_err(url);
+            assert_eq!(e.code(), "NO_AUTH");
+            let shown = format!("{e} {e:?}");
+            assert!(
+                !shown.contains("topsecret") && !shown.contains("Passw0rd"),
+                "{shown}"
+            );
+        }
+        assert!(
+            Webhook::parse("http://portal.example/rest/1/s/", true).is_ok(),
+            "opt-in"
+        );
+        assert!(
+            Webhook::parse("https://bob:pw@portal.example/rest/1/s/", true).is_err(),
+            "user-info is refused even with the opt-in"
+        );
+        for loopback in [
+            "localhost:80",
+            "127.0.0.1",
+            "127.9.8.7:3000",
+            "[::1]:8080",
+            "LOCALHOST",
+        ] {
+            let url = format!("http://{loopback}/rest/1/s/");
+            assert!(Webhook::parse(&url, false).is_ok(), "{url}");
+        }
+        assert!(Auth::token(Some("http://portal.example"), None, "t", false).is_err());
+        assert!(Auth::token(None, Some("http://a:b@127.0.0.1/rest/"), "t", true).is_err());
+        assert!(Auth::token(None, Some("http://192.168.1.2/rest/"), "t", true).is_ok());
+    }
+
+    #[test]
+    fn tokens_are_read_from_each_source() {
+        use serde_json::json;
+        let t = token_from_refresh(&json!({"access_token": "a1", "expires_in": 3600}), 1000.0)
+            .expect("token");
+        assert_eq!(
+            (t.access_token.as_str(), t.expires_at_ms),
+            ("a1", Some(3_601_000.0))
+        );
+        let t =
+            token_from_refresh(&json!({"accessToken": "a2", "expires": 20}), 0.0).expect("token");
+        assert_eq!(t.expires_at_ms, Some(20_000.0));
+        assert_eq!(
+            token_from_refresh(&json!("a3"), 0.0).map(|t| t.access_token),
+            Some("a3".into())
+        );
+        assert_eq!(token_from_refresh(&json!({"token": "x"}), 0.0), None);
+        assert_eq!(token_from_refresh(&json!(""), 0.0), None);
+        let (t, domain) = token_from_bx24(
+            &json!({"access_token": "b", "expires_in": 5.0, "domain": "p.example"}),
+        )
+        .expect("bx24");
+        assert_eq!((t.expires_at_ms, domain.as_str()), (Some(5.0), "p.example"));
+        assert_eq!(token_from_bx24(&json!(false)), None);
+        let t = token_from_frame(&json!({"AUTH_ID": "f", "AUTH_EXPIRES": "3600"}), 10.0)
+            .expect("frame");
+        assert_eq!(t.expires_at_ms, Some(3_600_010.0));
+        let boot = Bootstrap::parse("p.example:8080|0|sid").expect("boot");
+        assert_eq!(
+            frame_endpoint(&json!({}), &boot),
+            "http://p.example:8080/rest/"
+        );
+        assert_eq!(
+            frame_endpoint(
+                &json!({"PROTOCOL": 1, "DOMAIN": "q.example", "PATH": "/rest/"}),
+                &boot
+            ),
+            "https://q.example/rest/"
+        );
     }
 
     #[test]
     fn debug_never_shows_secrets() {
-        let w = Auth::Webhook(Webhook::parse("https://p.example/rest/1/hooksecret1/").expect("ok"));
-        let t = Auth::token(Some("p.example"), None, "tokensecret2").expect("ok");
+        let w = Auth::Webhook(
+            Webhook::parse("https://p.example/rest/1/hooksecret1/", false).expect("ok"),
+        );
+        let t = Auth::token(Some("p.example"), None, "tokensecret2", false).expect("ok");
         let shown = format!("{w:?} {t:?} {:#?}", w);
         assert!(!shown.contains("hooksecret1"), "{shown}");
         assert!(!shown.contains("tokensecret2"), "{shown}");

@@ -10,25 +10,58 @@ use std::cell::RefCell;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 
 use crate::auth::Auth;
+pub use crate::auth::Token;
 use crate::envelope::{self, HttpResponse};
-use crate::error::{codes, Details, Error};
+use crate::error::{codes, Details, Error, Outcome, Unanswered};
 use crate::json::JsonView;
 use crate::params::{self, Decoded, Prepared};
 use crate::policy::{self, Next};
 use crate::wire::{self, HttpRequest};
 
-/// Why the transport produced no response.
+/// Why the transport produced no response. `sent`: the request had been handed to
+/// the network when it happened (so the portal may have received it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {
     /// The connection failed or dropped; the text is the runtime's.
-    Network(String),
+    Network {
+        /// The runtime's text.
+        cause: String,
+        /// Whether the request had left.
+        sent: bool,
+    },
     /// The call's timeout (milliseconds) passed.
-    Timeout(u32),
+    Timeout {
+        /// The timeout.
+        ms: u32,
+        /// Whether the request had left.
+        sent: bool,
+    },
     /// The caller's signal fired.
-    Aborted,
+    Aborted {
+        /// Whether the request had left.
+        sent: bool,
+    },
 }
 
-/// Sends one request and reads its answer. Timeouts and cancellation live here.
+impl TransportError {
+    /// The error a caller sees for `method`.
+    pub fn into_error(self, method: &str, write: bool) -> Error {
+        match self {
+            TransportError::Network { cause, sent } => {
+                Error::unanswered(method, Unanswered::Network, &cause, sent, write)
+            }
+            TransportError::Timeout { ms, sent } => {
+                Error::unanswered(method, Unanswered::Timeout, &ms.to_string(), sent, write)
+            }
+            TransportError::Aborted { sent } => {
+                Error::unanswered(method, Unanswered::Aborted, "", sent, write)
+            }
+        }
+    }
+}
+
+/// Sends one request and reads its answer. Timeouts and cancellation live here: the
+/// options bound a whole call (every attempt and every wait in between).
 pub trait Transport {
     /// Per-call options the transport understands (signal, timeout).
     type Options;
@@ -44,24 +77,10 @@ pub trait Transport {
         request: &'a HttpRequest,
         options: &'a Self::Options,
     ) -> LocalBoxFuture<'a, Result<HttpResponse<Self::Json>, TransportError>>;
-}
 
-/// An access token and, when known, when it expires.
-#[derive(Clone, PartialEq)]
-pub struct Token {
-    /// The token.
-    pub access_token: String,
-    /// Expiry in milliseconds since the Unix epoch, when the source says.
-    pub expires_at_ms: Option<f64>,
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token")
-            .field("access_token", &"***")
-            .field("expires_at_ms", &self.expires_at_ms)
-            .finish()
-    }
+    /// Resolves when the call's timeout passes or its signal fires (with `sent: false`),
+    /// so that waits outside the network (a token refresh) are bounded too.
+    fn stopped<'a>(&'a self, options: &'a Self::Options) -> LocalBoxFuture<'a, TransportError>;
 }
 
 /// A refresh in progress: resolves to the new access token.
@@ -196,15 +215,16 @@ impl<T: Transport> Client<T> {
                 && policy::expired(expires_at, self.transport.now_ms())
             {
                 refreshed = true;
-                if let Err(cause) = self.refresh(generation).await {
+                if let Err(cause) = self.bounded_refresh(generation, options, prepared).await? {
                     return Err(Error::Auth(Details {
                         code: codes::EXPIRED_TOKEN.to_owned(),
                         status: 0,
                         method: method.to_owned(),
                         description: format!(
-                            "the access token expired and refreshing it failed: {cause}"
+                            "the access token expired and refreshing it failed: {cause}; nothing was sent"
                         ),
                         argument: None,
+                        outcome: Outcome::NotExecuted,
                         retryable: false,
                     }));
                 }
@@ -215,9 +235,7 @@ impl<T: Transport> Client<T> {
             };
             let answer = match self.transport.send(&request, options).await {
                 Ok(response) => envelope::read(method, write, response),
-                Err(TransportError::Network(cause)) => Err(Error::network(method, &cause, write)),
-                Err(TransportError::Timeout(ms)) => Err(Error::timeout(method, ms, write)),
-                Err(TransportError::Aborted) => Err(Error::aborted(method, write)),
+                Err(e) => Err(e.into_error(method, write)),
             };
             let error = match answer {
                 Ok(success) => return params::decode(prepared, success.status, success.result),
@@ -227,7 +245,7 @@ impl<T: Transport> Client<T> {
                 Next::Fail => return Err(error),
                 Next::RefreshAndRetry => {
                     refreshed = true;
-                    if let Err(cause) = self.refresh(generation).await {
+                    if let Err(cause) = self.bounded_refresh(generation, options, prepared).await? {
                         let d = error.details();
                         return Err(Error::Auth(Details {
                             description: format!(
@@ -238,6 +256,24 @@ impl<T: Transport> Client<T> {
                         }));
                     }
                 }
+            }
+        }
+    }
+
+    /// [`Self::refresh`], given up when the call's timeout or signal fires first. The
+    /// outer error is the call's (nothing was sent after it); the inner the refresh's.
+    async fn bounded_refresh(
+        &self,
+        seen: u64,
+        options: &T::Options,
+        prepared: &Prepared,
+    ) -> Result<Result<(), String>, Error> {
+        let refresh = std::pin::pin!(self.refresh(seen));
+        let stopped = std::pin::pin!(self.transport.stopped(options));
+        match futures::future::select(refresh, stopped).await {
+            futures::future::Either::Left((outcome, _)) => Ok(outcome),
+            futures::future::Either::Right((stop, _)) => {
+                Err(stop.into_error(&prepared.method, prepared.write))
             }
         }
     }
@@ -325,16 +361,20 @@ mod tests {
         now: Cell<f64>,
     }
 
+    /// A call's stop signal in tests: resolves when the sender fires or is dropped.
+    #[derive(Default)]
+    struct Stop(Option<Shared<LocalBoxFuture<'static, ()>>>);
+
     impl Transport for Scripted {
-        type Options = ();
         type Json = Value;
+        type Options = Stop;
         fn now_ms(&self) -> f64 {
             self.now.get()
         }
         fn send<'a>(
             &'a self,
             request: &'a HttpRequest,
-            _: &'a (),
+            _: &'a Stop,
         ) -> LocalBoxFuture<'a, Result<HttpResponse<Value>, TransportError>> {
             let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
             self.sent.borrow_mut().push(body.clone());
@@ -342,9 +382,23 @@ mod tests {
             let answer = self.answer.as_ref().map(|f| f(&body));
             async move {
                 YieldOnce(false).await;
-                answer.unwrap_or(Err(TransportError::Network("no script".into())))
+                answer.unwrap_or(Err(TransportError::Network {
+                    cause: "no script".into(),
+                    sent: true,
+                }))
             }
             .boxed_local()
+        }
+        fn stopped<'a>(&'a self, stop: &'a Stop) -> LocalBoxFuture<'a, TransportError> {
+            match stop.0.clone() {
+                Some(f) => f
+                    .map(|()| TransportError::Timeout {
+                        ms: 200,
+                        sent: false,
+                    })
+                    .boxed_local(),
+                None => futures::future::pending().boxed_local(),
+            }
         }
     }
 
@@ -403,7 +457,8 @@ mod tests {
                 answer: Some(Box::new(answer)),
                 ..Default::default()
             },
-            Auth::token(None, Some("http://127.0.0.1:1/rest/"), "old-token-1").expect("auth"),
+            Auth::token(None, Some("http://127.0.0.1:1/rest/"), "old-token-1", false)
+                .expect("auth"),
             refresher,
         )
     }
@@ -415,10 +470,12 @@ mod tests {
                 answer: Some(Box::new(|_| ok(json!("19880117")))),
                 ..Default::default()
             },
-            Auth::Webhook(Webhook::parse("http://127.0.0.1:1/rest/1/hooksecret/").expect("ok")),
+            Auth::Webhook(
+                Webhook::parse("http://127.0.0.1:1/rest/1/hooksecret/", false).expect("ok"),
+            ),
             None,
         );
-        let id = futures::executor::block_on(c.call(&seed(), &())).expect("ok");
+        let id = futures::executor::block_on(c.call(&seed(), &Stop::default())).expect("ok");
         assert_eq!(id, Decoded::Number(19880117));
         assert_eq!(
             c.transport.urls.borrow()[0],
@@ -429,12 +486,16 @@ mod tests {
     #[test]
     fn writes_are_sent_once_when_the_answer_is_lost() {
         for failure in [
-            TransportError::Network("connection reset".into()),
-            TransportError::Timeout(50),
+            TransportError::Network {
+                cause: "connection reset".into(),
+                sent: true,
+            },
+            TransportError::Timeout { ms: 50, sent: true },
         ] {
             let f = failure.clone();
             let c = token_client(move |_| Err(f.clone()), None);
-            let e = futures::executor::block_on(c.call(&seed(), &())).expect_err("fails");
+            let e =
+                futures::executor::block_on(c.call(&seed(), &Stop::default())).expect_err("fails");
             assert_eq!(c.transport.sent.borrow().len(), 1, "sent once: {failure:?}");
             assert!(!e.details().retryable);
             assert!(e.to_string().contains("may have been delivered"));
@@ -471,7 +532,7 @@ mod tests {
             let (c, r) = (client.clone(), results.clone());
             pool.spawner()
                 .spawn_local(async move {
-                    let out = c.call(&seed(), &()).await;
+                    let out = c.call(&seed(), &Stop::default()).await;
                     r.borrow_mut().push(out);
                 })
                 .expect("spawn");
@@ -507,7 +568,8 @@ mod tests {
                 async { Ok(tok("another-token")) }.boxed_local()
             })),
         );
-        let e = futures::executor::block_on(client.call(&seed(), &())).expect_err("fails");
+        let e =
+            futures::executor::block_on(client.call(&seed(), &Stop::default())).expect_err("fails");
         assert_eq!(e.code(), "expired_token");
         assert_eq!(client.transport.sent.borrow().len(), 2);
     }
@@ -520,7 +582,8 @@ mod tests {
                 async { Err("refresh endpoint said no for old-token-1".to_owned()) }.boxed_local()
             })),
         );
-        let e = futures::executor::block_on(client.call(&seed(), &())).expect_err("fails");
+        let e =
+            futures::executor::block_on(client.call(&seed(), &Stop::default())).expect_err("fails");
         assert_eq!(e.code(), "expired_token");
         assert_eq!(e.kind(), "auth");
         assert!(
@@ -544,14 +607,45 @@ mod tests {
                 answer: Some(Box::new(|_| refused("expired_token"))),
                 ..Default::default()
             },
-            Auth::Webhook(Webhook::parse("http://h/rest/1/s/").expect("ok")),
+            Auth::Webhook(Webhook::parse("http://h/rest/1/s/", true).expect("ok")),
             Some(Box::new(move || {
                 calls2.set(calls2.get() + 1);
                 async { Ok(tok("x")) }.boxed_local()
             })),
         );
-        assert!(futures::executor::block_on(c.call(&seed(), &())).is_err());
+        assert!(futures::executor::block_on(c.call(&seed(), &Stop::default())).is_err());
         assert_eq!(calls.get(), 0);
+    }
+
+    #[test]
+    fn the_call_deadline_bounds_a_pending_refresh_and_nothing_is_sent_after_it() {
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let stop = Stop(Some(stop_rx.map(|_| ()).boxed_local().shared()));
+        // A refresh that never settles.
+        let c = token_client(
+            |_| refused("expired_token"),
+            Some(Box::new(|| futures::future::pending().boxed_local())),
+        );
+        let mut pool = LocalPool::new();
+        let out = Rc::new(RefCell::new(None));
+        let (c, o) = (Rc::new(c), out.clone());
+        let c2 = c.clone();
+        pool.spawner()
+            .spawn_local(async move {
+                *o.borrow_mut() = Some(c2.call(&seed(), &stop).await);
+            })
+            .expect("spawn");
+        pool.run_until_stalled();
+        assert_eq!(c.transport.sent.borrow().len(), 1, "the first attempt only");
+        assert!(out.borrow().is_none(), "waiting for the refresh");
+        stop_tx.send(()).expect("stop");
+        pool.run_until_stalled();
+        let e = out.borrow_mut().take().expect("settled").expect_err("timed out");
+        assert_eq!(e.code(), "TIMEOUT");
+        assert_eq!(e.outcome(), Outcome::NotExecuted, "{e}");
+        assert!(e.details().retryable, "nothing ran: safe to send again");
+        assert!(!e.to_string().contains("may have been delivered"), "{e}");
+        assert_eq!(c.transport.sent.borrow().len(), 1, "nothing sent after the deadline");
     }
 
     #[test]
@@ -559,15 +653,16 @@ mod tests {
         let c = token_client(
             |body| match body["auth"].as_str() {
                 Some("old-token-1") => refused("invalid_token"),
-                _ => Err(TransportError::Network(
-                    "socket closed while sending auth=fresh-token-3 and old-token-1".into(),
-                )),
+                _ => Err(TransportError::Network {
+                    cause: "socket closed while sending auth=fresh-token-3 and old-token-1".into(),
+                    sent: true,
+                }),
             },
             Some(Box::new(|| {
                 async { Ok(tok("fresh-token-3")) }.boxed_local()
             })),
         );
-        let e = futures::executor::block_on(c.call(&seed(), &())).expect_err("fails");
+        let e = futures::executor::block_on(c.call(&seed(), &Stop::default())).expect_err("fails");
         let shown = format!("{e} {e:?}");
         assert!(
             !shown.contains("fresh-token-3") && !shown.contains("old-token-1"),
@@ -608,7 +703,7 @@ mod tests {
         );
         c.transport.now.set(10_000.0);
         c.state.borrow_mut().expires_at_ms = Some(9_000.0);
-        futures::executor::block_on(c.call(&seed(), &())).expect("ok");
+        futures::executor::block_on(c.call(&seed(), &Stop::default())).expect("ok");
         assert_eq!(count.get(), 1);
         let sent = c.transport.sent.borrow();
         assert_eq!(sent.len(), 1, "no request went out with the expired token");
@@ -625,7 +720,7 @@ mod tests {
             Some(counting_refresher(count.clone(), "x", 0.0)),
         )
         .with_current(Box::new(move || reader.borrow().clone()));
-        futures::executor::block_on(c.call(&seed(), &())).expect("ok");
+        futures::executor::block_on(c.call(&seed(), &Stop::default())).expect("ok");
         assert_eq!(count.get(), 0);
         assert_eq!(c.transport.sent.borrow()[0]["auth"], "rotated-elsewhere");
 
@@ -636,7 +731,7 @@ mod tests {
             Some(counting_refresher(count.clone(), "x", f64::MAX)),
         )
         .with_current(Box::new(move || source_token.borrow().clone()));
-        futures::executor::block_on(c.call(&seed(), &())).expect("ok");
+        futures::executor::block_on(c.call(&seed(), &Stop::default())).expect("ok");
         assert_eq!(count.get(), 1);
         assert_eq!(c.transport.sent.borrow().len(), 1);
     }

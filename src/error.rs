@@ -32,6 +32,32 @@ pub mod codes {
     pub const OPERATION_TIME_LIMIT: &str = "OPERATION_TIME_LIMIT";
 }
 
+/// Whether a failed call was executed by the portal: the question a caller must answer
+/// before sending a write again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was executed: the request never left, or the portal refused it before
+    /// running the method (limits, auth, validation). Sending it again cannot duplicate.
+    NotExecuted,
+    /// The portal ran the method and it failed (`ACCESS_DENIED`, `CHAT_NOT_IN_CRM`, ...):
+    /// nothing was stored.
+    Failed,
+    /// No reliable answer came back after the request left (timeout, dropped
+    /// connection, 5xx, a body that is not an envelope): a write may have been executed.
+    Unknown,
+}
+
+impl Outcome {
+    /// The JS spelling: `notExecuted`, `failed`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::NotExecuted => "notExecuted",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
 /// What is known about a failed call. Shared by every [`Error`] variant.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Details {
@@ -45,6 +71,8 @@ pub struct Details {
     pub description: String,
     /// The parameter the portal or our validation named, in its wire spelling.
     pub argument: Option<String>,
+    /// Whether the portal executed the call (see [`Outcome`]).
+    pub outcome: Outcome,
     /// Whether repeating the same call unchanged may succeed without risking a duplicate.
     pub retryable: bool,
 }
@@ -58,6 +86,7 @@ impl fmt::Debug for Details {
             .field("method", &self.method)
             .field("description", &self.description)
             .field("argument", &self.argument)
+            .field("outcome", &self.outcome)
             .field("retryable", &self.retryable)
             .finish()
     }
@@ -78,9 +107,12 @@ pub enum Error {
     /// Wait and retry: a portal limit refused the request before executing it.
     #[error("{}", message(.0))]
     RateLimited(Details),
-    /// The portal refused the call (`ACCESS_DENIED`, `CHAT_NOT_IN_CRM`, `CANCELED`, ...).
+    /// The portal ran the call and refused it (`ACCESS_DENIED`, `CHAT_NOT_IN_CRM`, ...).
     #[error("{}", message(.0))]
     Rejected(Details),
+    /// The portal answered 5xx with an error of its own: the call may have executed.
+    #[error("{}", message(.0))]
+    ServerError(Details),
     /// No answer was read: the connection failed or dropped (`NETWORK_ERROR`).
     #[error("{}", message(.0))]
     Network(Details),
@@ -103,6 +135,7 @@ macro_rules! each_variant {
             | Error::Auth($d)
             | Error::RateLimited($d)
             | Error::Rejected($d)
+            | Error::ServerError($d)
             | Error::Network($d)
             | Error::Timeout($d)
             | Error::Aborted($d)
@@ -117,6 +150,22 @@ fn message(d: &Details) -> String {
     } else {
         format!("{}: {}: {}", d.method, d.code, d.description)
     }
+}
+
+/// How the texts of an unanswered call end, by outcome.
+const MAY_HAVE_BEEN_DELIVERED: &str =
+    "; the portal may have executed it (a message may have been delivered), so it was not repeated";
+const NOT_SENT: &str = "; nothing was sent";
+
+/// Why no answer was read (the transport's view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered {
+    /// The connection failed or dropped.
+    Network,
+    /// The call's time ran out.
+    Timeout,
+    /// The caller's signal fired.
+    Aborted,
 }
 
 impl Error {
@@ -134,6 +183,11 @@ impl Error {
         &self.details().code
     }
 
+    /// Whether the portal executed the call.
+    pub fn outcome(&self) -> Outcome {
+        self.details().outcome
+    }
+
     /// The variant's name, as the JS surface exposes it in `kind`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -141,6 +195,7 @@ impl Error {
             Error::Auth(_) => "auth",
             Error::RateLimited(_) => "rateLimited",
             Error::Rejected(_) => "rejected",
+            Error::ServerError(_) => "serverError",
             Error::Network(_) => "network",
             Error::Timeout(_) => "timeout",
             Error::Aborted(_) => "aborted",
@@ -148,31 +203,41 @@ impl Error {
         }
     }
 
-    /// A validation error raised before any request, with the portal's code and text.
-    pub fn argument(method: &str, code: &str, argument: &str, description: String) -> Self {
-        Error::InvalidArgument(Details {
+    fn local(code: &str, method: &str, description: String, argument: Option<&str>) -> Details {
+        Details {
             code: code.to_owned(),
             status: 0,
             method: method.to_owned(),
             description,
-            argument: Some(argument.to_owned()),
+            argument: argument.map(str::to_owned),
+            outcome: Outcome::NotExecuted,
             retryable: false,
-        })
+        }
     }
 
-    /// `NO_AUTH`: the options held no usable authentication.
+    /// A validation error raised before any request, with the portal's code and text.
+    pub fn argument(method: &str, code: &str, argument: &str, description: String) -> Self {
+        Error::InvalidArgument(Self::local(code, method, description, Some(argument)))
+    }
+
+    /// `NO_AUTH`: the options held no usable authentication. Nothing was sent.
     pub fn no_auth(method: &str, description: impl Into<String>) -> Self {
-        Error::Auth(Details {
-            code: codes::NO_AUTH.to_owned(),
-            status: 0,
-            method: method.to_owned(),
-            description: description.into(),
-            argument: None,
-            retryable: false,
-        })
+        Error::Auth(Self::local(
+            codes::NO_AUTH,
+            method,
+            description.into(),
+            None,
+        ))
     }
 
-    /// Classifies the portal's error envelope by its code (authoritative) and status.
+    /// The same error for another method (auth errors raised before a method is known).
+    pub fn for_method(mut self, method: &str) -> Self {
+        method.clone_into(&mut self.details_mut().method);
+        self
+    }
+
+    /// Classifies the portal's error envelope by its code (authoritative) and status;
+    /// [`policy::portal_outcome`](crate::policy::portal_outcome) says whether it ran.
     pub fn from_portal(
         method: &str,
         status: u16,
@@ -182,80 +247,96 @@ impl Error {
         write: bool,
     ) -> Self {
         let lower = code.to_ascii_lowercase();
+        let outcome = crate::policy::portal_outcome(&lower, argument.is_some(), status);
         let mut d = Details {
             code,
             status,
             method: method.to_owned(),
             description,
             argument,
+            outcome,
             retryable: false,
         };
-        match lower.as_str() {
-            "query_limit_exceeded" | "operation_time_limit" => {
-                d.retryable = true;
-                Error::RateLimited(d)
-            }
-            "expired_token"
-            | "invalid_token"
-            | "no_auth_found"
-            | "invalid_credentials"
-            | "insufficient_scope"
-            | "invalid_request"
-            | "authorization_error"
-            | "user_access_error"
-            | "wrong_auth_type"
-            | "method_confirm_waiting" => Error::Auth(d),
-            _ if d.argument.is_some() || lower == "error_argument" => Error::InvalidArgument(d),
-            _ => {
-                // A 5xx without a known code may or may not have executed: only a
-                // read is safe to repeat.
-                d.retryable = status >= 500 && !write;
-                Error::Rejected(d)
-            }
+        d.retryable = crate::policy::retryable(outcome, &lower, write);
+        if outcome == Outcome::Unknown && write {
+            d.description.push_str(MAY_HAVE_BEEN_DELIVERED);
+        }
+        if crate::policy::is_limit(&lower) {
+            Error::RateLimited(d)
+        } else if crate::policy::is_auth(&lower) {
+            Error::Auth(d)
+        } else if d.argument.is_some() || lower == "error_argument" {
+            Error::InvalidArgument(d)
+        } else if outcome == Outcome::Unknown {
+            Error::ServerError(d)
+        } else {
+            Error::Rejected(d)
         }
     }
 
-    /// `NETWORK_ERROR`: no answer was read. For a write the message may have arrived.
+    /// No answer was read: `NETWORK_ERROR`, `TIMEOUT` or `ABORTED`. `sent` says whether
+    /// the request had left when it happened; `cause` is the runtime's text (network)
+    /// or the timeout in milliseconds.
+    pub fn unanswered(method: &str, why: Unanswered, cause: &str, sent: bool, write: bool) -> Self {
+        let outcome =
+            if sent && !(why == Unanswered::Network && crate::policy::refused_connection(cause)) {
+                Outcome::Unknown
+            } else {
+                Outcome::NotExecuted
+            };
+        let (code, mut description) = match why {
+            Unanswered::Network => (
+                codes::NETWORK_ERROR,
+                format!("the request failed before an answer was read ({cause})"),
+            ),
+            Unanswered::Timeout => (codes::TIMEOUT, format!("no answer within {cause} ms")),
+            Unanswered::Aborted => (
+                codes::ABORTED,
+                "the call was aborted by its signal".to_owned(),
+            ),
+        };
+        match outcome {
+            Outcome::Unknown if write => description.push_str(MAY_HAVE_BEEN_DELIVERED),
+            Outcome::NotExecuted => description.push_str(NOT_SENT),
+            _ => {}
+        }
+        let mut d = Self::local(code, method, description, None);
+        d.outcome = outcome;
+        // An abort is the caller's own decision: never "try again".
+        d.retryable = why != Unanswered::Aborted && crate::policy::retryable(outcome, "", write);
+        match why {
+            Unanswered::Network => Error::Network(d),
+            Unanswered::Timeout => Error::Timeout(d),
+            Unanswered::Aborted => Error::Aborted(d),
+        }
+    }
+
+    /// `NETWORK_ERROR` after the request left. For a write the message may have arrived.
     pub fn network(method: &str, cause: &str, write: bool) -> Self {
-        Error::Network(unanswered(
-            method,
-            codes::NETWORK_ERROR,
-            format!("the request failed before an answer was read ({cause})"),
-            write,
-        ))
+        Self::unanswered(method, Unanswered::Network, cause, true, write)
     }
 
-    /// `TIMEOUT` after `ms` milliseconds. For a write the message may have arrived.
+    /// `TIMEOUT` after `ms` milliseconds, the request sent. For a write the message may
+    /// have arrived.
     pub fn timeout(method: &str, ms: u32, write: bool) -> Self {
-        Error::Timeout(unanswered(
-            method,
-            codes::TIMEOUT,
-            format!("no answer within {ms} ms"),
-            write,
-        ))
+        Self::unanswered(method, Unanswered::Timeout, &ms.to_string(), true, write)
     }
 
-    /// `ABORTED`: the caller's signal fired. For a write the message may have arrived.
+    /// `ABORTED` after the request left. For a write the message may have arrived.
     pub fn aborted(method: &str, write: bool) -> Self {
-        let mut d = unanswered(
-            method,
-            codes::ABORTED,
-            "the call was aborted by its signal".to_owned(),
-            write,
-        );
-        d.retryable = false;
-        Error::Aborted(d)
+        Self::unanswered(method, Unanswered::Aborted, "", true, write)
     }
 
     /// `BAD_RESPONSE`: the answer was not an envelope. A write may have executed.
     pub fn bad_response(method: &str, status: u16, what: &str, write: bool) -> Self {
-        let mut d = unanswered(
-            method,
-            codes::BAD_RESPONSE,
-            format!("the portal answered HTTP {status} with {what}"),
-            write,
-        );
+        let mut description = format!("the portal answered HTTP {status} with {what}");
+        if write {
+            description.push_str(MAY_HAVE_BEEN_DELIVERED);
+        }
+        let mut d = Self::local(codes::BAD_RESPONSE, method, description, None);
         d.status = status;
+        d.outcome = Outcome::Unknown;
+        d.retryable = crate::policy::retryable(Outcome::Unknown, "", write);
         Error::BadResponse(d)
     }
 
@@ -276,22 +357,6 @@ impl Error {
             }
         }
         self
-    }
-}
-
-fn unanswered(method: &str, code: &str, what: String, write: bool) -> Details {
-    let description = if write {
-        format!("{what}; the portal may have executed it (a message may have been delivered), so it was not repeated")
-    } else {
-        what
-    };
-    Details {
-        code: code.to_owned(),
-        status: 0,
-        method: method.to_owned(),
-        description,
-        argument: None,
-        retryable: !write,
     }
 }
 
@@ -352,6 +417,30 @@ mod tests {
         );
         assert!(!w.details().retryable);
         assert!(r.details().retryable);
+        assert_eq!((w.kind(), w.outcome()), ("serverError", Outcome::Unknown));
+        assert!(w.to_string().contains("may have been delivered"), "{w}");
+        assert!(!r.to_string().contains("delivered"), "{r}");
+        let refused = Error::from_portal("m", 403, "ACCESS_DENIED".into(), "".into(), None, true);
+        assert_eq!((refused.kind(), refused.outcome()), ("rejected", Outcome::Failed));
+        let limited = Error::from_portal("m", 503, "QUERY_LIMIT_EXCEEDED".into(), "".into(), None, true);
+        assert_eq!(limited.outcome(), Outcome::NotExecuted);
+        assert!(!limited.to_string().contains("delivered"));
+    }
+
+    #[test]
+    fn nothing_sent_is_never_called_possibly_delivered() {
+        for why in [Unanswered::Network, Unanswered::Timeout, Unanswered::Aborted] {
+            let e = Error::unanswered("m", why, "x", false, true);
+            assert_eq!(e.outcome(), Outcome::NotExecuted, "{e}");
+            assert!(!e.to_string().contains("may have been"), "{e}");
+            assert!(e.to_string().contains("nothing was sent"), "{e}");
+        }
+        let e = Error::unanswered("m", Unanswered::Network, "connect ECONNREFUSED 127.0.0.1:9", true, true);
+        assert_eq!(e.outcome(), Outcome::NotExecuted);
+        assert!(e.details().retryable);
+        let e = Error::unanswered("m", Unanswered::Aborted, "", true, true);
+        assert_eq!(e.outcome(), Outcome::Unknown);
+        assert!(!e.details().retryable);
     }
 
     #[test]

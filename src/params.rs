@@ -393,6 +393,68 @@ pub fn lead_create<J: JsonView>(input: &J) -> Result<Prepared, Error> {
     ))
 }
 
+/// One typed method of the JS surface: its JS name, its REST method, and the function
+/// that validates the caller's params into a [`Prepared`] call (which carries whether
+/// it writes and how its result is decoded).
+pub struct Method<J> {
+    /// The JS method name, e.g. `crmMessageAdd`.
+    pub js: &'static str,
+    /// The REST method, e.g. `imopenlines.crm.message.add`.
+    pub rest: &'static str,
+    /// Validates and encodes the params.
+    pub prepare: fn(&J) -> Result<Prepared, Error>,
+}
+
+/// The typed methods. Adding a REST method is one row here (plus its validator above
+/// and its TypeScript types); the JS surface is generated from this table.
+pub fn methods<J: JsonView>() -> [Method<J>; 6] {
+    [
+        Method {
+            js: "crmMessageAdd",
+            rest: MESSAGE_ADD,
+            prepare: message_add::<J>,
+        },
+        Method {
+            js: "crmChatGet",
+            rest: CHAT_GET,
+            prepare: chat_get::<J>,
+        },
+        Method {
+            js: "crmChatGetLastId",
+            rest: CHAT_GET_LAST_ID,
+            prepare: chat_get_last_id::<J>,
+        },
+        Method {
+            js: "crmChatUserAdd",
+            rest: CHAT_USER_ADD,
+            prepare: chat_user_add::<J>,
+        },
+        Method {
+            js: "crmChatUserDelete",
+            rest: CHAT_USER_DELETE,
+            prepare: chat_user_delete::<J>,
+        },
+        Method {
+            js: "crmLeadCreate",
+            rest: LEAD_CREATE,
+            prepare: lead_create::<J>,
+        },
+    ]
+}
+
+/// Validates `input` for the typed method named `js` (its JS name).
+pub fn prepare<J: JsonView>(js: &str, input: &J) -> Result<Prepared, Error> {
+    match methods::<J>().iter().find(|m| m.js == js) {
+        Some(m) => (m.prepare)(input),
+        None => Err(Error::argument(
+            js,
+            codes::ERROR_ARGUMENT,
+            "method",
+            "not a method of this client".to_owned(),
+        )),
+    }
+}
+
 /// Whether a method name reads only, so that repeating it after a lost answer is safe.
 ///
 /// Known reads, plus the naming convention of the REST API (`*.get`, `*.list`,

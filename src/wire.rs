@@ -91,7 +91,8 @@ mod tests {
 
     #[test]
     fn webhook_requests_carry_the_secret_only_in_the_path() {
-        let auth = Auth::Webhook(Webhook::parse("https://p.example/rest/1/sec/").expect("ok"));
+        let auth =
+            Auth::Webhook(Webhook::parse("https://p.example/rest/1/sec/", false).expect("ok"));
         let req = encode(&auth, &seed());
         assert_eq!(
             req.url,
@@ -107,7 +108,7 @@ mod tests {
 
     #[test]
     fn token_requests_send_auth_in_the_body_not_the_url() {
-        let auth = Auth::token(Some("p.example"), None, "tok123").expect("ok");
+        let auth = Auth::token(Some("p.example"), None, "tok123", false).expect("ok");
         let req = encode(&auth, &seed());
         assert_eq!(
             req.url,
