@@ -8,8 +8,6 @@ use_toolchain
 
 build() {
   wasm-pack --quiet build --release --target web --out-dir pkg
-  # The same module with CommonJS glue, for require() in Node (copied into pkg/cjs/).
-  wasm-pack --quiet build --release --target nodejs --out-dir target/pkg-cjs --no-pack
   node scripts/package.mjs
 }
 step "Build the package (pkg/)" build

@@ -1,12 +1,14 @@
-// Completes the wasm-pack output in pkg/ into the published package: entry points that
-// load the module by themselves (Node reads the file, browsers and bundlers fetch it
-// next to the script), their type declarations, and the package.json fields that
-// point at them. Then reports the gzipped size of what a browser downloads.
-import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+// Completes the wasm-pack output in pkg/ into the published package: the JS layer
+// (src/js/api.js) and one small entry per kind of consumer, each loading the module
+// lazily on the first call (no top-level await), their type declarations, and the
+// package.json fields that point at them. Then reports the gzipped size of what a
+// browser downloads.
+import { copyFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 const pkg = new URL('../pkg/', import.meta.url);
+const src = new URL('../src/js/', import.meta.url);
 const path = (f) => new URL(f, pkg);
 const manifest = JSON.parse(await readFile(path('package.json'), 'utf8'));
 // wasm-pack --target web writes NAME_bg.wasm and its glue NAME.js (found by name, so
@@ -14,57 +16,75 @@ const manifest = JSON.parse(await readFile(path('package.json'), 'utf8'));
 const wasm = (await readdir(pkg)).find((f) => f.endsWith('_bg.wasm'));
 if (!wasm) throw new Error('pkg/ has no *_bg.wasm: run wasm-pack build first');
 const glue = wasm.replace(/_bg\.wasm$/, '.js');
-const header = '// Entry point of the package: loads the WebAssembly module, then exports the API.\n';
+const header = '// Entry point of the package: the API, which loads the WebAssembly module on first use.\n';
+const exportsLine = 'export const { Client, Bitrix24Error, crmMessageAdd, isBitrix24Error, init } = api;\n';
 
-await writeFile(path('index.js'), `${header}import init from './${glue}';
-await init({ module_or_path: new URL('./${wasm}', import.meta.url) });
-export * from './${glue}';
+await copyFile(new URL('api.js', src), path('api.js'));
+// Browsers and bundlers: the module is fetched next to this file.
+await writeFile(path('index.js'), `${header}import load, * as glue from './${glue}';
+import { makeApi } from './api.js';
+const api = makeApi(async () => {
+  await load({ module_or_path: new URL('./${wasm}', import.meta.url) });
+  return glue;
+});
+${exportsLine}`);
+// Node, Deno and Bun (ESM): the module is read from disk.
+await writeFile(path('node.js'), `${header}import { initSync } from './${glue}';
+import * as glue from './${glue}';
+import { makeApi } from './api.js';
+const api = makeApi(async () => {
+  const { readFile } = await import('node:fs/promises');
+  initSync({ module: await readFile(new URL('./${wasm}', import.meta.url)) });
+  return glue;
+});
+${exportsLine}`);
+// CommonJS (require): the same API inlined; the glue, an ES module, is imported on first use.
+const apiSource = (await readFile(new URL('api.js', src), 'utf8')).replace('export function makeApi', 'function makeApi');
+await writeFile(path('index.cjs'), `${header}'use strict';
+${apiSource}
+const api = makeApi(async () => {
+  const glue = await import('./${glue}');
+  const { readFileSync } = require('node:fs');
+  glue.initSync({ module: readFileSync(require('node:path').join(__dirname, '${wasm}')) });
+  return glue;
+});
+module.exports = { Client: api.Client, Bitrix24Error: api.Bitrix24Error, crmMessageAdd: api.crmMessageAdd, isBitrix24Error: api.isBitrix24Error, init: api.init };
 `);
-await writeFile(path('node.js'), `${header}import { readFile } from 'node:fs/promises';
-import { initSync } from './${glue}';
-initSync({ module: await readFile(new URL('./${wasm}', import.meta.url)) });
-export * from './${glue}';
-`);
-// The generated declarations use Symbol.dispose; name its lib so that consumers on an
-// older `lib` setting still type-check without skipLibCheck.
-await writeFile(path('index.d.ts'), `/// <reference lib="esnext.disposable" />\nexport * from './${glue}';\n`);
+const types = await readFile(new URL('index.d.ts', src), 'utf8');
+await writeFile(path('index.d.ts'), types);
+await writeFile(path('index.d.cts'), types);
+// The glue's own declarations describe internals, not the package's API.
+await rm(path(glue.replace(/\.js$/, '.d.ts')), { force: true });
+await rm(path(`${wasm}.d.ts`), { force: true });
+await rm(path('cjs'), { recursive: true, force: true });
 
-// CommonJS: the nodejs-target glue (it reads the .wasm next to it synchronously).
-const cjs = new URL('../target/pkg-cjs/', import.meta.url);
-const cjsDir = path('cjs/');
-await mkdir(cjsDir, { recursive: true });
-for (const f of [glue, wasm]) await copyFile(new URL(f, cjs), new URL(f, cjsDir));
-await writeFile(new URL('package.json', cjsDir), '{ "type": "commonjs" }\n');
-
-const files = new Set(manifest.files ?? []);
-files.add('cjs/');
-for (const f of ['index.js', 'node.js', 'index.d.ts', glue, wasm, glue.replace(/\.js$/, '.d.ts')]) files.add(f);
+const files = new Set(['index.js', 'node.js', 'index.cjs', 'api.js', 'index.d.ts', 'index.d.cts', glue, wasm]);
 if (existsSync(path('snippets'))) files.add('snippets/');
 for (const f of ['README.md', 'LICENSE']) if (existsSync(path(f))) files.add(f);
+delete manifest.types;
 Object.assign(manifest, {
-  main: `./cjs/${glue}`,
+  main: './index.cjs',
   module: './index.js',
   types: './index.d.ts',
   exports: {
     '.': {
-      types: './index.d.ts',
-      node: { import: './node.js', require: `./cjs/${glue}` },
-      default: './index.js',
+      import: { types: './index.d.ts', node: './node.js', default: './index.js' },
+      require: { types: './index.d.cts', default: './index.cjs' },
     },
     './package.json': './package.json',
   },
   files: [...files],
-  sideEffects: ['./index.js', './node.js', './snippets/*'],
+  sideEffects: false,
   engines: { node: '>=18' },
 });
 await writeFile(path('package.json'), JSON.stringify(manifest, null, 2) + '\n');
 
-// What a browser downloads: the .wasm, the glue and the entry point, each gzipped.
+// What a browser downloads: the .wasm, the glue, the API and the entry, each gzipped.
 const gz = async (f) => gzipSync(await readFile(path(f)), { level: 9 }).length;
 const report = {
   wasmBytes: (await readFile(path(wasm))).length,
   wasmGzip: await gz(wasm),
-  jsGzip: (await gz(glue)) + (await gz('index.js')),
+  jsGzip: (await gz(glue)) + (await gz('api.js')) + (await gz('index.js')),
 };
 report.totalGzip = report.wasmGzip + report.jsGzip;
 const kb = (n) => (n / 1024).toFixed(1) + ' KB';

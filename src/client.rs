@@ -640,12 +640,20 @@ mod tests {
         assert!(out.borrow().is_none(), "waiting for the refresh");
         stop_tx.send(()).expect("stop");
         pool.run_until_stalled();
-        let e = out.borrow_mut().take().expect("settled").expect_err("timed out");
+        let e = out
+            .borrow_mut()
+            .take()
+            .expect("settled")
+            .expect_err("timed out");
         assert_eq!(e.code(), "TIMEOUT");
         assert_eq!(e.outcome(), Outcome::NotExecuted, "{e}");
         assert!(e.details().retryable, "nothing ran: safe to send again");
         assert!(!e.to_string().contains("may have been delivered"), "{e}");
-        assert_eq!(c.transport.sent.borrow().len(), 1, "nothing sent after the deadline");
+        assert_eq!(
+            c.transport.sent.borrow().len(),
+            1,
+            "nothing sent after the deadline"
+        );
     }
 
     #[test]

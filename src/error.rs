@@ -421,21 +421,41 @@ mod tests {
         assert!(w.to_string().contains("may have been delivered"), "{w}");
         assert!(!r.to_string().contains("delivered"), "{r}");
         let refused = Error::from_portal("m", 403, "ACCESS_DENIED".into(), "".into(), None, true);
-        assert_eq!((refused.kind(), refused.outcome()), ("rejected", Outcome::Failed));
-        let limited = Error::from_portal("m", 503, "QUERY_LIMIT_EXCEEDED".into(), "".into(), None, true);
+        assert_eq!(
+            (refused.kind(), refused.outcome()),
+            ("rejected", Outcome::Failed)
+        );
+        let limited = Error::from_portal(
+            "m",
+            503,
+            "QUERY_LIMIT_EXCEEDED".into(),
+            "".into(),
+            None,
+            true,
+        );
         assert_eq!(limited.outcome(), Outcome::NotExecuted);
         assert!(!limited.to_string().contains("delivered"));
     }
 
     #[test]
     fn nothing_sent_is_never_called_possibly_delivered() {
-        for why in [Unanswered::Network, Unanswered::Timeout, Unanswered::Aborted] {
+        for why in [
+            Unanswered::Network,
+            Unanswered::Timeout,
+            Unanswered::Aborted,
+        ] {
             let e = Error::unanswered("m", why, "x", false, true);
             assert_eq!(e.outcome(), Outcome::NotExecuted, "{e}");
             assert!(!e.to_string().contains("may have been"), "{e}");
             assert!(e.to_string().contains("nothing was sent"), "{e}");
         }
-        let e = Error::unanswered("m", Unanswered::Network, "connect ECONNREFUSED 127.0.0.1:9", true, true);
+        let e = Error::unanswered(
+            "m",
+            Unanswered::Network,
+            "connect ECONNREFUSED 127.0.0.1:9",
+            true,
+            true,
+        );
         assert_eq!(e.outcome(), Outcome::NotExecuted);
         assert!(e.details().retryable);
         let e = Error::unanswered("m", Unanswered::Aborted, "", true, true);

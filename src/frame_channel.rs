@@ -8,12 +8,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::frame::{parse_reply, Bootstrap};
-use crate::transport::settle;
+use crate::interop::{self, call_method, get};
 
 /// Commands waiting for an answer: callback id and the resolve function (a handful
 /// at most, so a list).
@@ -33,21 +32,6 @@ pub struct Channel {
     pending: Pending,
     next_id: Cell<u32>,
     listener: Closure<dyn FnMut(JsValue)>,
-}
-
-fn get(target: &JsValue, key: &str) -> Option<JsValue> {
-    Reflect::get(target, &JsValue::from_str(key))
-        .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null())
-}
-
-fn call_method(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue, String> {
-    let f: Function = get(target, name)
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(|| format!("{name} is not available here"))?;
-    let args: js_sys::Array = args.iter().copied().collect();
-    f.apply(target, &args)
-        .map_err(|e| crate::transport::js_text(&e))
 }
 
 impl Channel {
@@ -79,7 +63,7 @@ impl Channel {
                 return;
             };
             let value = js_sys::JSON::parse(json).unwrap_or(JsValue::NULL);
-            let _ = resolve.call1(&JsValue::UNDEFINED, &value);
+            let _ = interop::call(&resolve, &JsValue::UNDEFINED, &[&value]);
         });
         call_method(
             &global,
@@ -115,12 +99,17 @@ impl Channel {
         let sent = call_method(&self.parent, "postMessage", &[&message, &origin]);
         let outcome = match sent {
             Ok(_) => {
-                settle(
-                    promise.into(),
+                match interop::with_timeout(
+                    wasm_bindgen_futures::JsFuture::from(promise),
                     timeout_ms,
-                    &format!("the portal's answer to {command}"),
                 )
                 .await
+                {
+                    Some(answer) => answer.map_err(|e| interop::text(&e)),
+                    None => Err(format!(
+                        "the portal did not answer {command} within {timeout_ms} ms"
+                    )),
+                }
             }
             Err(e) => Err(e),
         };

@@ -14,9 +14,16 @@
 //! - [`policy`]: refresh-and-retry or fail;
 //! - [`client`]: the life of a call over a [`client::Transport`].
 //!
-//! In the wasm build, `transport` sends requests with the global `fetch`,
-//! `frame_channel` carries the frame protocol over `postMessage`, and `js` is the
-//! JavaScript surface (`crmMessageAdd`, `Client`, `isBitrix24Error`).
+//! The wasm build adds, importing the core and never the other way:
+//!
+//! - `interop`: every access to a JS value, none of which can throw into wasm;
+//! - `transport`: the one `fetch` seam, and a call's bounds (timeout and signal);
+//! - `frame_channel`: the frame protocol over `postMessage`;
+//! - `tokens`: where a token comes from in JS (refresh function, BX24.js, frame);
+//! - `exports`: what the package's JS layer (`src/js/api.js`) calls.
+//!
+//! The JS layer is the public face: `Client`, `crmMessageAdd`, `Bitrix24Error`,
+//! `isBitrix24Error`, `init`. It loads the module on the first call.
 
 pub mod auth;
 pub mod client;
@@ -29,9 +36,13 @@ pub mod policy;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
+pub mod exports;
+#[cfg(target_arch = "wasm32")]
 mod frame_channel;
 #[cfg(target_arch = "wasm32")]
-pub mod js;
+pub mod interop;
+#[cfg(target_arch = "wasm32")]
+mod tokens;
 #[cfg(target_arch = "wasm32")]
 mod transport;
 

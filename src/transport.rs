@@ -1,199 +1,225 @@
 //! The one seam to the network: `POST` a prepared request with the global `fetch`
 //! (Node 18+, workers, browsers; never `window`) and read the whole answer.
 //!
-//! The call's timeout and the caller's `AbortSignal` live here and nowhere else: both
-//! abort one internal `AbortController`, so a timed-out or aborted call never leaves
-//! a pending Promise behind, and the body read is covered too. The response is read
-//! structurally (`status`, `headers.get`, `text()`), so a non-native `fetch`
-//! replacement cannot make the module trap.
+//! A call's bounds live here and nowhere else: [`Bounds`] holds one `AbortController`
+//! that the call's timer and the caller's `AbortSignal` both abort. Every attempt's
+//! `fetch` carries its signal, and every wait between attempts (a token refresh,
+//! `BX24.init`) races [`Bounds::stopped`], so `timeoutMs` and `signal` bound the whole
+//! call and nothing is sent after either fired. The request is a plain
+//! `fetch(url, init)`; the response is read structurally (`status`, `headers.get`,
+//! `text()`), so a non-native `fetch` replacement cannot make the module trap.
 
 use std::cell::Cell;
-use std::future::Future;
 use std::rc::Rc;
 
-use futures::future::{select, Either, LocalBoxFuture};
+use futures::future::LocalBoxFuture;
 use futures::FutureExt;
-use gloo_net::http::Request;
-use gloo_timers::callback::Timeout;
-use gloo_timers::future::TimeoutFuture;
-use js_sys::{Function, Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal};
+use web_sys::AbortController;
 
 use crate::client::{Transport, TransportError};
 use crate::envelope::{Body, HttpResponse};
-use crate::js::JsJson;
+use crate::interop::{self, JsJson, Timer};
 use crate::wire::{HttpRequest, CONTENT_TYPE};
 
-#[wasm_bindgen]
-extern "C" {
-    /// The global `fetch`, bound without assuming a `Window`.
-    #[wasm_bindgen(js_name = fetch, catch)]
-    fn global_fetch(request: &web_sys::Request) -> Result<Promise, JsValue>;
+/// The bounds of one call: its timeout and the caller's signal, joined in one
+/// controller. Created when the call starts; dropping it clears the timer and the
+/// listener on the caller's signal.
+pub struct Bounds {
+    controller: AbortController,
+    timed_out: Rc<Cell<bool>>,
+    timeout_ms: u32,
+    stopped: Promise,
+    _timer: Option<Timer>,
+    _listener: Option<Listener>,
 }
 
-/// Per-call options: the caller's signal and the timeout.
-pub struct CallOptions {
-    /// The caller's `AbortSignal`, if any.
-    pub signal: Option<AbortSignal>,
-    /// Milliseconds before the call fails with `TIMEOUT`.
-    pub timeout_ms: u32,
+/// Removes the `abort` listener from the caller's signal when the call ends.
+struct Listener {
+    signal: JsValue,
+    closure: Closure<dyn FnMut()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = interop::call_method(
+            &self.signal,
+            "removeEventListener",
+            &[&"abort".into(), self.closure.as_ref()],
+        );
+    }
+}
+
+impl Bounds {
+    /// Starts the clock of a call: `timeout_ms`, and `signal` when given (an
+    /// `AbortSignal`, already checked with `instanceof`). Errors say what was wrong
+    /// with the signal or the runtime.
+    pub fn start(signal: Option<JsValue>, timeout_ms: u32) -> Result<Bounds, String> {
+        let controller = AbortController::new()
+            .map_err(|e| format!("AbortController: {}", interop::text(&e)))?;
+        let inner = controller.signal();
+        let mut resolve_stop = None;
+        let stopped = Promise::new(&mut |resolve, _| resolve_stop = Some(resolve));
+        if let Some(resolve) = resolve_stop {
+            interop::call_method(&inner, "addEventListener", &[&"abort".into(), &resolve])?;
+        }
+        let listener = match signal {
+            None => None,
+            Some(signal) => {
+                let aborted = interop::try_get(&signal, "aborted")
+                    .map_err(|e| format!("options.signal is not a usable AbortSignal ({e})"))?;
+                if aborted.and_then(|a| a.as_bool()) == Some(true) {
+                    controller.abort();
+                    None
+                } else {
+                    let c = controller.clone();
+                    let closure = Closure::<dyn FnMut()>::new(move || c.abort());
+                    interop::call_method(
+                        &signal,
+                        "addEventListener",
+                        &[&"abort".into(), closure.as_ref()],
+                    )
+                    .map_err(|e| format!("options.signal is not a usable AbortSignal ({e})"))?;
+                    Some(Listener { signal, closure })
+                }
+            }
+        };
+        let timed_out = Rc::new(Cell::new(false));
+        let timer = {
+            let (flag, c) = (timed_out.clone(), controller.clone());
+            Timer::new(timeout_ms, move || {
+                flag.set(true);
+                c.abort();
+            })
+        };
+        if timer.is_none() {
+            return Err("the runtime's setTimeout failed".to_owned());
+        }
+        Ok(Bounds {
+            controller,
+            timed_out,
+            timeout_ms,
+            stopped,
+            _timer: timer,
+            _listener: listener,
+        })
+    }
+
+    /// Why the call stopped, if it did: its timeout or the caller's signal.
+    fn stop(&self, sent: bool) -> Option<TransportError> {
+        if self.timed_out.get() {
+            Some(TransportError::Timeout {
+                ms: self.timeout_ms,
+                sent,
+            })
+        } else if self.controller.signal().aborted() {
+            Some(TransportError::Aborted { sent })
+        } else {
+            None
+        }
+    }
+
+    /// Resolves when the call's timeout passes or its signal fires.
+    pub async fn stopped(&self) -> TransportError {
+        let _ = JsFuture::from(self.stopped.clone()).await;
+        self.stop(false)
+            .unwrap_or(TransportError::Aborted { sent: false })
+    }
+
+    /// Runs `future` unless the call stops first.
+    pub async fn bound<F: std::future::Future>(
+        &self,
+        future: F,
+    ) -> Result<F::Output, TransportError> {
+        let future = std::pin::pin!(future);
+        let stopped = std::pin::pin!(self.stopped());
+        match futures::future::select(future, stopped).await {
+            futures::future::Either::Left((out, _)) => Ok(out),
+            futures::future::Either::Right((stop, _)) => Err(stop),
+        }
+    }
 }
 
 /// Sends requests with the global `fetch`.
 pub struct Fetch;
 
 impl Transport for Fetch {
-    type Options = CallOptions;
+    type Options = Bounds;
     type Json = JsJson;
 
     fn now_ms(&self) -> f64 {
-        js_sys::Date::now()
+        interop::now_ms()
     }
 
     fn send<'a>(
         &'a self,
         request: &'a HttpRequest,
-        options: &'a CallOptions,
+        bounds: &'a Bounds,
     ) -> LocalBoxFuture<'a, Result<HttpResponse<JsJson>, TransportError>> {
-        send(request, options).boxed_local()
+        send(request, bounds).boxed_local()
+    }
+
+    fn stopped<'a>(&'a self, bounds: &'a Bounds) -> LocalBoxFuture<'a, TransportError> {
+        bounds.stopped().boxed_local()
     }
 }
 
-/// The text of a JS exception or rejection, without assuming it is an `Error`.
-pub fn js_text(value: &JsValue) -> String {
-    if let Some(s) = value.as_string() {
-        return s;
-    }
-    let field = |k: &str| {
-        Reflect::get(value, &JsValue::from_str(k))
-            .ok()
-            .and_then(|v| v.as_string())
-    };
-    match (field("name"), field("message")) {
-        (Some(n), Some(m)) if !m.is_empty() => {
-            // Node puts the useful part ("connect ECONNREFUSED ...") in `cause`.
-            let cause = Reflect::get(value, &JsValue::from_str("cause"))
-                .ok()
-                .filter(|c| c.is_object())
-                .and_then(|c| Reflect::get(&c, &JsValue::from_str("message")).ok())
-                .and_then(|m| m.as_string());
-            match cause {
-                Some(c) => format!("{n}: {m}: {c}"),
-                None => format!("{n}: {m}"),
-            }
-        }
-        (Some(n), _) => n,
-        _ => "unknown error".to_owned(),
-    }
-}
-
-fn get(target: &JsValue, key: &str) -> Result<JsValue, JsValue> {
-    Reflect::get(target, &JsValue::from_str(key))
-}
-
-/// Calls `target[name](...args)` and awaits the Promise it returns.
-async fn call_async(
-    target: &JsValue,
-    name: &str,
-    args: &js_sys::Array,
-) -> Result<JsValue, JsValue> {
-    let f: Function = get(target, name)?
-        .dyn_into()
-        .map_err(|_| JsValue::from_str(&format!("response.{name} is not a function")))?;
-    let promise = Promise::resolve(&f.apply(target, args)?);
-    JsFuture::from(promise).await
-}
-
-/// Removes the `abort` listener from the caller's signal when the call ends.
-struct Listener<'a> {
-    signal: &'a AbortSignal,
-    closure: Closure<dyn FnMut()>,
-}
-
-impl Drop for Listener<'_> {
-    fn drop(&mut self) {
-        let _ = self
-            .signal
-            .remove_event_listener_with_callback("abort", self.closure.as_ref().unchecked_ref());
-    }
+/// The `fetch` init: POST, the body, its content type, the call's signal.
+fn init(request: &HttpRequest, bounds: &Bounds) -> JsValue {
+    let headers = interop::object();
+    interop::set(&headers, "Content-Type", CONTENT_TYPE.into());
+    interop::set(&headers, "Accept", "application/json".into());
+    let init = interop::object();
+    interop::set(&init, "method", "POST".into());
+    interop::set(&init, "headers", headers);
+    interop::set(&init, "body", request.body.as_str().into());
+    interop::set(&init, "signal", bounds.controller.signal().into());
+    init
 }
 
 async fn send(
     request: &HttpRequest,
-    options: &CallOptions,
+    bounds: &Bounds,
 ) -> Result<HttpResponse<JsJson>, TransportError> {
-    let network = |e: &JsValue| TransportError::Network(js_text(e));
-    if options.signal.as_ref().is_some_and(AbortSignal::aborted) {
-        return Err(TransportError::Aborted);
+    if let Some(stop) = bounds.stop(false) {
+        return Err(stop);
     }
-    let controller = AbortController::new().map_err(|e| network(&e))?;
-    let _listener = match &options.signal {
-        Some(signal) => {
-            let inner = controller.clone();
-            let closure = Closure::<dyn FnMut()>::new(move || inner.abort());
-            signal
-                .add_event_listener_with_callback("abort", closure.as_ref().unchecked_ref())
-                .map_err(|e| network(&e))?;
-            Some(Listener { signal, closure })
+    let promise = interop::fetch(&request.url, &init(request, bounds)).map_err(|e| {
+        TransportError::Network {
+            cause: interop::text(&e),
+            sent: false,
         }
-        None => None,
-    };
-    let timed_out = Rc::new(Cell::new(false));
-    let _timer = {
-        let (flag, inner) = (timed_out.clone(), controller.clone());
-        Timeout::new(options.timeout_ms, move || {
-            flag.set(true);
-            inner.abort();
-        })
-    };
-    let outcome = exchange(request, &controller.signal()).await;
-    outcome.map_err(|e| {
-        if timed_out.get() {
-            TransportError::Timeout(options.timeout_ms)
-        } else if options.signal.as_ref().is_some_and(AbortSignal::aborted) {
-            TransportError::Aborted
-        } else {
-            network(&e)
-        }
+    })?;
+    exchange(promise).await.map_err(|e| {
+        bounds
+            .stop(true)
+            .unwrap_or_else(|| TransportError::Network {
+                cause: interop::text(&e),
+                sent: true,
+            })
     })
 }
 
-async fn exchange(
-    request: &HttpRequest,
-    signal: &AbortSignal,
-) -> Result<HttpResponse<JsJson>, JsValue> {
-    let built = Request::post(&request.url)
-        .header("Content-Type", CONTENT_TYPE)
-        .header("Accept", "application/json")
-        .abort_signal(Some(signal))
-        .body(request.body.as_str())
-        .map_err(|e| JsValue::from_str(&e.to_string()))?;
-    let raw: web_sys::Request = built.into();
-    let response = JsFuture::from(global_fetch(&raw)?).await?;
+/// Awaits the `fetch` Promise and reads status, content type and the whole body.
+async fn exchange(promise: Promise) -> Result<HttpResponse<JsJson>, JsValue> {
+    let response = JsFuture::from(promise).await?;
     if !response.is_object() {
         return Err(JsValue::from_str(
             "fetch resolved to something that is not a Response",
         ));
     }
-    let status = get(&response, "status")?.as_f64().unwrap_or(0.0);
-    let status = if (0.0..=999.0).contains(&status) {
-        status as u16
-    } else {
-        0
-    };
-    let content_type = get(&response, "headers")
-        .ok()
-        .filter(JsValue::is_object)
-        .and_then(|h| {
-            let f: Function = get(&h, "get").ok()?.dyn_into().ok()?;
-            f.call1(&h, &JsValue::from_str("content-type")).ok()
-        })
+    let status = interop::get(&response, "status")
+        .and_then(|s| s.as_f64())
+        .filter(|s| (0.0..=999.0).contains(s))
+        .map_or(0, |s| s as u16);
+    let content_type = interop::get(&response, "headers")
+        .and_then(|h| interop::call_method(&h, "get", &[&"content-type".into()]).ok())
         .and_then(|v| v.as_string())
         .unwrap_or_default();
-    let text = call_async(&response, "text", &js_sys::Array::new())
+    let text = interop::call_method(&response, "text", &[]).map_err(|e| JsValue::from_str(&e))?;
+    let text = interop::settle(&text)
         .await?
         .as_string()
         .unwrap_or_default();
@@ -205,42 +231,4 @@ async fn exchange(
         },
     };
     Ok(HttpResponse { status, body })
-}
-
-/// Awaits `value` (a Promise or a plain value) for at most `ms` milliseconds; the error
-/// says what `what` did wrong (rejected, or did not settle).
-pub async fn settle(value: JsValue, ms: u32, what: &str) -> Result<JsValue, String> {
-    with_timeout(JsFuture::from(Promise::resolve(&value)), ms)
-        .await
-        .ok_or_else(|| format!("{what} did not settle within {ms} ms"))?
-        .map_err(|e| format!("{what} rejected: {}", js_text(&e)))
-}
-
-/// Calls `target[name](callback)` and waits for the callback's first argument, for
-/// at most `ms` milliseconds (for callback APIs such as `BX24.init`).
-pub async fn callback(target: &JsValue, name: &str, ms: u32) -> Result<JsValue, String> {
-    let what = format!("BX24.{name}");
-    let f: Function = get(target, name)
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(|| format!("{what} is not a function"))?;
-    let mut thrown = None;
-    let promise = Promise::new(&mut |resolve, _reject| {
-        if let Err(e) = f.call1(target, &resolve) {
-            thrown = Some(js_text(&e));
-        }
-    });
-    if let Some(e) = thrown {
-        return Err(format!("{what} threw: {e}"));
-    }
-    settle(promise.into(), ms, &what).await
-}
-
-/// Runs `future`, or gives up after `ms` milliseconds with `None`.
-pub async fn with_timeout<F: Future>(future: F, ms: u32) -> Option<F::Output> {
-    let future = std::pin::pin!(future);
-    match select(future, TimeoutFuture::new(ms)).await {
-        Either::Left((out, _)) => Some(out),
-        Either::Right(_) => None,
-    }
 }

@@ -6,8 +6,8 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use b24_openlines::js::{crm_message_add, is_bitrix24_error, Client};
-use js_sys::{Object, Promise, Reflect};
+use b24_openlines::exports::{crm_message_add, Client};
+use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -38,8 +38,8 @@ extern "C" {
 
 const SEED: &str = r#"{"crmEntityType":"deal","crmEntity":288,"userId":12,"chatId":8773,"message":"Hello from wasm"}"#;
 
-fn options(json: &str) -> Option<Object> {
-    Some(obj(json).unchecked_into())
+fn options(json: &str) -> JsValue {
+    obj(json)
 }
 
 async fn settle(p: Promise) -> Result<JsValue, JsValue> {
@@ -50,10 +50,14 @@ fn get(v: &JsValue, k: &str) -> JsValue {
     Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// The module rejects with error records, which the package's JS layer turns into
+/// `Bitrix24Error`s.
 fn assert_error(e: &JsValue, code: &str, argument: Option<&str>) {
-    assert!(e.is_instance_of::<js_sys::Error>(), "a real Error");
-    assert!(is_bitrix24_error(e.clone()));
-    assert_eq!(get(e, "name").as_string().as_deref(), Some("Bitrix24Error"));
+    assert!(get(e, "message")
+        .as_string()
+        .is_some_and(|m| m.contains(code)));
+    assert!(get(e, "kind").as_string().is_some());
+    assert!(get(e, "outcome").as_string().is_some());
     assert_eq!(get(e, "code").as_string().as_deref(), Some(code));
     assert_eq!(get(e, "argument").as_string().as_deref(), argument);
     assert!(get(e, "retryable").as_bool().is_some());
@@ -90,19 +94,21 @@ async fn js_values_of_any_shape_are_rejected_not_panicked_on() {
             .expect_err("rejects");
         assert_error(&e, "ERROR_ARGUMENT", Some(argument));
     }
-    let e = settle(crm_message_add(obj(SEED), None))
+    let e = settle(crm_message_add(obj(SEED), JsValue::UNDEFINED))
         .await
         .expect_err("no auth");
     assert_error(&e, "NO_AUTH", None);
-    assert!(!is_bitrix24_error(js_sys::Error::new("plain").into()));
-    assert!(!is_bitrix24_error(JsValue::from_str("Bitrix24Error")));
+    assert_eq!(
+        get(&e, "outcome").as_string().as_deref(),
+        Some("notExecuted")
+    );
 }
 
 #[wasm_bindgen_test]
 fn bad_webhooks_throw_without_the_secret() {
     let e = Client::from_webhook(
         JsValue::from_str("https://p.example/rest/x/verysecret1/"),
-        None,
+        JsValue::UNDEFINED,
     )
     .err()
     .expect("throws");
@@ -136,24 +142,31 @@ async fn a_timeout_rejects_and_a_portal_error_keeps_its_status() {
     let (Some(webhook), Some(url)) = (WEBHOOK, PORTAL) else {
         return;
     };
-    let client = Client::from_webhook(JsValue::from_str(webhook), None).expect("client");
+    let client =
+        Client::from_webhook(JsValue::from_str(webhook), JsValue::UNDEFINED).expect("client");
     admin(
         url,
         "faults",
         JsValue::from_str(r#"{"faults":[{"method":"imopenlines.crm.message.add","kind":"delay","delayMs":1500}]}"#),
     )
     .await;
-    let e = settle(client.crm_message_add(obj(SEED), options(r#"{"timeoutMs":100}"#)))
-        .await
-        .expect_err("times out");
+    let e = settle(client.invoke(
+        "crmMessageAdd".into(),
+        obj(SEED),
+        options(r#"{"timeoutMs":100}"#),
+    ))
+    .await
+    .expect_err("times out");
     assert_error(&e, "TIMEOUT", None);
     assert_eq!(get(&e, "retryable").as_bool(), Some(false));
+    assert_eq!(get(&e, "outcome").as_string().as_deref(), Some("unknown"));
 
     let finished = SEED.replace("8773", "8772");
-    let e = settle(client.crm_message_add(obj(&finished), None))
+    let e = settle(client.invoke("crmMessageAdd".into(), obj(&finished), JsValue::UNDEFINED))
         .await
         .expect_err("rejected");
     assert_error(&e, "CHAT_NOT_IN_CRM", None);
+    assert_eq!(get(&e, "outcome").as_string().as_deref(), Some("failed"));
     assert_eq!(get(&e, "status").as_f64(), Some(400.0));
     assert!(!stringify(&e).contains(webhook));
 }

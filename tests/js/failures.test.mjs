@@ -20,6 +20,7 @@ test('a slow portal times out with TIMEOUT, says the message may have arrived, a
   assert.equal(e.code, 'TIMEOUT');
   assert.equal(e.kind, 'timeout');
   assert.equal(e.retryable, false);
+  assert.equal(e.outcome, 'unknown');
   assert.match(e.message, /may have been delivered/);
   assert.ok(performance.now() - t0 < 1400, 'rejected at the timeout, not when the portal answered');
   await new Promise((r) => setTimeout(r, 1600));
@@ -57,6 +58,8 @@ test('an already aborted signal rejects without sending anything', async () => {
   const before = (await ctx.portal.requests()).length;
   const e = await rejectionOf(ctx.client.crmMessageAdd(seed, { signal: AbortSignal.abort('stop') }));
   assert.equal(e.code, 'ABORTED');
+  assert.equal(e.outcome, 'notExecuted');
+  assert.doesNotMatch(e.message, /may have been delivered/);
   assert.equal((await ctx.portal.requests()).length, before);
 });
 
@@ -69,8 +72,10 @@ test('an unreachable portal is NETWORK_ERROR without the secret in any text', as
   const e = await rejectionOf(crmMessageAdd(seed, { webhookUrl: webhook }));
   assert.equal(e.code, 'NETWORK_ERROR');
   assert.equal(e.status, 0);
-  assert.equal(e.retryable, false);
-  assert.match(e.message, /may have been delivered/);
+  // A refused connection never reached the portal: nothing can have been delivered.
+  assert.equal(e.outcome, 'notExecuted');
+  assert.equal(e.retryable, true);
+  assert.match(e.message, /nothing was sent/);
   for (const text of [e.message, e.stack, JSON.stringify(e), String(e), e.description]) {
     assert.ok(!text.includes('unreachablesecret42'), text);
   }
@@ -90,6 +95,7 @@ test('a truncated body after delivery is BAD_RESPONSE, not retryable, delivered 
   const e = await rejectionOf(ctx.client.crmMessageAdd(seed));
   assert.equal(e.code, 'BAD_RESPONSE');
   assert.equal(e.retryable, false);
+  assert.equal(e.outcome, 'unknown');
   assert.match(e.message, /may have been delivered/);
   assert.equal(await count(), before + 1);
 });
@@ -100,6 +106,8 @@ test('a connection dropped after delivery is NETWORK_ERROR and the message is no
   const e = await rejectionOf(ctx.client.crmMessageAdd(seed));
   assert.equal(e.code, 'NETWORK_ERROR');
   assert.equal(e.retryable, false);
+  assert.equal(e.outcome, 'unknown');
+  assert.match(e.message, /may have been delivered/);
   assert.equal(await count(), before + 1, 'delivered exactly once');
 });
 
@@ -111,12 +119,15 @@ test('a 500 before execution keeps the portal code; a write is still not retryab
   assert.equal(e.retryable, false);
 });
 
-test('a 500 after delivery is not retryable and the message exists once', async () => {
+test('a 500 after delivery says the message may have been delivered, and it exists once', async () => {
   const before = await count();
   await ctx.portal.faults([{ method: M, kind: 'status500_after' }]);
   const e = await rejectionOf(ctx.client.crmMessageAdd(seed));
   assert.equal(e.code, 'INTERNAL_SERVER_ERROR');
   assert.equal(e.retryable, false);
+  assert.equal(e.kind, 'serverError', 'not "rejected": the portal may have run it');
+  assert.equal(e.outcome, 'unknown');
+  assert.match(e.message, /may have been delivered/);
   assert.equal(await count(), before + 1);
 });
 

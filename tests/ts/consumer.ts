@@ -2,6 +2,7 @@
 // (tsc --noEmit --strict), not run: a wrong or loose declaration fails the build.
 import {
   crmMessageAdd,
+  init,
   Client,
   isBitrix24Error,
   type Bitrix24Error,
@@ -15,6 +16,7 @@ type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B 
 function expectType<T extends true>(_ok?: T): void {}
 
 export async function seedExample(): Promise<number> {
+  await init();
   const id = await crmMessageAdd(
     { crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: 'Hello' },
     { webhookUrl: 'https://portal.example/rest/1/secret/' },
@@ -46,7 +48,7 @@ export async function everyCall(signal: AbortSignal): Promise<void> {
   void [added, removed, created, anything];
   await crmMessageAdd(params, { client });
   await crmMessageAdd(params, { accessToken: 't', clientEndpoint: 'https://portal.example/rest/' });
-  const origin: string = client.portal;
+  const origin: string | undefined = (await client.ready()).portal;
   const refreshes: number = token.refreshes;
   void [origin, refreshes];
 }
@@ -55,11 +57,12 @@ export function handle(e: unknown): string {
   if (isBitrix24Error(e)) {
     const err: Bitrix24Error = e;
     const code: Bitrix24ErrorCode = err.code;
-    const fields: [string, number, string, string, string | undefined, boolean] = [
-      err.name, err.status, err.method, err.description, err.argument, err.retryable,
+    const fields: [string, number, string, string, string | undefined, boolean, 'notExecuted' | 'failed' | 'unknown'] = [
+      err.name, err.status, err.method, err.description, err.argument, err.retryable, err.outcome,
     ];
     void fields;
-    if (err.code === 'CHAT_NOT_IN_CRM' || err.kind === 'rateLimited') return code;
+    if (err.code === 'CHAT_NOT_IN_CRM' || err.kind === 'rateLimited' || err.kind === 'serverError') return code;
+    if (err.outcome === 'unknown') return 'check the chat before sending again';
     return err.message;
   }
   return 'other';
@@ -74,6 +77,10 @@ export async function wrong(): Promise<void> {
   // @ts-expect-error the result is a number, not a string
   const s: string = await crmMessageAdd({ crmEntityType: 'deal', crmEntity: 1, userId: 1, chatId: 1, message: 'm' });
   void s;
+  // @ts-expect-error clients come from the factories
+  void new Client();
+  // @ts-expect-error outcome is one of three values
+  void ((e: Bitrix24Error) => e.outcome === 'maybe');
   // @ts-expect-error timeoutMs is a number
   await Client.fromWebhook('x').crmChatGet({ crmEntityType: 'deal', crmEntity: 1 }, { timeoutMs: 'soon' });
 }

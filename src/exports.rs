@@ -1,0 +1,499 @@
+//! The wasm exports: what the package's JS layer (`src/js/api.js`) calls. They read
+//! options, build clients and run calls; everything they decide is in the core, and
+//! every JS value they touch is read through [`crate::interop`].
+//!
+//! Errors leave as plain records (`{code, kind, status, method, description,
+//! argument?, outcome, retryable, message}`) in rejected Promises; the JS layer turns
+//! them into `Bitrix24Error` objects. No export throws on any input.
+
+use std::rc::Rc;
+
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use js_sys::{Array, Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::auth::{Auth, Webhook};
+use crate::client;
+use crate::error::{codes, Error};
+use crate::frame::{params as frame_params, Param};
+use crate::frame_channel::Channel;
+use crate::interop::{self, get, set, JsJson};
+use crate::json::{JsonView, Shape};
+use crate::params::{self, Decoded, Prepared, MESSAGE_ADD};
+use crate::tokens;
+use crate::transport::{Bounds, Fetch};
+
+const DEFAULT_TIMEOUT_MS: u32 = 30_000;
+const DEFAULT_REFRESH_TIMEOUT_MS: u32 = 10_000;
+
+/// The record the JS layer turns into a `Bitrix24Error`.
+fn to_js(e: Error) -> JsValue {
+    let d = e.details();
+    let o = interop::object();
+    set(&o, "message", e.to_string().into());
+    set(&o, "code", d.code.as_str().into());
+    set(&o, "kind", e.kind().into());
+    set(&o, "status", d.status.into());
+    set(&o, "method", d.method.as_str().into());
+    set(&o, "description", d.description.as_str().into());
+    if let Some(a) = &d.argument {
+        set(&o, "argument", a.as_str().into());
+    }
+    set(&o, "outcome", d.outcome.as_str().into());
+    set(&o, "retryable", d.retryable.into());
+    o
+}
+
+/// Runs `future` as a Promise. Every export goes through one boxed future type, so
+/// the Promise plumbing is compiled once rather than once per export.
+fn promise(future: impl std::future::Future<Output = Result<JsValue, Error>> + 'static) -> Promise {
+    let boxed: LocalBoxFuture<'static, Result<JsValue, JsValue>> =
+        Box::pin(future.map(|r| r.map_err(to_js)));
+    future_to_promise(boxed)
+}
+
+fn invalid_option(method: &str, name: &str, what: &str) -> Error {
+    Error::argument(
+        method,
+        codes::ERROR_ARGUMENT,
+        name,
+        format!("options.{name} {what}"),
+    )
+}
+
+/// `options[key]`, with a read that threw reported as an invalid option.
+fn option(options: &JsValue, key: &str, method: &str) -> Result<Option<JsValue>, Error> {
+    interop::try_get(options, key)
+        .map_err(|e| invalid_option(method, key, &format!("could not be read ({e})")))
+}
+
+fn string_option(options: &JsValue, key: &str, method: &str) -> Result<Option<String>, Error> {
+    match option(options, key, method)? {
+        None => Ok(None),
+        Some(v) => v
+            .as_string()
+            .map(Some)
+            .ok_or_else(|| invalid_option(method, key, "must be a string")),
+    }
+}
+
+fn bool_option(options: &JsValue, key: &str, method: &str) -> Result<bool, Error> {
+    match option(options, key, method)? {
+        None => Ok(false),
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| invalid_option(method, key, "must be a boolean")),
+    }
+}
+
+fn ms_option(options: &JsValue, key: &str, method: &str, default: u32) -> Result<u32, Error> {
+    match option(options, key, method)? {
+        None => Ok(default),
+        Some(v) => match v.as_f64() {
+            Some(ms) if ms.fract() == 0.0 && (1.0..=2_147_483_647.0).contains(&ms) => Ok(ms as u32),
+            _ => Err(invalid_option(
+                method,
+                key,
+                "must be a whole number of milliseconds from 1 to 2147483647",
+            )),
+        },
+    }
+}
+
+/// A client's options: default call timeout, refresh timeout, the plain-http opt-in.
+struct Settings {
+    timeout_ms: u32,
+    refresh_ms: u32,
+    allow_insecure_http: bool,
+}
+
+fn settings(options: &JsValue, method: &str) -> Result<Settings, Error> {
+    if !options.is_undefined() && !options.is_null() && !options.is_object() {
+        return Err(invalid_option(method, "options", "must be an object"));
+    }
+    Ok(Settings {
+        timeout_ms: ms_option(options, "timeoutMs", method, DEFAULT_TIMEOUT_MS)?,
+        refresh_ms: ms_option(
+            options,
+            "refreshTimeoutMs",
+            method,
+            DEFAULT_REFRESH_TIMEOUT_MS,
+        )?,
+        allow_insecure_http: bool_option(options, "allowInsecureHttp", method)?,
+    })
+}
+
+/// Starts a call's bounds from its options (`signal`, `timeoutMs`).
+fn bounds(options: &JsValue, method: &str, default_timeout: u32) -> Result<Bounds, Error> {
+    if !options.is_undefined() && !options.is_null() && !options.is_object() {
+        return Err(invalid_option(method, "options", "must be an object"));
+    }
+    let signal = match option(options, "signal", method)? {
+        None => None,
+        Some(s) if s.dyn_ref::<web_sys::AbortSignal>().is_some() => Some(s),
+        Some(_) => return Err(invalid_option(method, "signal", "must be an AbortSignal")),
+    };
+    let timeout_ms = ms_option(options, "timeoutMs", method, default_timeout)?;
+    Bounds::start(signal, timeout_ms).map_err(|e| invalid_option(method, "signal", &e))
+}
+
+/// Converts a decoded result to JS: ids are numbers, chats plain objects.
+fn result_to_js(v: Decoded<JsJson>) -> JsValue {
+    match v {
+        Decoded::Number(n) => JsValue::from_f64(n as f64),
+        Decoded::Bool(b) => JsValue::from_bool(b),
+        Decoded::Raw(JsJson(v)) => v,
+        Decoded::Chats(chats) => chats
+            .into_iter()
+            .map(|c| {
+                let o = interop::object();
+                set(&o, "chatId", JsValue::from_f64(c.chat_id as f64));
+                set(&o, "connectorId", c.connector_id.as_str().into());
+                set(&o, "connectorTitle", c.connector_title.as_str().into());
+                o
+            })
+            .collect::<Array>()
+            .into(),
+    }
+}
+
+/// The JSON text of `call()` params; refuses what JSON cannot hold.
+fn params_json(method: &str, params: &JsValue) -> Result<Option<String>, Error> {
+    if params.is_undefined() || params.is_null() {
+        return Ok(None);
+    }
+    let bad = |why: &str| {
+        Error::argument(
+            method,
+            codes::ERROR_ARGUMENT,
+            "params",
+            format!("params must be a plain object of JSON values ({why})"),
+        )
+    };
+    if !params.is_object() || interop::is_array(params) {
+        return Err(bad("not an object"));
+    }
+    // Throws on cycles, BigInt and throwing getters; the text is what goes on the wire.
+    let text = js_sys::JSON::stringify(params).map_err(|e| bad(&interop::text(&e)))?;
+    text.as_string()
+        .map(Some)
+        .ok_or_else(|| bad("not serializable"))
+}
+
+type Core = client::Client<Fetch>;
+
+/// A Bitrix24 portal client: holds the auth (and refreshes a token once for all calls
+/// in flight) and the default timeout.
+#[wasm_bindgen]
+pub struct Client {
+    core: Rc<Core>,
+    timeout_ms: u32,
+    frame: Option<Rc<Frame>>,
+}
+
+/// A client opened inside a portal's iframe: its channel to the parent and the
+/// parent's `getInitData` answer.
+struct Frame {
+    channel: Rc<Channel>,
+    init: JsValue,
+    timeout_ms: u32,
+}
+
+impl Client {
+    fn with(core: Core, settings: &Settings) -> Client {
+        Client {
+            core: Rc::new(core),
+            timeout_ms: settings.timeout_ms,
+            frame: None,
+        }
+    }
+
+    /// Runs a validated call; every failure is a rejected error record.
+    fn run(&self, prepared: Result<Prepared, Error>, options: JsValue) -> Promise {
+        let (core, default_timeout) = (self.core.clone(), self.timeout_ms);
+        promise(async move {
+            let prepared = prepared?;
+            let bounds = bounds(&options, &prepared.method, default_timeout)?;
+            core.call(&prepared, &bounds).await.map(result_to_js)
+        })
+    }
+
+    /// Sends a frame command; rejects with `NO_AUTH` outside a frame client.
+    fn frame_command(
+        &self,
+        method: &'static str,
+        command: &'static str,
+        params: String,
+    ) -> Promise {
+        let frame = self.frame.clone();
+        promise(async move {
+            let frame = frame.ok_or_else(|| {
+                Error::no_auth(
+                    method,
+                    "only a client from Client.fromFrame talks to the parent window",
+                )
+            })?;
+            frame
+                .channel
+                .send(command, &params, frame.timeout_ms)
+                .await
+                .map_err(|e| Error::no_auth(method, e))
+        })
+    }
+}
+
+fn webhook_client(url: &str, options: &JsValue, method: &str) -> Result<Client, Error> {
+    let settings = settings(options, method)?;
+    let hook =
+        Webhook::parse(url, settings.allow_insecure_http).map_err(|e| e.for_method(method))?;
+    Ok(Client::with(
+        Core::new(Fetch, Auth::Webhook(hook), None),
+        &settings,
+    ))
+}
+
+/// `{domain | clientEndpoint, accessToken, refresh?}` plus the client options, which
+/// may be the same object (the free `crmMessageAdd`).
+fn token_client(auth: &JsValue, options: &JsValue, method: &str) -> Result<Client, Error> {
+    let settings = settings(options, method)?;
+    let token = string_option(auth, "accessToken", method)?
+        .ok_or_else(|| Error::no_auth(method, "token auth needs accessToken"))?;
+    let domain = string_option(auth, "domain", method)?;
+    let endpoint = string_option(auth, "clientEndpoint", method)?;
+    let refresh = match option(auth, "refresh", method)? {
+        None => None,
+        Some(f) if f.is_function() => Some(f.unchecked_into::<Function>()),
+        Some(_) => return Err(invalid_option(method, "refresh", "must be a function")),
+    };
+    let auth = Auth::token(
+        domain.as_deref(),
+        endpoint.as_deref(),
+        &token,
+        settings.allow_insecure_http,
+    )
+    .map_err(|e| e.for_method(method))?;
+    let refresher = refresh.map(|f| tokens::refresher(f, settings.refresh_ms));
+    Ok(Client::with(Core::new(Fetch, auth, refresher), &settings))
+}
+
+/// A client over a loaded BX24.js: waits for `BX24.init` (at most `initTimeoutMs`),
+/// then reads its token before every call.
+async fn bx24_client(
+    bx24: JsValue,
+    options: JsValue,
+    method: &'static str,
+) -> Result<Client, Error> {
+    let settings = settings(&options, method)?;
+    let init_ms = ms_option(
+        &options,
+        "initTimeoutMs",
+        method,
+        DEFAULT_REFRESH_TIMEOUT_MS,
+    )?;
+    let protocol = match string_option(&options, "protocol", method)?.as_deref() {
+        None => None,
+        Some("https") => Some("https"),
+        Some("http") => Some("http"),
+        Some(_) => {
+            return Err(invalid_option(
+                method,
+                "protocol",
+                "must be 'https' or 'http'",
+            ))
+        }
+    };
+    if !bx24.is_object() {
+        return Err(Error::no_auth(method, "BX24 is not loaded"));
+    }
+    tokens::bx24_callback(&bx24, "init", init_ms)
+        .await
+        .map_err(|e| Error::no_auth(method, e))?;
+    let (auth, refresh, current) = tokens::bx24_source(&bx24, protocol, settings.refresh_ms)
+        .map_err(|e| e.for_method(method))?;
+    let core = Core::new(Fetch, auth, Some(refresh)).with_current(current);
+    Ok(Client::with(core, &settings))
+}
+
+async fn frame_client(options: JsValue) -> Result<Client, Error> {
+    let method = "Client.fromFrame";
+    let settings = settings(&options, method)?;
+    let (channel, init, auth, expires_at_ms, refresh) = tokens::frame_source(settings.refresh_ms)
+        .await
+        .map_err(|e| e.for_method(method))?;
+    let core = Core::new(Fetch, auth, Some(refresh)).with_expiry(expires_at_ms);
+    let mut client = Client::with(core, &settings);
+    client.frame = Some(Rc::new(Frame {
+        channel,
+        init,
+        timeout_ms: settings.refresh_ms,
+    }));
+    Ok(client)
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// A client for an inbound webhook URL `https://{portal}/rest/{user}/{secret}/`.
+    #[wasm_bindgen(js_name = fromWebhook)]
+    pub fn from_webhook(url: JsValue, options: JsValue) -> Result<Client, JsValue> {
+        let method = "Client.fromWebhook";
+        let url = url
+            .as_string()
+            .ok_or_else(|| to_js(Error::no_auth(method, "the webhook URL must be a string")))?;
+        webhook_client(&url, &options, method).map_err(to_js)
+    }
+
+    /// A client for an OAuth access token (`{domain | clientEndpoint, accessToken,
+    /// refresh?}`).
+    #[wasm_bindgen(js_name = fromToken)]
+    pub fn from_token(auth: JsValue, options: JsValue) -> Result<Client, JsValue> {
+        token_client(&auth, &options, "Client.fromToken").map_err(to_js)
+    }
+
+    /// A client for an app inside a Bitrix24 iframe with BX24.js loaded.
+    #[wasm_bindgen(js_name = fromBx24)]
+    pub fn from_bx24(bx24: JsValue, options: JsValue) -> Promise {
+        promise(async move {
+            bx24_client(bx24, options, "Client.fromBx24")
+                .await
+                .map(JsValue::from)
+        })
+    }
+
+    /// A client for an app inside a Bitrix24 iframe, without BX24.js.
+    #[wasm_bindgen(js_name = fromFrame)]
+    pub fn from_frame(options: JsValue) -> Promise {
+        promise(async move { frame_client(options).await.map(JsValue::from) })
+    }
+
+    /// `{placement, options}` of a frame client, or `undefined`.
+    #[wasm_bindgen(getter)]
+    pub fn placement(&self) -> JsValue {
+        let Some(frame) = &self.frame else {
+            return JsValue::UNDEFINED;
+        };
+        let name = get(&frame.init, "PLACEMENT").unwrap_or_else(|| "DEFAULT".into());
+        let options = get(&frame.init, "PLACEMENT_OPTIONS")
+            .and_then(|o| match o.as_string() {
+                Some(text) => js_sys::JSON::parse(&text).ok(),
+                None => Some(o),
+            })
+            .filter(|o| JsJson(o.clone()).shape() == Shape::Object)
+            .unwrap_or_else(interop::object);
+        let out = interop::object();
+        set(&out, "placement", name);
+        set(&out, "options", options);
+        out
+    }
+
+    /// Fits the iframe to the page's content height (the parent's `resizeWindow`).
+    #[wasm_bindgen(js_name = fitWindow)]
+    pub fn fit_window(&self) -> Promise {
+        let height = get(&js_sys::global(), "document")
+            .and_then(|d| get(&d, "documentElement"))
+            .and_then(|e| get(&e, "scrollHeight"))
+            .and_then(|h| h.as_f64())
+            .filter(|h| h.is_finite() && *h >= 0.0)
+            .unwrap_or(0.0);
+        let params = frame_params(&[
+            ("width", Param::Str("100%")),
+            ("height", Param::Int(height as i64)),
+        ]);
+        self.frame_command("fitWindow", "resizeWindow", params)
+    }
+
+    /// Sets the title the portal shows above the app (the parent's `setTitle`).
+    #[wasm_bindgen(js_name = setTitle)]
+    pub fn set_title(&self, title: JsValue) -> Promise {
+        match title.as_string() {
+            Some(title) => self.frame_command(
+                "setTitle",
+                "setTitle",
+                frame_params(&[("title", Param::Str(&title))]),
+            ),
+            None => promise(async {
+                Err(Error::argument(
+                    "setTitle",
+                    codes::ERROR_ARGUMENT,
+                    "title",
+                    "title must be a string".to_owned(),
+                ))
+            }),
+        }
+    }
+
+    /// The portal's origin (never the secret).
+    #[wasm_bindgen(getter)]
+    pub fn portal(&self) -> String {
+        self.core.origin()
+    }
+
+    /// How many times this client has refreshed its access token.
+    #[wasm_bindgen(getter)]
+    pub fn refreshes(&self) -> f64 {
+        self.core.refreshes() as f64
+    }
+
+    /// A typed method of [`params::methods`] by its JS name.
+    pub fn invoke(&self, name: JsValue, params: JsValue, options: JsValue) -> Promise {
+        let name = name.as_string().unwrap_or_default();
+        self.run(params::prepare(&name, &JsJson(params)), options)
+    }
+
+    /// Any REST method; resolves to its `result` as the portal sent it.
+    pub fn call(&self, method: JsValue, params: JsValue, options: JsValue) -> Promise {
+        let name = method.as_string().unwrap_or_default();
+        let prepared = params_json(if name.is_empty() { "call" } else { &name }, &params)
+            .and_then(|p| params::raw(&name, p));
+        self.run(prepared, options)
+    }
+}
+
+/// `crmMessageAdd(params, options)` with the auth in `options`: `webhookUrl`,
+/// `accessToken` with `domain`/`clientEndpoint`, `bx24`, or a loaded
+/// `globalThis.BX24`. `timeoutMs` and `signal` bound the whole call, the wait for
+/// `BX24.init` included.
+#[wasm_bindgen(js_name = crmMessageAdd)]
+pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
+    let method = MESSAGE_ADD;
+    promise(async move {
+        // Validation comes first, as on the portal: bad params are reported even when
+        // the auth is also missing.
+        let prepared = params::message_add(&JsJson(params))?;
+        let timeout_ms = settings(&options, method)?.timeout_ms;
+        let bounds = bounds(&options, method, timeout_ms)?;
+        let client = if let Some(url) = string_option(&options, "webhookUrl", method)? {
+            webhook_client(&url, &options, method)?
+        } else if option(&options, "accessToken", method)?.is_some() {
+            token_client(&options, &options, method)?
+        } else {
+            let bx24 = match option(&options, "bx24", method)? {
+                Some(b) => Some(b),
+                None => get(&js_sys::global(), "BX24"),
+            };
+            let Some(bx24) = bx24 else {
+                return Err(Error::no_auth(
+                    method,
+                    "pass options.webhookUrl, options.accessToken with domain or clientEndpoint, options.client, or load BX24.js",
+                ));
+            };
+            bounds
+                .bound(bx24_client(bx24, options.clone(), method))
+                .await
+                .map_err(|stop| stop.into_error(method, true))??
+        };
+        client.core.call(&prepared, &bounds).await.map(result_to_js)
+    })
+}
+
+/// The JS names of the typed methods, in table order (the JS layer's list is checked
+/// against it).
+#[wasm_bindgen]
+pub fn methods() -> Array {
+    params::methods::<JsJson>()
+        .iter()
+        .map(|m| JsValue::from_str(m.js))
+        .collect()
+}

@@ -1,0 +1,193 @@
+// The package's public face, shared by every entry (browser, Node ESM, CommonJS):
+// `Client`, `crmMessageAdd`, `Bitrix24Error`, `isBitrix24Error`, `init`.
+//
+// The WebAssembly module is loaded on the first call (or by `init()`), never at import
+// time: no top-level await, and synchronous constructors such as `Client.fromWebhook`
+// return at once, creating their wasm object on first use. Every function here
+// returns a Promise that rejects with a `Bitrix24Error`; none throws on any input.
+// Entries call `makeApi(load)` with a `load` that instantiates the module and
+// resolves to its exports.
+
+export function makeApi(load) {
+  /** Typed methods, generated on `Client.prototype`; checked against the wasm table. */
+  const METHODS = ['crmMessageAdd', 'crmChatGet', 'crmChatGetLastId', 'crmChatUserAdd', 'crmChatUserDelete', 'crmLeadCreate'];
+
+  class Bitrix24Error extends Error {
+    constructor(fields) {
+      super(fields.message);
+      // Own properties, so that JSON.stringify(error) shows them (and never a secret).
+      Object.defineProperty(this, 'name', { value: 'Bitrix24Error', enumerable: true, writable: true, configurable: true });
+      this.code = fields.code;
+      this.kind = fields.kind;
+      this.status = fields.status;
+      this.method = fields.method;
+      this.description = fields.description;
+      if (fields.argument !== undefined) this.argument = fields.argument;
+      this.outcome = fields.outcome;
+      this.retryable = fields.retryable;
+    }
+  }
+
+  /** An error raised here, before anything reached the module: nothing was sent. */
+  const local = (code, kind, method, description, argument) => new Bitrix24Error({
+    message: `${method}: ${code}: ${description}`, code, kind, status: 0, method, description, argument,
+    outcome: 'notExecuted', retryable: false,
+  });
+
+  /** Turns what the module rejected with (an error record) into a `Bitrix24Error`. */
+  const toError = (r) => {
+    if (r instanceof Bitrix24Error) return r;
+    if (r !== null && typeof r === 'object' && typeof r.code === 'string' && typeof r.outcome === 'string') return new Bitrix24Error(r);
+    // Not expected: the module rejects only with records. Say so without guessing.
+    return new Bitrix24Error({
+      message: `INTERNAL_ERROR: ${String(r?.message ?? 'unexpected failure')}`, code: 'INTERNAL_ERROR', kind: 'badResponse',
+      status: 0, method: '', description: 'unexpected failure inside the client', outcome: 'unknown', retryable: false,
+    });
+  };
+  const fail = (r) => { throw toError(r); };
+
+  let glue;
+  let loading;
+  /** The module's exports, loading it once (again after a failed load). */
+  const ready = () => {
+    if (glue) return Promise.resolve(glue);
+    loading ??= Promise.resolve().then(load).then((m) => {
+      const names = Array.from(m.methods());
+      if (names.join() !== METHODS.join()) throw new Error(`method tables differ: ${names}`);
+      return (glue = m);
+    }, (e) => {
+      loading = undefined;
+      throw local('LOAD_ERROR', 'network', 'init', `the WebAssembly module could not be loaded (${e?.message ?? e})`);
+    });
+    return loading;
+  };
+
+  /** Per-client state, keyed by the public object: { make, wasm, pending, freed }. */
+  const clients = new WeakMap();
+  const BUILD = Symbol('build');
+
+  const notAClient = (method) => local('NO_AUTH', 'auth', method,
+    'not a client: create one with Client.fromWebhook, Client.fromToken, Client.fromBx24 or Client.fromFrame');
+
+  /** The wasm client behind `self`, created on first use. */
+  const wasmOf = (self, method) => {
+    const st = clients.get(self);
+    if (!st) return Promise.reject(notAClient(method));
+    if (st.freed) return Promise.reject(local('NO_AUTH', 'auth', method, 'this client was freed'));
+    if (st.wasm) return Promise.resolve(st.wasm);
+    st.pending ??= ready().then((m) => {
+      if (st.freed) throw local('NO_AUTH', 'auth', method, 'this client was freed');
+      return (st.wasm = st.make(m));
+    });
+    return st.pending;
+  };
+
+  /** Runs `f(wasmClient)`; every failure, synchronous or not, is a rejection. */
+  const run = (self, method, f) => {
+    try {
+      return wasmOf(self, method).then(f).then(undefined, fail);
+    } catch (e) {
+      return Promise.reject(toError(e));
+    }
+  };
+
+  const wrap = (wasm) => {
+    const c = new Client(BUILD);
+    clients.get(c).wasm = wasm;
+    return c;
+  };
+
+  class Client {
+    /** Use `Client.fromWebhook`, `fromToken`, `fromBx24` or `fromFrame`. A client made
+     * with `new Client()` rejects every call with `NO_AUTH`. */
+    constructor(build, make) {
+      if (build === BUILD) clients.set(this, { make, wasm: undefined, pending: undefined, freed: false });
+    }
+
+    static fromWebhook(url, options) {
+      return new Client(BUILD, (m) => m.Client.fromWebhook(url, options));
+    }
+
+    static fromToken(auth, options) {
+      return new Client(BUILD, (m) => m.Client.fromToken(auth, options));
+    }
+
+    static fromBx24(bx24, options) {
+      return ready().then((m) => m.Client.fromBx24(bx24, options)).then(wrap, fail);
+    }
+
+    static fromFrame(options) {
+      return ready().then((m) => m.Client.fromFrame(options)).then(wrap, fail);
+    }
+
+    /** Loads the module and creates this client's wasm object now, so that a bad
+     * webhook URL or token option rejects here rather than on the first call. */
+    ready() {
+      return run(this, 'Client.ready', () => this);
+    }
+
+    get placement() { return clients.get(this)?.wasm?.placement; }
+
+    get portal() { return clients.get(this)?.wasm?.portal; }
+
+    get refreshes() { return clients.get(this)?.wasm?.refreshes ?? 0; }
+
+    fitWindow() { return run(this, 'fitWindow', (c) => c.fitWindow()); }
+
+    setTitle(title) { return run(this, 'setTitle', (c) => c.setTitle(title)); }
+
+    call(method, params, options) { return run(this, 'call', (c) => c.call(method, params, options)); }
+
+    /** Releases the client's wasm memory; later calls reject with `NO_AUTH`. */
+    free() {
+      const st = clients.get(this);
+      if (!st || st.freed) return;
+      st.freed = true;
+      const wasm = st.wasm;
+      st.wasm = undefined;
+      wasm?.free();
+    }
+
+  }
+  // `using client = ...` where the runtime has explicit resource management.
+  if (typeof Symbol.dispose === 'symbol') {
+    Object.defineProperty(Client.prototype, Symbol.dispose, {
+      value() { this.free(); }, writable: true, configurable: true,
+    });
+  }
+  for (const name of METHODS) {
+    Object.defineProperty(Client.prototype, name, {
+      value: { [name](params, options) { return run(this, name, (c) => c.invoke(name, params, options)); } }[name],
+      writable: true, configurable: true,
+    });
+  }
+
+  function crmMessageAdd(params, options) {
+    const method = 'imopenlines.crm.message.add';
+    let client;
+    try {
+      client = options === null || options === undefined ? undefined : options.client;
+    } catch (e) {
+      return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, `options could not be read (${e?.message ?? e})`, 'options'));
+    }
+    if (client !== undefined && client !== null) {
+      if (!clients.has(client)) return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, 'options.client must be a Client', 'client'));
+      return client.crmMessageAdd(params, options);
+    }
+    return ready().then((m) => m.crmMessageAdd(params, options)).then(undefined, fail);
+  }
+
+  function isBitrix24Error(value) {
+    try {
+      if (value instanceof Bitrix24Error) return true;
+      // An error from another copy of the package (e.g. both its ESM and CJS entries).
+      return value instanceof Error && value.name === 'Bitrix24Error' && typeof value.code === 'string';
+    } catch {
+      return false;
+    }
+  }
+
+  const init = () => ready().then(() => undefined);
+
+  return { Client, Bitrix24Error, crmMessageAdd, isBitrix24Error, init };
+}

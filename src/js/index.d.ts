@@ -1,0 +1,272 @@
+// Types of the b24-openlines package (every entry: browser, Node ESM, CommonJS).
+
+/** The kinds of CRM item an open-line chat can belong to (any letter case is accepted). */
+export type CrmEntityType = 'lead' | 'deal' | 'company' | 'contact';
+
+/** Parameters of `crmMessageAdd` (sent as CRM_ENTITY_TYPE, CRM_ENTITY, USER_ID, CHAT_ID, MESSAGE). */
+export interface CrmMessageAddParams {
+  /** The CRM item's type. */
+  crmEntityType: CrmEntityType;
+  /** The CRM item's id. */
+  crmEntity: number | string;
+  /** The sender: a user or bot that is a member of the chat. */
+  userId: number | string;
+  /** The open-line chat of the item. */
+  chatId: number | string;
+  /** The message text (BB-codes allowed). */
+  message: string;
+}
+
+/** A CRM item: `{crmEntityType, crmEntity}`. */
+export interface CrmEntityParams {
+  /** The CRM item's type. */
+  crmEntityType: CrmEntityType;
+  /** The CRM item's id. */
+  crmEntity: number | string;
+}
+
+/** Parameters of `crmChatGet`. */
+export interface CrmChatGetParams extends CrmEntityParams {
+  /** Only chats with an active dialog (default true). */
+  activeOnly?: boolean;
+}
+
+/** Parameters of `crmChatUserAdd` and `crmChatUserDelete`. */
+export interface CrmChatUserParams extends CrmEntityParams {
+  /** The user to add or remove. */
+  userId: number | string;
+  /** The chat; default: the item's last chat. */
+  chatId?: number | string;
+}
+
+/** Parameters of `crmLeadCreate`. */
+export interface CrmLeadCreateParams {
+  /** The open-line chat to create the lead from. */
+  chatId: number | string;
+}
+
+/** One open-line chat of a CRM item. */
+export interface CrmChat {
+  /** The chat id. */
+  chatId: number;
+  /** The connector, e.g. `livechat`. */
+  connectorId: string;
+  /** The connector's title. */
+  connectorTitle: string;
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** Cancels the call; it then rejects with code `ABORTED`. */
+  signal?: AbortSignal;
+  /** Milliseconds before the call rejects with code `TIMEOUT` (default: the client's, 30000).
+   * Bounds the whole call: token refreshes and waits for BX24.js included. */
+  timeoutMs?: number;
+}
+
+/** What a refresh function may resolve to: the new access token, or an object holding it. */
+export type RefreshResult =
+  | string
+  | { accessToken: string; expires?: number; expires_in?: number }
+  | { access_token: string; expires?: number; expires_in?: number };
+
+/** Token auth: the portal and an OAuth access token. */
+export interface TokenAuth {
+  /** The portal host, e.g. `portal.bitrix24.com` (https is assumed). */
+  domain?: string;
+  /** The REST base from the OAuth answer, e.g. `https://portal.bitrix24.com/rest/`. */
+  clientEndpoint?: string;
+  /** The access token, sent as `auth` in the request body. */
+  accessToken: string;
+  /** Called once for all calls in flight when the portal says `expired_token` or `invalid_token`. */
+  refresh?: () => RefreshResult | Promise<RefreshResult>;
+}
+
+/** Options of `Client.fromWebhook` and `Client.fromToken`. */
+export interface ClientOptions {
+  /** Default timeout of every call, in milliseconds (default 30000). */
+  timeoutMs?: number;
+  /** Timeout of one token refresh, in milliseconds (default 10000). */
+  refreshTimeoutMs?: number;
+  /** Allow a plain `http://` portal other than this machine (localhost, 127.0.0.0/8, [::1]).
+   * Off by default: the webhook secret or token would travel in clear text. */
+  allowInsecureHttp?: boolean;
+}
+
+/** What `BX24.getAuth()` returns; `expires_in` is the absolute expiry in milliseconds. */
+export interface Bx24Auth {
+  access_token: string;
+  refresh_token?: string;
+  expires_in: number;
+  domain: string;
+  member_id?: string;
+}
+
+/** The part of BX24.js the client uses. */
+export interface Bx24Like {
+  init(callback: () => void): void;
+  getAuth(): Bx24Auth | false;
+  refreshAuth(callback: (auth: Bx24Auth | false) => void): void;
+}
+
+/** Where a framed app is shown, from the portal's `PLACEMENT` and `PLACEMENT_OPTIONS`. */
+export interface Placement {
+  /** e.g. `CRM_DEAL_DETAIL_TAB`, or `DEFAULT` for the app's own page. */
+  placement: string;
+  /** e.g. `{ ID: '288' }` for a CRM card tab. */
+  options: Record<string, unknown>;
+}
+
+/** Options of `Client.fromBx24`. */
+export interface Bx24ClientOptions extends ClientOptions {
+  /** The portal's scheme when the page is not in a portal frame (inside one, the frame says; default `https`). */
+  protocol?: 'https' | 'http';
+  /** How long to wait for `BX24.init` (default 10000 ms). */
+  initTimeoutMs?: number;
+}
+
+/** Options of the free `crmMessageAdd`: one form of auth, or a client, plus call options.
+ * With none, a loaded `globalThis.BX24` is used. */
+export type CrmMessageAddOptions = CallOptions & (
+  | ({ webhookUrl: string } & ClientOptions)
+  | (TokenAuth & ClientOptions)
+  | { client: Client }
+  | ({ bx24?: Bx24Like } & Bx24ClientOptions)
+);
+
+/** Stable error codes: the portal's as sent, and the client's own. */
+export type Bitrix24ErrorCode =
+  | 'ERROR_ARGUMENT' | 'ACCESS_DENIED' | 'CHAT_NOT_IN_CRM' | 'MESSAGE_ADD_ERROR' | 'CANCELED'
+  | 'CRM_CHAT_EMPTY_CRM_DATA' | 'CRM_CHAT_EMPTY_USER' | 'CRM_CHAT_USER_NOT_ACTIVE' | 'WRONG_REQUEST'
+  | 'expired_token' | 'invalid_token' | 'NO_AUTH_FOUND' | 'INVALID_CREDENTIALS' | 'insufficient_scope'
+  | 'QUERY_LIMIT_EXCEEDED' | 'OPERATION_TIME_LIMIT' | 'ERROR_METHOD_NOT_FOUND' | 'INTERNAL_SERVER_ERROR'
+  | 'NETWORK_ERROR' | 'TIMEOUT' | 'ABORTED' | 'BAD_RESPONSE' | 'NO_AUTH' | 'LOAD_ERROR' | 'INTERNAL_ERROR'
+  | (string & {});
+
+/** What the caller can do about an error. */
+export type Bitrix24ErrorKind =
+  | 'invalidArgument' | 'auth' | 'rateLimited' | 'rejected' | 'serverError' | 'network' | 'timeout'
+  | 'aborted' | 'badResponse';
+
+/** Whether the portal executed the call:
+ * - `notExecuted`: nothing ran (never sent, or refused before the method ran: limits, auth,
+ *   validation); sending it again cannot duplicate anything;
+ * - `failed`: the method ran and refused (e.g. `CHAT_NOT_IN_CRM`); nothing was stored;
+ * - `unknown`: no reliable answer after the request left (timeout, dropped connection, 5xx,
+ *   a body that is not the portal's): a message may have been delivered. */
+export type Bitrix24ErrorOutcome = 'notExecuted' | 'failed' | 'unknown';
+
+/** Every rejection of this package is a `Bitrix24Error`. */
+export declare class Bitrix24Error extends Error {
+  private constructor();
+  readonly name: 'Bitrix24Error';
+  /** The portal's code as sent (case kept), or one of the client's own. */
+  readonly code: Bitrix24ErrorCode;
+  /** What the caller can do about it. */
+  readonly kind: Bitrix24ErrorKind;
+  /** HTTP status of the answer, or 0 when none was read. */
+  readonly status: number;
+  /** The REST method called. */
+  readonly method: string;
+  /** The portal's `error_description`, or the client's text. */
+  readonly description: string;
+  /** The parameter named by the portal or by validation (wire spelling, e.g. `CRM_ENTITY`). */
+  readonly argument?: string;
+  /** Whether the portal executed the call. */
+  readonly outcome: Bitrix24ErrorOutcome;
+  /** True when repeating the same call cannot deliver a message twice and may succeed. */
+  readonly retryable: boolean;
+}
+
+/** A Bitrix24 portal client: holds the auth (and refreshes a token once for all calls in
+ * flight) and the default timeout. The WebAssembly module loads on its first call. */
+export declare class Client {
+  /** Use `Client.fromWebhook`, `fromToken`, `fromBx24` or `fromFrame`. */
+  private constructor();
+  /** A client for an inbound webhook URL `https://{portal}/rest/{user}/{secret}/`.
+   * The URL is a secret: it never appears in errors. A bad URL rejects the first call
+   * (or `ready()`).
+   * @param url the webhook URL
+   * @param options default timeout and other client options */
+  static fromWebhook(url: string, options?: ClientOptions): Client;
+  /** A client for an OAuth access token; with `refresh`, an expired token is refreshed
+   * once for all calls in flight and each of them is sent again once.
+   * @param auth the portal (`domain` or `clientEndpoint`), the token and an optional refresh function
+   * @param options default timeout and other client options */
+  static fromToken(auth: TokenAuth, options?: ClientOptions): Client;
+  /** A client for an app inside a Bitrix24 iframe with BX24.js loaded: waits for
+   * `BX24.init`, takes the token from `BX24.getAuth()` before every call, and on expiry
+   * calls `BX24.refreshAuth` once for all calls in flight.
+   * @param bx24 the loaded `BX24` object
+   * @param options timeouts and the scheme outside a frame */
+  static fromBx24(bx24: Bx24Like, options?: Bx24ClientOptions): Promise<Client>;
+  /** A client for an app inside a Bitrix24 iframe, without BX24.js: speaks the
+   * parent-window protocol itself, accepting answers only from the portal's origin.
+   * @param options timeouts */
+  static fromFrame(options?: ClientOptions): Promise<Client>;
+  /** Loads the module and creates the client now, so that bad options reject here. */
+  ready(): Promise<this>;
+  /** Where a frame client's app is shown, or `undefined` for other clients. */
+  readonly placement: Placement | undefined;
+  /** The portal's origin, e.g. `https://portal.bitrix24.com` (never the secret); known once
+   * the client is ready (after its first call or `ready()`). */
+  readonly portal: string | undefined;
+  /** How many times this client has refreshed its access token. */
+  readonly refreshes: number;
+  /** Fits the iframe to the page's content height (the parent's `resizeWindow`). Frame clients only. */
+  fitWindow(): Promise<{ width: number | string; height: number }>;
+  /** Sets the title the portal shows above the app (the parent's `setTitle`; a real portal
+   * honours it only on the app's own page, placement `DEFAULT`). Frame clients only.
+   * @param title the new title */
+  setTitle(title: string): Promise<unknown>;
+  /** `imopenlines.crm.message.add`: sends `message` from `userId` to the open-line chat
+   * `chatId` of a CRM item; resolves to the new message id.
+   * @param params the item, the sender, the chat and the text
+   * @param options `signal` and `timeoutMs` */
+  crmMessageAdd(params: CrmMessageAddParams, options?: CallOptions): Promise<number>;
+  /** `imopenlines.crm.chat.get`: the open-line chats of a CRM item.
+   * @param params the item, and whether only active chats are wanted
+   * @param options `signal` and `timeoutMs` */
+  crmChatGet(params: CrmChatGetParams, options?: CallOptions): Promise<CrmChat[]>;
+  /** `imopenlines.crm.chat.getLastId`: the id of the CRM item's last open-line chat.
+   * @param params the item
+   * @param options `signal` and `timeoutMs` */
+  crmChatGetLastId(params: CrmEntityParams, options?: CallOptions): Promise<number>;
+  /** `imopenlines.crm.chat.user.add`: adds a user to the item's chat; resolves to the
+   * chat id (0 when no chat was given and none was found).
+   * @param params the item, the user and optionally the chat
+   * @param options `signal` and `timeoutMs` */
+  crmChatUserAdd(params: CrmChatUserParams, options?: CallOptions): Promise<number>;
+  /** `imopenlines.crm.chat.user.delete`: removes a user from the item's chat; resolves
+   * to the chat id (0 when none was found).
+   * @param params the item, the user and optionally the chat
+   * @param options `signal` and `timeoutMs` */
+  crmChatUserDelete(params: CrmChatUserParams, options?: CallOptions): Promise<number>;
+  /** `imopenlines.crm.lead.create`: creates a lead from an open-line chat.
+   * @param params the chat
+   * @param options `signal` and `timeoutMs` */
+  crmLeadCreate(params: CrmLeadCreateParams, options?: CallOptions): Promise<boolean>;
+  /** Any other REST method; resolves to its `result` as the portal sent it. Methods that
+   * are not reads are never repeated after a lost answer.
+   * @param method the REST method, e.g. `crm.lead.list`
+   * @param params its parameters, a plain object of JSON values
+   * @param options `signal` and `timeoutMs` */
+  call(method: string, params?: Record<string, unknown>, options?: CallOptions): Promise<unknown>;
+  /** Releases the client's memory; later calls reject with `NO_AUTH`. */
+  free(): void;
+}
+
+/** Sends a message into the open-line chat of a CRM item (`imopenlines.crm.message.add`)
+ * and resolves to the new message id.
+ * @param params the item, the sender, the chat and the text
+ * @param options one form of auth (`webhookUrl`; `accessToken` with `domain` or
+ *   `clientEndpoint`; a `client`; or `bx24`/a loaded `globalThis.BX24`), plus `signal` and `timeoutMs` */
+export declare function crmMessageAdd(params: CrmMessageAddParams, options?: CrmMessageAddOptions): Promise<number>;
+
+/** True for the errors this package rejects with (a TypeScript type guard); never throws.
+ * @param value anything caught */
+export declare function isBitrix24Error(value: unknown): value is Bitrix24Error;
+
+/** Loads the WebAssembly module now (it otherwise loads on the first call), so that a
+ * missing or blocked `.wasm` fails here. Rejects with code `LOAD_ERROR`. */
+export declare function init(): Promise<void>;
