@@ -59,7 +59,9 @@ async function send(app, text) {
 const frameLog = () => ctx.portal.admin('frame/log');
 
 test('the app lists the deal chats, sends a message and fits the frame', async () => {
+  const logBefore = (await frameLog()).length;
   const { page, app } = await openCard();
+  assert.equal(await app.locator('#subject').textContent(), 'Deal #288');
   assert.deepEqual(await app.locator('.chat input').evaluateAll((els) => els.map((e) => e.value)), ['8773']);
   const id = await send(app, 'Hello from the card');
   assert.ok(id > 0);
@@ -67,9 +69,14 @@ test('the app lists the deal chats, sends a message and fits the frame', async (
   assert.equal(entry.message, 'Hello from the card');
   assert.equal(entry.userId, 12);
   assert.equal(entry.auth, 'token');
-  assert.equal(await page.locator('#b24-title').textContent(), 'Open-line chats of deal #288');
+  // The card keeps the portal's own title: a card tab cannot set it.
+  assert.equal(await page.locator('#pagetitle').textContent(), 'Deal #288');
+  const commands = (await frameLog()).slice(logBefore).map((e) => e.command);
+  assert.ok(!commands.includes('setTitle'), JSON.stringify(commands));
+  // fitWindow: the frame takes the height of the app's content, in pixels.
   const height = await page.locator('#b24-app').evaluate((f) => f.getBoundingClientRect().height);
-  assert.ok(height > 150, `the frame was fitted to its content (${height}px)`);
+  const content = await app.locator('html').evaluate((e) => e.scrollHeight);
+  assert.ok(height > 150 && Math.abs(height - content) <= 2, `the frame was fitted to its content (${height}px, content ${content}px)`);
   await page.screenshot({ path: `${root}/target/demo-screenshot.png` });
   await page.close();
 });
@@ -88,20 +95,22 @@ test('after the token expires, the next message refreshes once and is delivered 
   await page.close();
 });
 
-test('messages from a foreign origin or with a wrong APP_SID change nothing', async () => {
+test('messages from a foreign origin, with a wrong APP_SID or denied in a card tab change nothing', async () => {
   const { page, app } = await openCard();
-  const title = await page.locator('#b24-title').textContent();
+  const title = await page.locator('#pagetitle').textContent();
   const sid = await page.evaluate(() => document.getElementById('b24-app').name.split('|')[2]);
   // The parent page's own origin is not the app's: the parent ignores it.
   await page.evaluate((s) => window.postMessage(`setTitle:{"title":"hacked"}:cb1:${s}`, '*'), sid);
   // The app's origin with a wrong APP_SID: ignored too.
   await app.locator('body').evaluate(() => window.parent.postMessage('setTitle:{"title":"hacked"}:cb2:WRONG', '*'));
+  // The app's origin and APP_SID, but a card tab may not set the title: dropped.
+  await app.locator('body').evaluate((_, s) => window.parent.postMessage(`setTitle:{"title":"hacked"}:cb3:${s}`, '*'), sid);
   // A forged reply inside the app from its own origin: the client ignores it.
   await app.locator('body').evaluate(() => window.postMessage('b241x1:{"AUTH_ID":"forged","DOMAIN":"evil.example"}', '*'));
   await new Promise((r) => setTimeout(r, 300));
-  assert.equal(await page.locator('#b24-title').textContent(), title);
+  assert.equal(await page.locator('#pagetitle').textContent(), title);
   const rejected = (await frameLog()).filter((e) => !e.accepted).map((e) => e.reason);
-  assert.ok(rejected.includes('origin') && rejected.includes('sid'), JSON.stringify(rejected));
+  assert.ok(['origin', 'sid', 'denied'].every((r) => rejected.includes(r)), JSON.stringify(rejected));
   assert.ok((await send(app, 'still fine')) > 0, 'the client still talks to the real portal');
   await page.close();
 });

@@ -29,8 +29,9 @@ async function main() {
     await client.fitWindow();
     return;
   }
+  // The app names the item itself: in a card tab the portal keeps its own page title
+  // and drops setTitle, which only the main app page (DEFAULT) may use.
   $('subject').textContent = `${item.crmEntityType[0].toUpperCase()}${item.crmEntityType.slice(1)} #${item.crmEntity}`;
-  await client.setTitle(`Open-line chats of ${item.crmEntityType} #${item.crmEntity}`);
   const [chats, me] = await Promise.all([client.crmChatGet(item), client.call('profile')]);
   $('chats').innerHTML = chats.length
     ? chats.map((c, i) => `<label class="chat"><input type="radio" name="chat" value="${c.chatId}" ${i === 0 ? 'checked' : ''}>

@@ -1,14 +1,19 @@
-//! The parent side of an iframe app: a page that opens an app URL the way Bitrix24
-//! does and answers the app's `postMessage` commands.
+//! The parent side of an iframe app: a page that opens an app URL the way a Bitrix24
+//! portal's application layout does and answers the app's `postMessage` commands.
 //!
 //! `GET /_portal/frame?app=URL` issues an access token for the chosen user, names the
 //! iframe `DOMAIN|PROTOCOL|APP_SID`, and POSTs `AUTH_ID`, `AUTH_EXPIRES`, `REFRESH_ID`,
-//! `PLACEMENT`, `PLACEMENT_OPTIONS`... into it (or, with `transport=get`, puts them in
-//! the query, so a static host works). The page's script accepts messages only from
-//! the app's origin and with the frame's APP_SID, answers `getInitData`,
+//! `PLACEMENT`, `PLACEMENT_OPTIONS` (JSON text, only when there are options)... into it
+//! (or, with `transport=get`, puts them in the query, so a static host works). The
+//! page's script reads messages only from the app's origin and with the frame's
+//! APP_SID, drops the placement's denied commands without an answer (`setTitle`,
+//! `setScroll`, `reloadWindow` outside `DEFAULT`, or the `deny` list given), and
+//! answers the rest as the portal's layout does: `getInitData` (placement options as
+//! an object, values written the way the portal's PHP-to-JS encoder writes them),
 //! `refreshAuth` (a new token from this portal, with the frame's lifetime),
-//! `resizeWindow`, `setTitle`, `getInterface`, the option setters, and acknowledges
-//! the protocol's other commands; it reports every decision to
+//! `resizeWindow` (the frame's size in pixels), `setTitle`, `setScroll`, the option
+//! setters, `getInterface`, `openPath`. Commands that open portal UI (pickers,
+//! sliders, the messenger) are accepted and never answered. Every decision goes to
 //! `POST /_portal/frame/log`, readable with `GET /_portal/frame/log`.
 
 use std::sync::Arc;
@@ -47,6 +52,8 @@ struct LogEntry {
     command: String,
     #[serde(default)]
     accepted: bool,
+    #[serde(default)]
+    answered: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +84,60 @@ struct FrameQuery {
     ttl: Option<f64>,
     #[serde(default)]
     transport: Option<String>,
+    #[serde(default)]
+    deny: Option<String>,
+}
+
+/// Commands a layout denies outside the `DEFAULT` placement.
+pub const PLACEMENT_DENIED: [&str; 3] = ["setTitle", "setScroll", "reloadWindow"];
+
+/// The commands the page drops for `placement`: the `deny` list when given (comma
+/// separated, may be empty), else the portal's default for the placement.
+fn denied_commands(placement: &str, deny: Option<&str>) -> Vec<String> {
+    match deny {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None if placement == "DEFAULT" => Vec::new(),
+        None => PLACEMENT_DENIED.iter().map(|c| (*c).to_owned()).collect(),
+    }
+}
+
+/// A PHP array decoded from JSON, as the portal's PHP-to-JS encoder writes it into the
+/// page: strings stay strings, integers and floats become strings, booleans stay
+/// booleans, null becomes `""`, an array with keys 0..n (or an empty one) becomes a
+/// JS array, any other array an object.
+fn php_js(value: &Value) -> Value {
+    match value {
+        Value::Null => Value::String(String::new()),
+        Value::Bool(_) | Value::String(_) => value.clone(),
+        Value::Number(n) => Value::String(php_number(n)),
+        Value::Array(items) => Value::Array(items.iter().map(php_js).collect()),
+        Value::Object(map) => {
+            let is_list = map.keys().all(|k| {
+                k.parse::<usize>()
+                    .is_ok_and(|i| i < map.len() && i.to_string() == *k)
+            });
+            if is_list {
+                Value::Array(map.values().map(php_js).collect())
+            } else {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), php_js(v))).collect())
+            }
+        }
+    }
+}
+
+/// A JSON number as PHP prints it: integers as such, whole floats without `.0`.
+fn php_number(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 => {
+            format!("{}", f as i64)
+        }
+        _ => n.to_string(),
+    }
 }
 
 fn bad(text: &str) -> Response {
@@ -121,10 +182,13 @@ async fn page(State(app): State<Arc<App>>, Query(query): Query<FrameQuery>) -> R
         return bad("no such user on this portal");
     };
     let placement = query.placement.unwrap_or_else(|| "DEFAULT".to_owned());
-    let options = query.options.unwrap_or_else(|| "{}".to_owned());
-    if serde_json::from_str::<Value>(&options).map_or(true, |v| !v.is_object()) {
-        return bad("options must be a JSON object");
-    }
+    let options: Value = match query.options.as_deref().map(serde_json::from_str::<Value>) {
+        None => json!({}),
+        Some(Ok(v)) if v.is_object() => v,
+        Some(_) => return bad("options must be a JSON object"),
+    };
+    let has_options = options.as_object().is_some_and(|o| !o.is_empty());
+    let denied = denied_commands(&placement, query.deny.as_deref());
     let ttl = query.ttl.filter(|t| *t > 0.0);
     let issued = app.issue_token(user_id, app.config.scope.clone(), ttl);
     let sid = random_credential(16);
@@ -140,7 +204,7 @@ async fn page(State(app): State<Arc<App>>, Query(query): Query<FrameQuery>) -> R
         .to_owned();
     let frame_name = format!("{domain}|0|{sid}");
     let expires_in = issued.ttl.round() as i64;
-    let fields: Vec<(&str, String)> = vec![
+    let mut fields: Vec<(&str, String)> = vec![
         ("AUTH_ID", issued.access_token.clone()),
         ("AUTH_EXPIRES", expires_in.to_string()),
         ("REFRESH_ID", issued.refresh_token.clone()),
@@ -148,8 +212,11 @@ async fn page(State(app): State<Arc<App>>, Query(query): Query<FrameQuery>) -> R
         ("member_id", app.secrets.member_id.clone()),
         ("status", "L".to_owned()),
         ("PLACEMENT", placement.clone()),
-        ("PLACEMENT_OPTIONS", options.clone()),
     ];
+    // The portal posts the options as JSON text, and only when there are some.
+    if has_options {
+        fields.push(("PLACEMENT_OPTIONS", options.to_string()));
+    }
     let boot = format!(
         "DOMAIN={}&PROTOCOL=0&LANG=en&APP_SID={}",
         q(&domain),
@@ -187,19 +254,20 @@ async fn page(State(app): State<Arc<App>>, Query(query): Query<FrameQuery>) -> R
         "PROTOCOL": 0,
         "PATH": "/rest",
         "AUTH_ID": issued.access_token,
-        "AUTH_EXPIRES": expires_in,
+        "AUTH_EXPIRES": expires_in.to_string(),
         "REFRESH_ID": issued.refresh_token,
         "MEMBER_ID": app.secrets.member_id,
         "FIRST_RUN": false,
         "IS_ADMIN": user.admin,
         "INSTALL": false,
-        "USER_OPTIONS": {},
-        "APP_OPTIONS": {},
+        "USER_OPTIONS": [],
+        "APP_OPTIONS": [],
         "PLACEMENT": placement,
-        "PLACEMENT_OPTIONS": options,
+        "PLACEMENT_OPTIONS": php_js(&options),
     });
-    let heading = match (placement.as_str(), serde_json::from_str::<Value>(&options)) {
-        (p, Ok(o)) if p.starts_with("CRM_") => {
+    let crm = placement.starts_with("CRM_");
+    let heading = match (placement.as_str(), &options) {
+        (p, o) if p.starts_with("CRM_") => {
             let kind = p
                 .trim_start_matches("CRM_")
                 .split('_')
@@ -223,6 +291,9 @@ async fn page(State(app): State<Arc<App>>, Query(query): Query<FrameQuery>) -> R
         app_origin: &app_origin,
         sid: &sid,
         init: &init,
+        placement: &placement,
+        denied: &denied,
+        crm,
     }))
     .into_response()
 }
@@ -236,6 +307,9 @@ struct PageParts<'a> {
     app_origin: &'a str,
     sid: &'a str,
     init: &'a Value,
+    placement: &'a str,
+    denied: &'a [String],
+    crm: bool,
 }
 
 fn render(p: &PageParts<'_>) -> String {
@@ -247,9 +321,14 @@ fn render(p: &PageParts<'_>) -> String {
             heading.get(1..).unwrap_or_default()
         );
     }
+    let tabs = if p.crm {
+        r#"<div class="tabs"><span>General</span><span>Products</span><span>History</span><span class="on">Open-line chats</span></div>"#
+    } else {
+        ""
+    };
     format!(
         r##"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{heading} — local portal</title>
+<html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
 <style>
 body {{ margin: 0; font: 14px/1.4 "Helvetica Neue", Arial, sans-serif; background: #eef2f4; color: #333; }}
 .top {{ background: #2fc6f6; color: #fff; padding: 10px 22px; display: flex; justify-content: space-between; font-weight: 600; }}
@@ -259,67 +338,125 @@ h1 {{ font-size: 22px; font-weight: 400; margin: 0 0 12px; }}
 .tabs {{ display: flex; gap: 4px; margin-bottom: 14px; }}
 .tabs span {{ padding: 7px 14px; border-radius: 16px; background: #fff; color: #828b95; }}
 .tabs span.on {{ background: #535c69; color: #fff; }}
-#b24-title {{ font-size: 15px; margin: 0 0 10px; color: #535c69; min-height: 1em; }}
-#b24-app {{ width: 100%; height: 300px; border: 0; display: block; border-radius: 10px; background: transparent; }}
+#b24-layout {{ width: 100%; height: 300px; border-radius: 10px; overflow: hidden; }}
+#b24-app {{ width: 100%; height: 100%; border: 0; display: block; background: transparent; }}
 </style></head>
 <body>
 <div class="top">Bitrix24 · local portal <span>{user}</span></div>
 <div class="wrap">
-<h1>{heading}</h1>
-<div class="tabs"><span>General</span><span>Products</span><span>History</span><span class="on">Open-line chats</span></div>
-<h2 id="b24-title"></h2>
-<iframe id="b24-app" name="{frame_name}" src="{src}"></iframe>
+<h1 id="pagetitle">{heading}</h1>
+{tabs}
+<div id="b24-layout"><iframe id="b24-app" name="{frame_name}" src="{src}"></iframe></div>
 {form}
 </div>
 <script>
 (() => {{
   const APP_ORIGIN = {app_origin};
   const SID = {sid};
+  const PLACEMENT = {placement};
+  const DENIED = {denied};
   let init = {init};
-  const COMMANDS = ['getInitData', 'refreshAuth', 'resizeWindow', 'setTitle', 'setScroll', 'reloadWindow',
-    'setUserOption', 'setAppOption', 'setInstall', 'setInstallFinish', 'selectUser', 'selectAccess', 'selectCRM',
-    'imCallTo', 'imPhoneTo', 'imOpenMessenger', 'imOpenHistory', 'openApplication', 'closeApplication',
-    'openPath', 'getInterface', 'placementBindEvent'];
+  const appOptions = {{}};
+  const layout = document.getElementById('b24-layout');
   const frame = document.getElementById('b24-app');
-  const log = (entry) => fetch('/_portal/frame/log', {{ method: 'POST', headers: {{ 'content-type': 'application/json' }}, body: JSON.stringify(entry) }});
+  const log = (entry) => fetch('/_portal/frame/log', {{ method: 'POST', keepalive: true, headers: {{ 'content-type': 'application/json' }}, body: JSON.stringify(entry) }});
+  // Paths openPath may open in a slider: CRM items, the market, a user, a group.
+  const OPEN_PATHS = /^\/(crm\/(deal|lead|contact|company)|marketplace|company\/personal\/user\/\d+|workgroups\/group\/\d+)\//;
+  const answer = (result) => ({{ answered: true, result }});
+  const silent = (reason) => ({{ answered: false, reason }});
+  const commands = {{
+    getInitData: () => answer(init),
+    // The portal lists only the commands and events a placement adds to the common
+    // protocol; this portal's placements add none.
+    getInterface: () => answer({{ command: [], event: [] }}),
+    refreshAuth: async () => {{
+      const res = await fetch('/_portal/frame/refresh', {{ method: 'POST', headers: {{ 'content-type': 'application/json' }}, body: JSON.stringify({{ sid: SID }}) }});
+      const fresh = await res.json();
+      init = {{ ...init, ...fresh }};
+      return answer(fresh);
+    }},
+    resizeWindow: (params) => {{
+      const width = params.width == '100%' ? '100%' : (parseInt(params.width, 10) || 100) + 'px';
+      const height = parseInt(params.height, 10);
+      layout.style.width = width;
+      if (height) layout.style.height = height + 'px';
+      const box = layout.getBoundingClientRect();
+      return answer({{ width: Math.round(box.width), height: Math.round(box.height) }});
+    }},
+    setTitle: (params) => {{
+      document.getElementById('pagetitle').textContent = params.title;
+      document.title = params.title;
+      return answer(params);
+    }},
+    setScroll: (params) => {{
+      if (params && params.scroll !== undefined && params.scroll >= 0) window.scrollTo(window.scrollX, parseInt(params.scroll, 10));
+      return answer(params);
+    }},
+    setUserOption: (params) => {{ init.USER_OPTIONS[params.name] = params.value; return answer(params); }},
+    setAppOption: (params) => {{
+      if (!init.IS_ADMIN) return silent('not an admin');
+      appOptions[params.name] = params.value;
+      return answer({{ ...appOptions }});
+    }},
+    setInstall: (params) => answer(params),
+    setInstallFinish: () => {{
+      const url = new URL(location.href);
+      url.searchParams.set('install_finished', 'Y');
+      setTimeout(() => location.assign(url), 50);
+      return silent('reloads the page');
+    }},
+    reloadWindow: () => {{ setTimeout(() => location.reload(), 50); return silent('reloads the page'); }},
+    selectUser: () => silent('no picker here'),
+    selectAccess: () => silent('no picker here'),
+    selectCRM: () => silent('no picker here'),
+    imCallTo: () => silent('messenger command'),
+    imPhoneTo: () => silent('messenger command'),
+    imOpenMessenger: () => silent('messenger command'),
+    imOpenHistory: () => silent('messenger command'),
+    openApplication: () => silent('no slider here'),
+    openPath: (params) => (typeof params.path === 'string' && OPEN_PATHS.test(params.path)
+      ? silent('no slider here')
+      : answer({{ result: 'error', errorCode: 'PATH_NOT_AVAILABLE' }})),
+    closeApplication: () => silent('not in a slider'),
+  }};
+  if (PLACEMENT !== 'DEFAULT') commands.placementBindEvent = () => silent('no placement events');
   window.addEventListener('message', async (event) => {{
-    if (typeof event.data !== 'string') return;
-    const parts = event.data.split(':');
-    const command = parts[0];
-    if (event.origin !== APP_ORIGIN) {{ log({{ command, accepted: false, reason: 'origin', origin: event.origin }}); return; }}
-    if (parts.length < 3 || parts[parts.length - 1] !== SID) {{ log({{ command, accepted: false, reason: 'sid' }}); return; }}
-    const callback = parts[parts.length - 2];
-    const raw = parts.slice(1, -2).join(':');
-    let params = {{}};
-    try {{ params = raw ? JSON.parse(raw) : {{}}; }} catch (e) {{ params = {{}}; }}
-    let result;
-    switch (command) {{
-      case 'getInitData': result = init; break;
-      case 'refreshAuth': {{
-        const answer = await fetch('/_portal/frame/refresh', {{ method: 'POST', headers: {{ 'content-type': 'application/json' }}, body: JSON.stringify({{ sid: SID }}) }});
-        result = await answer.json();
-        init = {{ ...init, ...result }};
-        break;
-      }}
-      case 'resizeWindow': {{
-        const height = Math.max(40, Math.round(Number(params.height) || 0));
-        frame.style.height = height + 'px';
-        result = {{ width: params.width ?? '100%', height }};
-        break;
-      }}
-      case 'setTitle': document.getElementById('b24-title').textContent = String(params.title ?? ''); result = {{}}; break;
-      case 'getInterface': result = {{ command: COMMANDS, event: [] }}; break;
-      case 'setUserOption': init.USER_OPTIONS = {{ ...init.USER_OPTIONS, [params.name]: params.value }}; result = {{}}; break;
-      case 'setAppOption': init.APP_OPTIONS = {{ ...init.APP_OPTIONS, [params.name]: params.value }}; result = {{}}; break;
-      case 'reloadWindow': location.reload(); return;
-      default:
-        // The other commands of the protocol change nothing here but are answered,
-        // so an app that waits for them does not hang.
-        if (!COMMANDS.includes(command)) {{ log({{ command, accepted: false, reason: 'unknown' }}); return; }}
-        result = {{}};
+    let command;
+    let callback;
+    let sid;
+    let params = [];
+    if (event.origin !== APP_ORIGIN) {{
+      log({{ command: typeof event.data === 'string' ? event.data.split(':')[0] : String(event.data?.method ?? ''), accepted: false, reason: 'origin', origin: event.origin }});
+      return;
     }}
-    log({{ command, accepted: true }});
-    if (callback) frame.contentWindow.postMessage(callback + ':' + JSON.stringify(result), APP_ORIGIN);
+    if (typeof event.data === 'string') {{
+      // command:params:callback:APP_SID, where params (JSON) may contain colons.
+      const parts = event.data.split(':');
+      command = parts[0];
+      callback = parts[parts.length - 2];
+      sid = parts[parts.length - 1];
+      const raw = parts.slice(1, -2).join(':');
+      if (raw) {{
+        try {{ params = JSON.parse(raw); }} catch (e) {{ log({{ command, accepted: false, reason: 'params' }}); return; }}
+      }}
+    }} else if (event.data && typeof event.data === 'object') {{
+      command = event.data.method;
+      callback = event.data.callback;
+      sid = event.data.appSid;
+      params = event.data.params || [];
+    }} else {{
+      return;
+    }}
+    command = String(command ?? '');
+    if (sid !== SID) {{ log({{ command, accepted: false, reason: 'sid' }}); return; }}
+    if (!Object.hasOwn(commands, command)) {{ log({{ command, accepted: false, reason: 'unknown' }}); return; }}
+    if (DENIED.includes(command)) {{ log({{ command, accepted: false, reason: 'denied' }}); return; }}
+    const outcome = await commands[command](params ?? []);
+    log({{ command, accepted: true, answered: outcome.answered && !!callback, reason: outcome.reason }});
+    if (outcome.answered && callback) {{
+      const text = outcome.result === undefined ? '' : JSON.stringify(outcome.result);
+      frame.contentWindow.postMessage(callback + ':' + text, APP_ORIGIN);
+    }}
   }});
   const form = document.getElementById('b24-launch');
   if (form) form.submit();
@@ -334,6 +471,8 @@ h1 {{ font-size: 22px; font-weight: 400; margin: 0 0 12px; }}
         form = p.form,
         app_origin = script_json(&json!(p.app_origin)),
         sid = script_json(&json!(p.sid)),
+        placement = script_json(&json!(p.placement)),
+        denied = script_json(&json!(p.denied)),
         init = script_json(p.init),
     )
 }
@@ -363,7 +502,7 @@ async fn refresh(State(app): State<Arc<App>>, bytes: Bytes) -> Response {
     let issued = app.issue_token(user_id, app.config.scope.clone(), ttl);
     Json(json!({
         "AUTH_ID": issued.access_token,
-        "AUTH_EXPIRES": issued.ttl.round() as i64,
+        "AUTH_EXPIRES": (issued.ttl.round() as i64).to_string(),
         "REFRESH_ID": issued.refresh_token,
     }))
     .into_response()
@@ -411,5 +550,33 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;"
         );
         assert_eq!(script_json(&json!("</script>")), r#""<\/script>""#);
+    }
+
+    #[test]
+    fn options_are_written_as_the_portal_encoder_writes_php_arrays() {
+        assert_eq!(
+            php_js(&json!({"ID": 288, "F": 1.0, "P": 2.5, "B": false, "N": null, "S": "x"})),
+            json!({"ID": "288", "F": "1", "P": "2.5", "B": false, "N": "", "S": "x"})
+        );
+        assert_eq!(php_js(&json!({})), json!([]));
+        assert_eq!(php_js(&json!({"0": "a", "1": 2})), json!(["a", "2"]));
+        assert_eq!(php_js(&json!({"1": "a"})), json!({"1": "a"}));
+        assert_eq!(
+            php_js(&json!({"A": {"B": [3]}})),
+            json!({"A": {"B": ["3"]}})
+        );
+    }
+
+    #[test]
+    fn the_deny_list_defaults_by_placement() {
+        assert!(denied_commands("DEFAULT", None).is_empty());
+        assert_eq!(
+            denied_commands("CRM_LEAD_DETAIL_TAB", None),
+            PLACEMENT_DENIED
+        );
+        assert_eq!(
+            denied_commands("DEFAULT", Some(" setTitle ,,resizeWindow")),
+            ["setTitle", "resizeWindow"]
+        );
     }
 }
