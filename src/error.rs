@@ -30,6 +30,8 @@ pub mod codes {
     pub const QUERY_LIMIT_EXCEEDED: &str = "QUERY_LIMIT_EXCEEDED";
     /// The portal's per-method operating-time limit; the request was not executed.
     pub const OPERATION_TIME_LIMIT: &str = "OPERATION_TIME_LIMIT";
+    /// The portal's parent window ignores this frame command where the app is shown.
+    pub const COMMAND_DENIED: &str = "COMMAND_DENIED";
 }
 
 /// Whether a failed call was executed by the portal: the question a caller must answer
@@ -225,6 +227,16 @@ impl Error {
         Error::Auth(Self::local(
             codes::NO_AUTH,
             method,
+            description.into(),
+            None,
+        ))
+    }
+
+    /// A frame command the parent window would drop silently here: refused at once.
+    pub fn denied(command: &str, description: impl Into<String>) -> Self {
+        Error::Rejected(Self::local(
+            codes::COMMAND_DENIED,
+            command,
             description.into(),
             None,
         ))

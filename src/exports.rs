@@ -404,9 +404,24 @@ impl Client {
         self.frame_command("fitWindow", "resizeWindow", params)
     }
 
-    /// Sets the title the portal shows above the app (the parent's `setTitle`).
+    /// Sets the title the portal shows above the app (the parent's `setTitle`). A
+    /// portal honours it only on the app's own page (placement `DEFAULT`) and drops it
+    /// silently elsewhere, so elsewhere it is refused at once with `COMMAND_DENIED`.
     #[wasm_bindgen(js_name = setTitle)]
     pub fn set_title(&self, title: JsValue) -> Promise {
+        let placement = self
+            .frame
+            .as_ref()
+            .and_then(|f| get(&f.init, "PLACEMENT"))
+            .and_then(|p| p.as_string());
+        if placement.as_deref().is_some_and(|p| p != "DEFAULT") {
+            return promise(async {
+                Err(Error::denied(
+                    "setTitle",
+                    "the portal ignores setTitle outside the app's own page (placement DEFAULT)",
+                ))
+            });
+        }
         match title.as_string() {
             Some(title) => self.frame_command(
                 "setTitle",

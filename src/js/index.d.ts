@@ -140,7 +140,7 @@ export type Bitrix24ErrorCode =
   | 'CRM_CHAT_EMPTY_CRM_DATA' | 'CRM_CHAT_EMPTY_USER' | 'CRM_CHAT_USER_NOT_ACTIVE' | 'WRONG_REQUEST'
   | 'expired_token' | 'invalid_token' | 'NO_AUTH_FOUND' | 'INVALID_CREDENTIALS' | 'insufficient_scope'
   | 'QUERY_LIMIT_EXCEEDED' | 'OPERATION_TIME_LIMIT' | 'ERROR_METHOD_NOT_FOUND' | 'INTERNAL_SERVER_ERROR'
-  | 'NETWORK_ERROR' | 'TIMEOUT' | 'ABORTED' | 'BAD_RESPONSE' | 'NO_AUTH' | 'LOAD_ERROR' | 'INTERNAL_ERROR'
+  | 'NETWORK_ERROR' | 'TIMEOUT' | 'ABORTED' | 'BAD_RESPONSE' | 'NO_AUTH' | 'LOAD_ERROR' | 'INTERNAL_ERROR' | 'COMMAND_DENIED'
   | (string & {});
 
 /** What the caller can do about an error. */
@@ -215,8 +215,9 @@ export declare class Client {
   readonly refreshes: number;
   /** Fits the iframe to the page's content height (the parent's `resizeWindow`). Frame clients only. */
   fitWindow(): Promise<{ width: number | string; height: number }>;
-  /** Sets the title the portal shows above the app (the parent's `setTitle`; a real portal
-   * honours it only on the app's own page, placement `DEFAULT`). Frame clients only.
+  /** Sets the title the portal shows above the app (the parent's `setTitle`). A portal
+   * honours it only on the app's own page (placement `DEFAULT`); elsewhere this rejects at
+   * once with `COMMAND_DENIED`. Frame clients only.
    * @param title the new title */
   setTitle(title: string): Promise<unknown>;
   /** `imopenlines.crm.message.add`: sends `message` from `userId` to the open-line chat
