@@ -37,5 +37,8 @@ mod server;
 mod state;
 
 pub use config::{Config, NonMemberCode, OperatingLimit, RateLimit, DEFAULT_SCOPE};
+pub use request::{
+    read as read_rest_request, Presented, RestRequest, RestTarget, Transport, WebhookPath,
+};
 pub use seed::FIRST_MESSAGE_ID;
 pub use server::{serve, serve_in_thread, Portal, PortalInfo, PortalThread};

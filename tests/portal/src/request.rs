@@ -1,7 +1,7 @@
 //! Reading a REST request: which method the URL names, which parameters the
 //! query string and body carry, and which credentials were presented.
 
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, Method, Uri};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
@@ -51,6 +51,35 @@ pub struct RestTarget {
     pub transport: Transport,
     /// Webhook segments, for `/rest/{user}/{secret}/{method}`.
     pub webhook: Option<WebhookPath>,
+}
+
+/// A `/rest/…` request as the server reads it, before any method runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RestRequest {
+    /// What the URL asks for; `None` when the path after `/rest/` has no valid shape.
+    pub target: Option<RestTarget>,
+    /// Query string and body merged, reserved names (`auth`, `start`, …) still in.
+    pub params: Params,
+    /// The credentials the request presents.
+    pub presented: Presented,
+}
+
+/// Reads a request the way the `/rest/` endpoint does: the URL's target, the
+/// merged parameters and the presented credentials; `None` for a path outside
+/// `/rest`.
+pub fn read(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Option<RestRequest> {
+    let target = parse_target(rest_tail(uri.path())?);
+    let params = parse_params(method, uri.query(), headers, body);
+    let presented = presented(
+        headers,
+        target.as_ref().and_then(|t| t.webhook.as_ref()),
+        &params,
+    );
+    Some(RestRequest {
+        target,
+        params,
+        presented,
+    })
 }
 
 /// The part of `path` after `/rest/`, or `None` for paths outside `/rest`.

@@ -91,20 +91,18 @@ async fn process(
     body: Bytes,
 ) -> Option<Response> {
     let clock = Instant::now();
-    let Some(tail) = request::rest_tail(uri.path()) else {
+    let Some(request::RestRequest {
+        target,
+        mut params,
+        presented,
+    }) = request::read(&http_method, &uri, &headers, &body)
+    else {
         return Some((StatusCode::NOT_FOUND, "Not found\n").into_response());
     };
-    let target = request::parse_target(tail);
     let method = target
         .as_ref()
         .map(|t| t.method.to_lowercase())
         .unwrap_or_default();
-    let mut params = request::parse_params(&http_method, uri.query(), &headers, &body);
-    let presented = request::presented(
-        &headers,
-        target.as_ref().and_then(|t| t.webhook.as_ref()),
-        &params,
-    );
     let list_start = request::strip_reserved(&mut params);
 
     let (start, admitted, fault) = {
