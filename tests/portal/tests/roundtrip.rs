@@ -209,10 +209,15 @@ fn creds() -> impl Strategy<Value = Creds> {
 fn auth_of(c: &Creds) -> Auth {
     match c {
         Creds::Hook { user, secret } => Auth::Webhook(
-            Webhook::parse(&format!("https://portal.example/rest/{user}/{secret}/"))
-                .expect("a valid webhook"),
+            Webhook::parse(
+                &format!("https://portal.example/rest/{user}/{secret}/"),
+                true,
+            )
+            .expect("a valid webhook"),
         ),
-        Creds::Token(t) => Auth::token(Some("portal.example"), None, t).expect("a valid token"),
+        Creds::Token(t) => {
+            Auth::token(Some("portal.example"), None, t, true).expect("a valid token")
+        }
     }
 }
 
