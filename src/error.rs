@@ -77,6 +77,9 @@ pub struct Details {
     pub outcome: Outcome,
     /// Whether repeating the same call unchanged may succeed without risking a duplicate.
     pub retryable: bool,
+    /// What the outcome means for the caller, appended to the message (e.g. "a message
+    /// may have been delivered"); empty when there is nothing to add.
+    pub note: &'static str,
 }
 
 impl fmt::Debug for Details {
@@ -90,6 +93,7 @@ impl fmt::Debug for Details {
             .field("argument", &self.argument)
             .field("outcome", &self.outcome)
             .field("retryable", &self.retryable)
+            .field("note", &self.note)
             .finish()
     }
 }
@@ -148,9 +152,9 @@ macro_rules! each_variant {
 
 fn message(d: &Details) -> String {
     if d.method.is_empty() {
-        format!("{}: {}", d.code, d.description)
+        format!("{}: {}{}", d.code, d.description, d.note)
     } else {
-        format!("{}: {}: {}", d.method, d.code, d.description)
+        format!("{}: {}: {}{}", d.method, d.code, d.description, d.note)
     }
 }
 
@@ -214,6 +218,7 @@ impl Error {
             argument: argument.map(str::to_owned),
             outcome: Outcome::NotExecuted,
             retryable: false,
+            note: "",
         }
     }
 
@@ -268,10 +273,11 @@ impl Error {
             argument,
             outcome,
             retryable: false,
+            note: "",
         };
         d.retryable = crate::policy::retryable(outcome, &lower, write);
         if outcome == Outcome::Unknown && write {
-            d.description.push_str(MAY_HAVE_BEEN_DELIVERED);
+            d.note = MAY_HAVE_BEEN_DELIVERED;
         }
         if crate::policy::is_limit(&lower) {
             Error::RateLimited(d)
@@ -296,7 +302,7 @@ impl Error {
             } else {
                 Outcome::NotExecuted
             };
-        let (code, mut description) = match why {
+        let (code, description) = match why {
             Unanswered::Network => (
                 codes::NETWORK_ERROR,
                 format!("the request failed before an answer was read ({cause})"),
@@ -307,12 +313,12 @@ impl Error {
                 "the call was aborted by its signal".to_owned(),
             ),
         };
-        match outcome {
-            Outcome::Unknown if write => description.push_str(MAY_HAVE_BEEN_DELIVERED),
-            Outcome::NotExecuted => description.push_str(NOT_SENT),
-            _ => {}
-        }
         let mut d = Self::local(code, method, description, None);
+        d.note = match outcome {
+            Outcome::Unknown if write => MAY_HAVE_BEEN_DELIVERED,
+            Outcome::NotExecuted => NOT_SENT,
+            _ => "",
+        };
         d.outcome = outcome;
         // An abort is the caller's own decision: never "try again".
         d.retryable = why != Unanswered::Aborted && crate::policy::retryable(outcome, "", write);
@@ -341,11 +347,11 @@ impl Error {
 
     /// `BAD_RESPONSE`: the answer was not an envelope. A write may have executed.
     pub fn bad_response(method: &str, status: u16, what: &str, write: bool) -> Self {
-        let mut description = format!("the portal answered HTTP {status} with {what}");
-        if write {
-            description.push_str(MAY_HAVE_BEEN_DELIVERED);
-        }
+        let description = format!("the portal answered HTTP {status} with {what}");
         let mut d = Self::local(codes::BAD_RESPONSE, method, description, None);
+        if write {
+            d.note = MAY_HAVE_BEEN_DELIVERED;
+        }
         d.status = status;
         d.outcome = Outcome::Unknown;
         d.retryable = crate::policy::retryable(Outcome::Unknown, "", write);

@@ -160,8 +160,10 @@ fn result_to_js(v: Decoded<JsJson>) -> JsValue {
     }
 }
 
-/// The JSON text of `call()` params; refuses what JSON cannot hold.
-fn params_json(method: &str, params: &JsValue) -> Result<Option<String>, Error> {
+/// A plain-data copy of `call()` params (`JSON.parse(JSON.stringify(params))`), so
+/// that getters run once, cycles and BigInts are refused, and `toJSON` is honoured
+/// as a JSON body would; `None` for no params.
+fn params_snapshot(method: &str, params: &JsValue) -> Result<Option<JsJson>, Error> {
     if params.is_undefined() || params.is_null() {
         return Ok(None);
     }
@@ -176,11 +178,11 @@ fn params_json(method: &str, params: &JsValue) -> Result<Option<String>, Error> 
     if !params.is_object() || interop::is_array(params) {
         return Err(bad("not an object"));
     }
-    // Throws on cycles, BigInt and throwing getters; the text is what goes on the wire.
     let text = js_sys::JSON::stringify(params).map_err(|e| bad(&interop::text(&e)))?;
-    text.as_string()
-        .map(Some)
-        .ok_or_else(|| bad("not serializable"))
+    let text = text.as_string().ok_or_else(|| bad("not serializable"))?;
+    js_sys::JSON::parse(&text)
+        .map(|v| Some(JsJson(v)))
+        .map_err(|e| bad(&interop::text(&e)))
 }
 
 type Core = client::Client<Fetch>;
@@ -460,8 +462,8 @@ impl Client {
     /// Any REST method; resolves to its `result` as the portal sent it.
     pub fn call(&self, method: JsValue, params: JsValue, options: JsValue) -> Promise {
         let name = method.as_string().unwrap_or_default();
-        let prepared = params_json(if name.is_empty() { "call" } else { &name }, &params)
-            .and_then(|p| params::raw(&name, p));
+        let prepared = params_snapshot(if name.is_empty() { "call" } else { &name }, &params)
+            .and_then(|p| params::raw(&name, p.as_ref()));
         self.run(prepared, options)
     }
 }

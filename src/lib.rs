@@ -6,7 +6,7 @@
 //!
 //! - [`params`]: the methods' parameters, validated in the portal's order, and their results;
 //! - [`auth`]: webhook or access token, and where each goes on the wire;
-//! - [`wire`]: the HTTP request for a call;
+//! - [`wire`]: the HTTP request for a call, its body a [`query`] string;
 //! - [`envelope`]: reading the portal's answer, whatever its status;
 //! - [`error`]: one error type with stable codes;
 //! - [`json`]: how the core reads JSON without owning a JSON library;
@@ -33,6 +33,7 @@ pub mod frame;
 pub mod json;
 pub mod params;
 pub mod policy;
+pub mod query;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

@@ -91,8 +91,8 @@ pub enum Field {
 pub enum Params {
     /// Typed parameters in their wire spelling, in order.
     Fields(Vec<(&'static str, Field)>),
-    /// The caller's own parameters of `call()`, already JSON text of an object.
-    Json(String),
+    /// The caller's own parameters of `call()`, already a PHP-style query string.
+    Query(String),
 }
 
 /// A successful call's result, as the caller gets it.
@@ -471,9 +471,9 @@ pub fn is_read(method: &str) -> bool {
     last.starts_with("get") || last.starts_with("list") || last == "fields"
 }
 
-/// `call(method, params)`: any REST method. `params_json` is the JSON text of the
-/// caller's params object (`None` for no params), passed through as given.
-pub fn raw(method: &str, params_json: Option<String>) -> Result<Prepared, Error> {
+/// `call(method, params)`: any REST method. `params` is the caller's params object
+/// (`None` for no params), sent as [`crate::query`] encodes it.
+pub fn raw<J: JsonView>(method: &str, params: Option<&J>) -> Result<Prepared, Error> {
     let name = method.trim();
     let valid = !name.is_empty()
         && name.len() <= 200
@@ -491,17 +491,12 @@ pub fn raw(method: &str, params_json: Option<String>) -> Result<Prepared, Error>
                 .to_owned(),
         ));
     }
-    let params = match params_json {
+    let params = match params {
         None => Params::Fields(Vec::new()),
-        Some(text) if text.starts_with('{') && text.ends_with('}') => Params::Json(text),
-        Some(_) => {
-            return Err(Error::argument(
-                name,
-                codes::ERROR_ARGUMENT,
-                "params",
-                "params must be an object".to_owned(),
-            ))
-        }
+        Some(p) => Params::Query(
+            crate::query::encode(p)
+                .map_err(|why| Error::argument(name, codes::ERROR_ARGUMENT, "params", why))?,
+        ),
     };
     Ok(Prepared {
         method: name.to_owned(),
@@ -585,7 +580,7 @@ mod tests {
                     })
                     .collect(),
             ),
-            Params::Json(text) => serde_json::from_str(text).expect("json"),
+            Params::Query(text) => json!({ "query": text }),
         }
     }
 
@@ -783,22 +778,23 @@ mod tests {
 
     #[test]
     fn raw_calls_check_the_method_name_and_guess_reads() {
-        assert!(raw("crm.deal.list", None).is_ok());
+        let none: Option<&Value> = None;
+        assert!(raw("crm.deal.list", none).is_ok());
         for bad in ["", "../profile", "a/b", "a..b", "x?auth=1", ".x"] {
-            assert_eq!(raw(bad, None).expect_err(bad).code(), "ERROR_ARGUMENT");
+            assert_eq!(raw(bad, none).expect_err(bad).code(), "ERROR_ARGUMENT");
         }
-        assert!(raw("m", Some("\"x\"".into())).is_err());
-        let p = raw("crm.deal.add", Some(r#"{"fields":{"TITLE":"x"}}"#.into())).expect("ok");
-        assert_eq!(body(&p), json!({"fields": {"TITLE": "x"}}));
-        assert!(!raw("crm.deal.list", None).expect("ok").write);
+        assert!(raw("m", Some(&json!("x"))).is_err());
+        let p = raw("crm.deal.add", Some(&json!({"fields": {"TITLE": "x"}}))).expect("ok");
+        assert_eq!(body(&p), json!({"query": "fields[TITLE]=x"}));
+        assert!(!raw("crm.deal.list", none).expect("ok").write);
         assert!(
-            !raw("imopenlines.crm.chat.getLastId", None)
+            !raw("imopenlines.crm.chat.getLastId", none)
                 .expect("ok")
                 .write
         );
-        assert!(!raw("profile", None).expect("ok").write);
-        assert!(raw("imopenlines.crm.message.add", None).expect("ok").write);
-        assert!(raw("crm.deal.update", None).expect("ok").write);
+        assert!(!raw("profile", none).expect("ok").write);
+        assert!(raw("imopenlines.crm.message.add", none).expect("ok").write);
+        assert!(raw("crm.deal.update", none).expect("ok").write);
     }
 
     #[test]

@@ -1,20 +1,22 @@
-//! The HTTP request for a validated call: always `POST {base}{method}` with a JSON body
-//! (`Content-Type: application/json`, which the portal's CORS allows), the access
-//! token as the `auth` body parameter for OAuth, nothing secret in a query string.
+//! The HTTP request for a validated call: always `POST {base}{method}` with the
+//! parameters as a PHP-style query string in an `application/x-www-form-urlencoded`
+//! body ([`crate::query`]), the access token as the `auth` body parameter for OAuth,
+//! nothing secret in a query string. That content type makes the request a CORS
+//! "simple request": a browser sends it without a preflight.
 
 use crate::auth::Auth;
-use crate::json::write_str;
 use crate::params::{Field, Params, Prepared};
+use crate::query;
 
 /// The `Content-Type` every request is sent with.
-pub const CONTENT_TYPE: &str = "application/json";
+pub const CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
 /// A request ready for the transport.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// The full URL (for a webhook it holds the secret: never show it).
     pub url: String,
-    /// The JSON body.
+    /// The form body.
     pub body: String,
 }
 
@@ -39,41 +41,25 @@ pub fn encode(auth: &Auth, prepared: &Prepared) -> HttpRequest {
     }
 }
 
-/// The JSON body: the parameters, then `auth` when a token is used (last, so that it
-/// wins over an `auth` among the caller's own `call()` parameters).
+/// The form body: the parameters, then `auth` when a token is used (last, so that it
+/// wins over an `auth` among the caller's own `call()` parameters: PHP keeps the last
+/// of a repeated key).
 pub fn body(params: &Params, auth: Option<&str>) -> String {
-    fn key(out: &mut String, k: &str) {
-        if out.len() > 1 {
-            out.push(',');
-        }
-        write_str(out, k);
-        out.push(':');
-    }
-    let mut out = String::from("{");
+    let mut out = String::new();
     match params {
         Params::Fields(fields) => {
             for (k, v) in fields {
-                key(&mut out, k);
                 match v {
-                    Field::Int(n) => out.push_str(&n.to_string()),
-                    Field::Str(s) => write_str(&mut out, s),
+                    Field::Int(n) => query::pair(&mut out, k, &n.to_string()),
+                    Field::Str(s) => query::pair(&mut out, k, s),
                 }
             }
         }
-        Params::Json(text) => {
-            let inner = text
-                .strip_prefix('{')
-                .and_then(|t| t.strip_suffix('}'))
-                .unwrap_or_default()
-                .trim();
-            out.push_str(inner);
-        }
+        Params::Query(text) => out.push_str(text),
     }
     if let Some(token) = auth {
-        key(&mut out, "auth");
-        write_str(&mut out, token);
+        query::pair(&mut out, "auth", token);
     }
-    out.push('}');
     out
 }
 
@@ -98,47 +84,38 @@ mod tests {
             req.url,
             "https://p.example/rest/1/sec/imopenlines.crm.message.add"
         );
-        let body: Value = serde_json::from_str(&req.body).expect("json");
         assert_eq!(
-            body,
-            json!({"CRM_ENTITY_TYPE": "deal", "CRM_ENTITY": 288, "USER_ID": 12, "CHAT_ID": 8773, "MESSAGE": "Привет & \"hi\""})
+            req.body,
+            "CRM_ENTITY_TYPE=deal&CRM_ENTITY=288&USER_ID=12&CHAT_ID=8773\
+             &MESSAGE=%D0%9F%D1%80%D0%B8%D0%B2%D0%B5%D1%82%20%26%20%22hi%22"
         );
         assert!(!format!("{req:?}").contains("sec/"));
     }
 
     #[test]
     fn token_requests_send_auth_in_the_body_not_the_url() {
-        let auth = Auth::token(Some("p.example"), None, "tok123", false).expect("ok");
+        let auth = Auth::token(Some("p.example"), None, "tok+123/=", false).expect("ok");
         let req = encode(&auth, &seed());
         assert_eq!(
             req.url,
             "https://p.example/rest/imopenlines.crm.message.add"
         );
-        assert!(!req.url.contains("tok123"));
-        let body: Value = serde_json::from_str(&req.body).expect("json");
-        assert_eq!(body["auth"], "tok123");
-        assert!(!format!("{req:?}").contains("tok123"));
+        assert!(!req.url.contains("tok"));
+        assert!(req.body.ends_with("&auth=tok%2B123%2F%3D"), "{}", req.body);
+        assert!(!format!("{req:?}").contains("tok"));
     }
 
     #[test]
     fn raw_params_pass_through_and_auth_comes_last() {
-        let p = params::raw(
-            "crm.deal.add",
-            Some(r#"{"fields":{"TITLE":"a,b"},"auth":"mine"}"#.into()),
-        )
-        .expect("ok");
+        let params: Value = json!({"fields": {"TITLE": "a,b"}, "auth": "mine"});
+        let p = params::raw("crm.deal.add", Some(&params)).expect("ok");
         let b = body(&p.params, Some("tok"));
-        assert!(b.ends_with(r#","auth":"tok"}"#), "{b}");
-        let v: Value = serde_json::from_str(&b).expect("json");
-        assert_eq!(v["fields"]["TITLE"], "a,b");
-        assert_eq!(
-            v["auth"], "tok",
-            "the last duplicate wins in a JSON decoder"
-        );
-        let empty = params::raw("profile", Some("{}".into())).expect("ok");
-        assert_eq!(body(&empty.params, Some("t")), r#"{"auth":"t"}"#);
-        assert_eq!(body(&empty.params, None), "{}");
-        let none = params::raw("profile", None).expect("ok");
-        assert_eq!(body(&none.params, None), "{}");
+        assert!(b.ends_with("&auth=tok"), "{b}");
+        assert!(b.contains("fields[TITLE]=a%2Cb"), "{b}");
+        let empty = params::raw("profile", Some(&json!({}))).expect("ok");
+        assert_eq!(body(&empty.params, Some("t")), "auth=t");
+        assert_eq!(body(&empty.params, None), "");
+        let none = params::raw::<Value>("profile", None).expect("ok");
+        assert_eq!(body(&none.params, None), "");
     }
 }

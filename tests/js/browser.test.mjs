@@ -48,3 +48,37 @@ test('a Vite production bundle of an app importing the package sends the message
     site.close();
   }
 });
+
+test('a cross-origin app pays one request per call: no CORS preflight, even with calls spaced past the preflight cache', async () => {
+  const before = (await ctx.portal.admin('counters')).preflights;
+  const requestsBefore = (await ctx.portal.requests()).length;
+  // Three calls 5.5 s apart: a preflight, had there been one, would be cached 5 s at most.
+  const page = `<!doctype html><meta charset="utf-8"><script type="module">
+    import { Client } from '/pkg/index.js';
+    const client = Client.fromWebhook(new URLSearchParams(location.search).get('webhook'));
+    const seed = { crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773 };
+    window.result = (async () => {
+      const ids = [];
+      for (let i = 0; i < 3; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 5500));
+        ids.push(await client.crmMessageAdd({ ...seed, message: 'spaced ' + i + ' & [B]bold[/B]' }));
+      }
+      ids.push(await client.call('crm.lead.list', { select: ['ID', 'TITLE'], filter: { '>ID': 0 }, order: { ID: 'ASC' } }).then((r) => r.length));
+      return ids;
+    })();
+  </script>`;
+  const site = await serve({ '/pkg/': pkgDir, '/': page });
+  try {
+    const { result, logs } = await resultOfPage(`${site.origin}/?webhook=${encodeURIComponent(ctx.portal.webhook)}`);
+    assert.equal(result.length, 4, logs.join('\n'));
+    const ledger = await ctx.portal.messages();
+    for (let i = 0; i < 3; i++) {
+      assert.equal(ledger.find((m) => m.id === result[i])?.message, `spaced ${i} & [B]bold[/B]`, 'the text arrives unchanged');
+    }
+    assert.ok(result[3] > 0, 'nested call() params reach the portal');
+    assert.equal((await ctx.portal.admin('counters')).preflights - before, 0, 'no preflight');
+    assert.equal((await ctx.portal.requests()).length - requestsBefore, 4, 'one request per call');
+  } finally {
+    site.close();
+  }
+});

@@ -212,7 +212,8 @@ pub fn php_query(input: &[u8]) -> Params {
 }
 
 /// Raw `key=value` pairs, each with an `=`, without empty keys, and with
-/// earlier duplicates of the same scalar key removed.
+/// earlier duplicates of the same scalar key removed (and of a name that a later
+/// pair replaces as a whole, as PHP does).
 fn normalized_pairs(input: &[u8]) -> Vec<Vec<u8>> {
     let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
     for raw in input.split(|&b| b == b'&') {
@@ -230,6 +231,14 @@ fn normalized_pairs(input: &[u8]) -> Vec<Vec<u8>> {
         }
         if !key.contains("[]") {
             pairs.retain(|(k, _)| *k != key);
+        }
+        // PHP replaces a whole name: a scalar `a=` after `a[0]=` drops the array,
+        // and `a[0]=` after a scalar `a=` drops the scalar.
+        let base = key.split('[').next().unwrap_or_default().to_owned();
+        if key == base {
+            pairs.retain(|(k, _)| k.split('[').next() != Some(base.as_str()));
+        } else {
+            pairs.retain(|(k, _)| *k != base);
         }
         pairs.push((key, pair));
     }

@@ -197,9 +197,9 @@ pub async fn serve(config: Config) -> io::Result<Portal> {
     let router = admin::routes()
         .merge(oauth::routes())
         .fallback(rest::handle)
-        .with_state(app);
+        .with_state(Arc::clone(&app));
     let (shutdown, stop) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, router, stop));
+    let task = tokio::spawn(accept_loop(listener, router, app, stop));
     Ok(Portal {
         info,
         shutdown,
@@ -207,13 +207,23 @@ pub async fn serve(config: Config) -> io::Result<Portal> {
     })
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    app: Arc<App>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_connection(stream, router.clone(), stop.clone()));
+                    tokio::spawn(serve_connection(
+                        stream,
+                        router.clone(),
+                        Arc::clone(&app),
+                        stop.clone(),
+                    ));
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             },
@@ -222,7 +232,12 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stop: watch::Rec
     }
 }
 
-async fn serve_connection(stream: TcpStream, router: Router, mut stop: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    app: Arc<App>,
+    mut stop: watch::Receiver<bool>,
+) {
     let close = Arc::new(Notify::new());
     let control = ConnectionControl {
         close: Arc::clone(&close),
@@ -230,7 +245,8 @@ async fn serve_connection(stream: TcpStream, router: Router, mut stop: watch::Re
     let service = service_fn(move |request| {
         let router = router.clone();
         let control = control.clone();
-        async move { Ok::<_, Infallible>(respond(router, control, request).await) }
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(respond(router, &app, control, request).await) }
     });
     let connection =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
@@ -243,14 +259,18 @@ async fn serve_connection(stream: TcpStream, router: Router, mut stop: watch::Re
     }
 }
 
-/// Answers preflights, routes everything else, and adds CORS headers to
-/// every answer.
+/// Answers preflights (counting those of REST calls), routes everything else,
+/// and adds CORS headers to every answer.
 async fn respond(
     mut router: Router,
+    app: &App,
     control: ConnectionControl,
     mut request: Request<Incoming>,
 ) -> Response {
     if request.method() == Method::OPTIONS {
+        if request.uri().path().starts_with("/rest/") {
+            app.lock().ledger.counters.preflights += 1;
+        }
         let mut response = StatusCode::OK.into_response();
         add_cors(response.headers_mut());
         response.headers_mut().insert(

@@ -334,6 +334,8 @@ pub struct Counters {
     pub refreshes: u64,
     /// Refused exchanges at `/oauth/token/`.
     pub refresh_errors: u64,
+    /// CORS preflights (`OPTIONS`) a browser sent before REST calls.
+    pub preflights: u64,
 }
 
 /// Messages, requests and counters.

@@ -66,4 +66,9 @@ fn preflights_are_answered_without_touching_the_ledger_or_faults() {
         1,
         "fault not consumed"
     );
+    assert_eq!(
+        portal.admin_get("counters")["preflights"],
+        1,
+        "the REST preflight is counted, the admin one is not"
+    );
 }

@@ -181,8 +181,8 @@ fn raw_call() -> impl Strategy<Value = (Prepared, Map<String, Value>)> {
         )
         .prop_map(|(name, members)| {
             let members: Map<String, Value> = members.into_iter().collect();
-            let text = Value::Object(members.clone()).to_string();
-            let p = params::raw(&name, Some(text)).expect("a valid call");
+            let p =
+                params::raw(&name, Some(&Value::Object(members.clone()))).expect("a valid call");
             (p, members)
         })
 }
