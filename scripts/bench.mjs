@@ -1,0 +1,84 @@
+// Per-call cost of the package in Node against raw fetch, in one process, on loopback.
+//
+//   node scripts/bench.mjs [--blocks 16] [--calls 250]
+//
+// Starts a local portal (release build: `cargo build --release -p b24-portal`), then
+// alternates blocks of sequential calls of three variants, rotating their order every
+// block, and prints each variant's median per-call time over the blocks and its ratio
+// to raw fetch measured in the same run:
+//   raw    fetch(url, {method: 'POST', body}) + await res.json()
+//   lean   the same with the work any careful client must do: an AbortController, a
+//          timer, res.text() and JSON.parse (the floor for a client with timeouts)
+//   pkg    client.call(method, params) of the installed package
+// Every variant sends the same form body to the same method, so the portal's work is
+// identical. The package's size report (target/size-report.json) is printed too.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values: opts } = parseArgs({
+  options: { blocks: { type: 'string', default: '16' }, calls: { type: 'string', default: '250' }, method: { type: 'string', default: 'imopenlines.crm.chat.get' } },
+});
+const BLOCKS = Number(opts.blocks);
+const CALLS = Number(opts.calls);
+const METHOD = opts.method;
+const PARAMS = { CRM_ENTITY_TYPE: 'deal', CRM_ENTITY: 288 };
+
+const bin = ['release', 'debug'].map((p) => `${root}target/${p}/b24-portal`).find(existsSync);
+if (!bin) throw new Error('build the portal first: cargo build --release -p b24-portal');
+const entry = `${root}pkg/node.js`;
+if (!existsSync(entry)) throw new Error('build the package first: scripts/build.sh');
+const { Client } = await import(pathToFileURL(entry).href);
+
+const portal = spawn(bin, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const info = JSON.parse(await new Promise((resolve) => createInterface({ input: portal.stdout }).once('line', resolve)));
+try {
+  const url = `${info.webhook}${METHOD}`;
+  const body = new URLSearchParams(Object.entries(PARAMS).map(([k, v]) => [k, String(v)])).toString();
+  const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+  const client = Client.fromWebhook(info.webhook);
+  const variants = {
+    raw: async () => {
+      const res = await fetch(url, { method: 'POST', headers, body });
+      return res.json();
+    },
+    lean: async () => {
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), 30_000);
+      try {
+        const res = await fetch(url, { method: 'POST', headers, body, signal: controller.signal });
+        return JSON.parse(await res.text());
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    pkg: () => client.call(METHOD, PARAMS),
+  };
+  const names = Object.keys(variants);
+  for (const name of names) for (let i = 0; i < 300; i++) await variants[name](); // warm-up
+  const perCall = Object.fromEntries(names.map((n) => [n, []]));
+  for (let b = 0; b < BLOCKS; b++) {
+    const order = names.map((_, i) => names[(i + b) % names.length]);
+    for (const name of order) {
+      const t0 = performance.now();
+      for (let i = 0; i < CALLS; i++) await variants[name]();
+      perCall[name].push(((performance.now() - t0) * 1000) / CALLS);
+    }
+  }
+  const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+  // Ratios per block (same block, adjacent in time), then their median.
+  const ratio = (name) => median(perCall[name].map((t, i) => t / perCall.raw[i]));
+  const rows = names.map((n) => ({ variant: n, medianMicros: Number(median(perCall[n]).toFixed(1)), ratioToRaw: Number(ratio(n).toFixed(3)) }));
+  console.log(`per-call cost, ${METHOD}, ${BLOCKS} blocks x ${CALLS} sequential calls, Node ${process.version}, loopback:`);
+  for (const r of rows) console.log(`  ${r.variant.padEnd(5)} ${String(r.medianMicros).padStart(8)} us/call   ${r.ratioToRaw.toFixed(3)}x raw fetch`);
+  const size = JSON.parse(await readFile(`${root}target/size-report.json`, 'utf8'));
+  console.log(`package download: ${(size.totalGzip / 1024).toFixed(1)} KB gzipped (.wasm ${(size.wasmGzip / 1024).toFixed(1)} KB + JS ${(size.jsGzip / 1024).toFixed(1)} KB)`);
+  if (existsSync(`${root}target/size-breakdown.txt`)) console.log((await readFile(`${root}target/size-breakdown.txt`, 'utf8')).trimEnd());
+  await writeFile(`${root}target/bench.json`, JSON.stringify({ method: METHOD, blocks: BLOCKS, calls: CALLS, rows, size }, null, 2) + '\n');
+} finally {
+  portal.kill('SIGTERM');
+}
