@@ -11,11 +11,12 @@ use futures::future::{FutureExt, LocalBoxFuture, Shared};
 
 use crate::auth::Auth;
 pub use crate::auth::Token;
-use crate::envelope::{self, HttpResponse};
+use crate::envelope::{self, HttpResponse, Success};
 use crate::error::{codes, Details, Error, Outcome, Unanswered};
 use crate::json::JsonView;
+use crate::limiter::{Limiter, Limits};
 use crate::params::{self, Decoded, Prepared};
-use crate::policy::{self, Next};
+use crate::policy::{self, Attempt, Next, Retry};
 use crate::wire::{self, HttpRequest};
 
 /// Why the transport produced no response. `sent`: the request had been handed to
@@ -81,7 +82,36 @@ pub trait Transport {
     /// Resolves when the call's timeout passes or its signal fires (with `sent: false`),
     /// so that waits outside the network (a token refresh) are bounded too.
     fn stopped<'a>(&'a self, options: &'a Self::Options) -> LocalBoxFuture<'a, TransportError>;
+
+    /// Waits `ms` milliseconds, or less when the call stops first (then the error, with
+    /// `sent: false`). The limiter's and the retries' waits go through here.
+    fn sleep<'a>(
+        &'a self,
+        ms: f64,
+        options: &'a Self::Options,
+    ) -> LocalBoxFuture<'a, Result<(), TransportError>>;
 }
+
+/// One HTTP exchange as `onRequest` reports it: no parameter value, no secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestEvent<'a> {
+    /// The REST method (`batch` for a batch).
+    pub method: &'a str,
+    /// The HTTP status, or 0 when no answer was read.
+    pub status: u16,
+    /// The error code, or empty on success.
+    pub code: &'a str,
+    /// Milliseconds from sending to the answer (or the failure).
+    pub duration_ms: f64,
+    /// 1 for the first attempt of the call, 2 for its first repeat...
+    pub attempt: u32,
+    /// Milliseconds this attempt waited before it was sent: for the limiter and for a
+    /// retry's backoff.
+    pub waited_ms: f64,
+}
+
+/// The client's `onRequest` hook.
+pub type Observer = Box<dyn Fn(&RequestEvent<'_>)>;
 
 /// A refresh in progress: resolves to the new access token.
 pub type RefreshFuture = LocalBoxFuture<'static, Result<Token, String>>;
@@ -103,6 +133,14 @@ struct State {
     /// Tokens replaced by refreshes, kept (a few) so errors can still be redacted.
     old_secrets: Vec<String>,
     refreshes: u64,
+    /// The portal's request-rate limit as this client sees it (`None`: off).
+    limiter: Option<Limiter>,
+    retry: Retry,
+    /// Per method: milliseconds from the portal's `finish` to its
+    /// `operating_reset_at`, as last reported (a few methods kept).
+    resets: Vec<(String, f64)>,
+    /// Jitter's random state (xorshift).
+    rng: u64,
 }
 
 impl State {
@@ -125,6 +163,7 @@ pub struct Client<T: Transport> {
     transport: T,
     refresher: Option<Refresher>,
     current: Option<Current>,
+    observer: Option<Observer>,
     state: RefCell<State>,
 }
 
@@ -142,10 +181,12 @@ impl<T: Transport> Client<T> {
     /// A client with `auth`; `refresher` is used on `expired_token`/`invalid_token`
     /// answers when the auth is a token.
     pub fn new(transport: T, auth: Auth, refresher: Option<Refresher>) -> Self {
+        let seed = transport.now_ms().to_bits() | 1;
         Client {
             transport,
             refresher,
             current: None,
+            observer: None,
             state: RefCell::new(State {
                 auth,
                 generation: 0,
@@ -153,8 +194,41 @@ impl<T: Transport> Client<T> {
                 expires_at_ms: None,
                 old_secrets: Vec::new(),
                 refreshes: 0,
+                limiter: Some(Limiter::new(Limits::STANDARD)),
+                retry: Retry::DEFAULT,
+                resets: Vec::new(),
+                rng: seed,
             }),
         }
+    }
+
+    /// Paces this client's requests to `limits` (`None`: no pacing, for callers with
+    /// their own queue). The default is [`Limits::STANDARD`].
+    pub fn with_limits(self, limits: Option<Limits>) -> Self {
+        self.state.borrow_mut().limiter = limits.map(Limiter::new);
+        self
+    }
+
+    /// How limit refusals are retried (default [`Retry::DEFAULT`]).
+    pub fn with_retry(self, retry: Retry) -> Self {
+        self.state.borrow_mut().retry = retry;
+        self
+    }
+
+    /// Reports every HTTP exchange to `observer`.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The limits this client paces to, if any.
+    pub fn limits(&self) -> Option<Limits> {
+        self.state.borrow().limiter.as_ref().map(Limiter::limits)
+    }
+
+    /// The transport (its clock, its waits).
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Consults `current` before every call, and refreshes ahead of a known expiry.
@@ -190,24 +264,109 @@ impl<T: Transport> Client<T> {
         prepared: &Prepared,
         options: &T::Options,
     ) -> Result<Decoded<T::Json>, Error> {
+        let success = self.exchange(prepared, options).await?;
+        params::decode(prepared, success.status, success.result).map_err(|e| self.redact(e))
+    }
+
+    /// Runs a validated call to the portal's whole success envelope (`result` with
+    /// `total`, `next` and `time`). Every error is redacted.
+    pub async fn exchange(
+        &self,
+        prepared: &Prepared,
+        options: &T::Options,
+    ) -> Result<Success<T::Json>, Error> {
         let outcome = self.run(prepared, options).await;
-        outcome.map_err(|e| {
-            let s = self.state.borrow();
-            let mut secrets: Vec<&str> = vec![s.auth.secret()];
-            secrets.extend(s.old_secrets.iter().map(String::as_str));
-            e.redacted(&secrets)
-        })
+        outcome.map_err(|e| self.redact(e))
+    }
+
+    /// Replaces the current and earlier secrets in `e`'s texts.
+    pub fn redact(&self, e: Error) -> Error {
+        let s = self.state.borrow();
+        let mut secrets: Vec<&str> = vec![s.auth.secret()];
+        secrets.extend(s.old_secrets.iter().map(String::as_str));
+        e.redacted(&secrets)
+    }
+
+    /// Waits `ms` (a retry's backoff) and then for a place in the limiter; returns the
+    /// milliseconds waited. When the call stops meanwhile, its reservation is given
+    /// back and nothing is sent.
+    async fn pace(&self, backoff_ms: f64, options: &T::Options) -> Result<f64, TransportError> {
+        let started = self.transport.now_ms();
+        if backoff_ms > 0.0 {
+            self.transport.sleep(backoff_ms, options).await?;
+        }
+        let now = self.transport.now_ms();
+        let wait = match self.state.borrow_mut().limiter.as_mut() {
+            Some(l) => l.reserve(now),
+            None => 0.0,
+        };
+        if wait > 0.0 {
+            if let Err(stop) = self.transport.sleep(wait, options).await {
+                let now = self.transport.now_ms();
+                if let Some(l) = self.state.borrow_mut().limiter.as_mut() {
+                    l.release(now);
+                }
+                return Err(stop);
+            }
+        }
+        Ok((self.transport.now_ms() - started).max(0.0))
+    }
+
+    fn random(&self) -> f64 {
+        let mut s = self.state.borrow_mut();
+        let mut x = s.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.rng = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn reset_in_ms(&self, method: &str) -> Option<f64> {
+        let s = self.state.borrow();
+        s.resets
+            .iter()
+            .find(|(m, _)| m.eq_ignore_ascii_case(method))
+            .map(|(_, ms)| *ms)
+    }
+
+    /// Keeps what the portal said about `method`'s operating budget.
+    fn note_time(&self, method: &str, success: &Success<T::Json>) {
+        let Some(time) = &success.time else { return };
+        let (Some(reset), Some(finish)) = (time.operating_reset_at, time.finish) else {
+            return;
+        };
+        let ms = ((reset - finish) * 1000.0).max(0.0);
+        let mut s = self.state.borrow_mut();
+        s.resets.retain(|(m, _)| !m.eq_ignore_ascii_case(method));
+        if s.resets.len() >= 16 {
+            s.resets.remove(0);
+        }
+        s.resets.push((method.to_owned(), ms));
+    }
+
+    fn observe(&self, event: &RequestEvent<'_>) {
+        if let Some(observer) = &self.observer {
+            observer(event);
+        }
     }
 
     async fn run(
         &self,
         prepared: &Prepared,
         options: &T::Options,
-    ) -> Result<Decoded<T::Json>, Error> {
+    ) -> Result<Success<T::Json>, Error> {
         let method = prepared.method.as_str();
         let write = prepared.write;
         let mut refreshed = false;
+        let mut retried = 0u32;
+        let mut attempt = 0u32;
+        let mut backoff_ms = 0.0;
         loop {
+            let waited_ms = self
+                .pace(std::mem::take(&mut backoff_ms), options)
+                .await
+                .map_err(|stop| stop.into_error(method, write))?;
             let generation = self.sync_token();
             let expires_at = self.state.borrow().expires_at_ms;
             if !refreshed
@@ -234,16 +393,53 @@ impl<T: Transport> Client<T> {
                 let s = self.state.borrow();
                 (wire::encode(&s.auth, prepared), s.generation)
             };
-            let answer = match self.transport.send(&request, options).await {
-                Ok(response) => envelope::read(method, write, response),
-                Err(e) => Err(e.into_error(method, write)),
+            attempt += 1;
+            let sent_at = self.transport.now_ms();
+            let (answer, status) = match self.transport.send(&request, options).await {
+                Ok(response) => {
+                    let status = response.status;
+                    (envelope::read(method, write, response), status)
+                }
+                Err(e) => (Err(e.into_error(method, write)), 0),
             };
+            let now = self.transport.now_ms();
+            self.observe(&RequestEvent {
+                method,
+                status,
+                code: answer.as_ref().err().map_or("", |e| e.code()),
+                duration_ms: (now - sent_at).max(0.0),
+                attempt,
+                waited_ms,
+            });
             let error = match answer {
-                Ok(success) => return params::decode(prepared, success.status, success.result),
+                Ok(success) => {
+                    self.note_time(method, &success);
+                    return Ok(success);
+                }
                 Err(e) => e,
             };
-            match policy::after_error(&error, self.can_refresh(), refreshed) {
+            if error
+                .code()
+                .eq_ignore_ascii_case(codes::QUERY_LIMIT_EXCEEDED)
+            {
+                if let Some(l) = self.state.borrow_mut().limiter.as_mut() {
+                    l.saturate(now);
+                }
+            }
+            let facts = Attempt {
+                retried,
+                can_refresh: self.can_refresh(),
+                refreshed,
+                reset_in_ms: self.reset_in_ms(method),
+                random: self.random(),
+            };
+            let retry = self.state.borrow().retry;
+            match policy::decide(&error, &facts, &retry) {
                 Next::Fail => return Err(error),
+                Next::Wait(ms) => {
+                    retried += 1;
+                    backoff_ms = ms;
+                }
                 Next::RefreshAndRetry => {
                     refreshed = true;
                     if let Err(cause) = self.bounded_refresh(generation, options, prepared).await? {
@@ -360,6 +556,7 @@ mod tests {
         urls: RefCell<Vec<String>>,
         answer: Option<Responder>,
         now: Cell<f64>,
+        slept: RefCell<Vec<f64>>,
     }
 
     /// A flat form body as a JSON object (typed calls send flat fields only).
@@ -418,6 +615,25 @@ mod tests {
                     cause: "no script".into(),
                     sent: true,
                 }))
+            }
+            .boxed_local()
+        }
+        fn sleep<'a>(
+            &'a self,
+            ms: f64,
+            stop: &'a Stop,
+        ) -> LocalBoxFuture<'a, Result<(), TransportError>> {
+            self.slept.borrow_mut().push(ms);
+            let stopped = stop.0.clone();
+            async move {
+                if let Some(f) = stopped {
+                    if f.now_or_never().is_some() {
+                        return Err(TransportError::Aborted { sent: false });
+                    }
+                }
+                YieldOnce(false).await;
+                self.now.set(self.now.get() + ms);
+                Ok(())
             }
             .boxed_local()
         }
@@ -773,6 +989,148 @@ mod tests {
         .with_current(Box::new(move || source_token.borrow().clone()));
         futures::executor::block_on(c.call(&seed(), &Stop::default())).expect("ok");
         assert_eq!(count.get(), 1);
+        assert_eq!(c.transport.sent.borrow().len(), 1);
+    }
+
+    fn limited(code: &str, status: u16) -> Answer {
+        Ok(HttpResponse {
+            status,
+            body: Body::Json(json!({"error": code, "error_description": "Too many requests"})),
+        })
+    }
+
+    /// A webhook client answering from `script` in turn (the last answer repeats).
+    fn scripted(script: Vec<Answer>) -> Client<Scripted> {
+        let step = Cell::new(0usize);
+        Client::new(
+            Scripted {
+                answer: Some(Box::new(move |_| {
+                    let i = step.get();
+                    step.set(i + 1);
+                    script
+                        .get(i)
+                        .or(script.last())
+                        .cloned()
+                        .unwrap_or_else(|| ok(json!(1)))
+                })),
+                ..Default::default()
+            },
+            Auth::Webhook(
+                Webhook::parse("http://127.0.0.1:1/rest/1/hooksecret/", false).expect("ok"),
+            ),
+            None,
+        )
+    }
+
+    #[test]
+    fn limit_refusals_are_sent_again_after_a_wait_and_reported() {
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let log = events.clone();
+        let c = scripted(vec![
+            limited("QUERY_LIMIT_EXCEEDED", 503),
+            limited("OPERATION_TIME_LIMIT", 429),
+            ok(json!(19880117)),
+        ])
+        .with_observer(Box::new(move |e| {
+            log.borrow_mut()
+                .push((e.attempt, e.status, e.code.to_owned(), e.waited_ms))
+        }));
+        let id = futures::executor::block_on(c.call(&seed(), &Stop::default())).expect("ok");
+        assert_eq!(id, Decoded::Number(19880117));
+        assert_eq!(c.transport.sent.borrow().len(), 3);
+        let events = events.borrow();
+        let seen: Vec<_> = events
+            .iter()
+            .map(|(a, s, c, _)| (*a, *s, c.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (1, 503, "QUERY_LIMIT_EXCEEDED"),
+                (2, 429, "OPERATION_TIME_LIMIT"),
+                (3, 200, "")
+            ]
+        );
+        assert_eq!(events[0].3, 0.0, "the first attempt went at once");
+        assert!(
+            events[1].3 >= 500.0,
+            "after a 503 the bucket counts as full: {}",
+            events[1].3
+        );
+    }
+
+    #[test]
+    fn limit_retries_are_bounded_and_then_reach_the_caller() {
+        let c = scripted(vec![limited("QUERY_LIMIT_EXCEEDED", 503)]);
+        let e = futures::executor::block_on(c.call(&seed(), &Stop::default())).expect_err("fails");
+        assert_eq!(e.code(), "QUERY_LIMIT_EXCEEDED");
+        assert_eq!(e.outcome(), Outcome::NotExecuted);
+        assert_eq!(
+            c.transport.sent.borrow().len(),
+            4,
+            "one try and three retries"
+        );
+        let c = scripted(vec![limited("QUERY_LIMIT_EXCEEDED", 503)]).with_retry(Retry::NEVER);
+        futures::executor::block_on(c.call(&seed(), &Stop::default())).expect_err("fails");
+        assert_eq!(c.transport.sent.borrow().len(), 1);
+    }
+
+    #[test]
+    fn unknown_outcomes_are_never_sent_again() {
+        for lost in [
+            Err(TransportError::Network {
+                cause: "other side closed".into(),
+                sent: true,
+            }),
+            limited("INTERNAL_SERVER_ERROR", 500),
+            Ok(HttpResponse {
+                status: 200,
+                body: Body::NotJson {
+                    content_type: String::new(),
+                    len: 10,
+                },
+            }),
+        ] {
+            let c = scripted(vec![lost, ok(json!(1))]);
+            let e =
+                futures::executor::block_on(c.call(&seed(), &Stop::default())).expect_err("fails");
+            assert_eq!(e.outcome(), Outcome::Unknown, "{e}");
+            assert_eq!(c.transport.sent.borrow().len(), 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn the_limiter_spaces_a_client_s_requests_and_can_be_switched_off() {
+        let c =
+            scripted(vec![ok(json!(1))]).with_limits(Some(Limits::new(3.0, 10.0).expect("valid")));
+        for _ in 0..5 {
+            futures::executor::block_on(c.call(&seed(), &Stop::default())).expect("ok");
+        }
+        // Two places at once (one kept spare), then one per 100 ms.
+        let slept = c.transport.slept.borrow().clone();
+        assert_eq!(slept.len(), 3, "{slept:?}");
+        assert!(
+            slept.iter().all(|ms| (*ms - 100.0).abs() < 1e-6),
+            "{slept:?}"
+        );
+        let c = scripted(vec![ok(json!(1))]).with_limits(None);
+        for _ in 0..100 {
+            futures::executor::block_on(c.call(&seed(), &Stop::default())).expect("ok");
+        }
+        assert!(c.transport.slept.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_call_stopped_while_waiting_for_the_limiter_sends_nothing() {
+        let c =
+            scripted(vec![ok(json!(1))]).with_limits(Some(Limits::new(2.0, 1.0).expect("valid")));
+        futures::executor::block_on(c.call(&seed(), &Stop::default())).expect("ok");
+        let (tx, rx) = oneshot::channel::<()>();
+        drop(tx);
+        let stop = Stop(Some(rx.map(|_| ()).boxed_local().shared()));
+        let e = futures::executor::block_on(c.call(&seed(), &stop)).expect_err("stopped");
+        assert_eq!(e.outcome(), Outcome::NotExecuted);
+        assert!(e.to_string().contains("nothing was sent"), "{e}");
         assert_eq!(c.transport.sent.borrow().len(), 1);
     }
 }

@@ -11,7 +11,9 @@
 //! - [`error`]: one error type with stable codes;
 //! - [`json`]: how the core reads JSON without owning a JSON library;
 //! - [`frame`]: the parent-window protocol of an iframe app (strings in, strings out);
-//! - [`policy`]: refresh-and-retry or fail;
+//! - [`limiter`]: when a request may go, by the portal's leaky bucket;
+//! - [`policy`]: refresh-and-retry, wait-and-retry on a limit, or fail;
+//! - [`batch`]: batch commands, their splitting and their per-command results;
 //! - [`client`]: the life of a call over a [`client::Transport`].
 //!
 //! The wasm build adds, importing the core and never the other way:
@@ -31,6 +33,7 @@ pub mod envelope;
 pub mod error;
 pub mod frame;
 pub mod json;
+pub mod limiter;
 pub mod params;
 pub mod policy;
 pub mod query;

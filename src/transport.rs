@@ -164,6 +164,15 @@ impl Transport for Fetch {
     fn stopped<'a>(&'a self, bounds: &'a Bounds) -> LocalBoxFuture<'a, TransportError> {
         bounds.stopped().boxed_local()
     }
+
+    fn sleep<'a>(
+        &'a self,
+        ms: f64,
+        bounds: &'a Bounds,
+    ) -> LocalBoxFuture<'a, Result<(), TransportError>> {
+        let ms = ms.clamp(0.0, 2_147_483_647.0).ceil() as u32;
+        bounds.bound(interop::sleep(ms)).boxed_local()
+    }
 }
 
 /// The `fetch` init: POST, the body, its content type, the call's signal.
