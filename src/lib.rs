@@ -28,6 +28,7 @@
 //! `isBitrix24Error`, `init`. It loads the module on the first call.
 
 pub mod auth;
+pub mod batch;
 pub mod client;
 pub mod envelope;
 pub mod error;
