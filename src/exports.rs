@@ -26,6 +26,8 @@ use crate::params::{self, Decoded, Prepared, MESSAGE_ADD};
 use crate::tokens;
 use crate::transport::{Bounds, Fetch};
 
+mod many;
+
 const DEFAULT_TIMEOUT_MS: u32 = 30_000;
 const DEFAULT_REFRESH_TIMEOUT_MS: u32 = 10_000;
 
@@ -251,10 +253,8 @@ fn webhook_client(url: &str, options: &JsValue, method: &str) -> Result<Client, 
     let settings = settings(options, method)?;
     let hook =
         Webhook::parse(url, settings.allow_insecure_http).map_err(|e| e.for_method(method))?;
-    Ok(Client::with(
-        Core::new(Fetch, Auth::Webhook(hook), None),
-        &settings,
-    ))
+    let core = many::configured(Core::new(Fetch, Auth::Webhook(hook), None), options, method)?;
+    Ok(Client::with(core, &settings))
 }
 
 /// `{domain | clientEndpoint, accessToken, refresh?}` plus the client options, which
@@ -278,7 +278,8 @@ fn token_client(auth: &JsValue, options: &JsValue, method: &str) -> Result<Clien
     )
     .map_err(|e| e.for_method(method))?;
     let refresher = refresh.map(|f| tokens::refresher(f, settings.refresh_ms));
-    Ok(Client::with(Core::new(Fetch, auth, refresher), &settings))
+    let core = many::configured(Core::new(Fetch, auth, refresher), options, method)?;
+    Ok(Client::with(core, &settings))
 }
 
 /// A client over a loaded BX24.js: waits for `BX24.init` (at most `initTimeoutMs`),
@@ -316,6 +317,7 @@ async fn bx24_client(
     let (auth, refresh, current) = tokens::bx24_source(&bx24, protocol, settings.refresh_ms)
         .map_err(|e| e.for_method(method))?;
     let core = Core::new(Fetch, auth, Some(refresh)).with_current(current);
+    let core = many::configured(core, &options, method)?;
     Ok(Client::with(core, &settings))
 }
 
@@ -326,6 +328,7 @@ async fn frame_client(options: JsValue) -> Result<Client, Error> {
         .await
         .map_err(|e| e.for_method(method))?;
     let core = Core::new(Fetch, auth, Some(refresh)).with_expiry(expires_at_ms);
+    let core = many::configured(core, &options, method)?;
     let mut client = Client::with(core, &settings);
     client.frame = Some(Rc::new(Frame {
         channel,

@@ -46,6 +46,14 @@ export function makeApi(load) {
   };
   const fail = (r) => { throw toError(r); };
 
+  /** Per-item entries from the module: their error records become `Bitrix24Error`s. */
+  const entries = (out) => {
+    for (const e of Array.isArray(out) ? out : Object.values(out)) {
+      if (e && e.ok === false) e.error = toError(e.error);
+    }
+    return out;
+  };
+
   let glue;
   let loading;
   /** The module's exports, loading it once (again after a failed load). */
@@ -91,6 +99,45 @@ export function makeApi(load) {
     }
   };
 
+  /** A caller's hook, made safe to call from the module: what it throws or rejects
+   * with is dropped (an async hook's rejection must not become an unhandled one). */
+  const quiet = (f) => (event) => {
+    try {
+      const r = f(event);
+      if (r !== null && typeof r === 'object' && typeof r.then === 'function') r.then(undefined, () => {});
+    } catch {
+      // the hook's own failure is not the call's
+    }
+  };
+
+  /** `options` with its hook functions (`names`) made quiet; other options read as
+   * given (an object inheriting from the caller's). */
+  const withQuietHooks = (options, names) => {
+    if (options === null || typeof options !== 'object') return options;
+    const own = {};
+    try {
+      for (const name of names) {
+        const f = options[name];
+        if (typeof f === 'function') own[name] = { value: quiet(f), enumerable: true };
+      }
+      return Object.keys(own).length ? Object.create(options, own) : options;
+    } catch {
+      return options; // unreadable: the module reports it as an invalid option
+    }
+  };
+
+  /** The items of one page of a list method: the result itself when it is a list,
+   * or the one list inside it (`{tasks: [...]}`, `{items: [...]}`). */
+  const pageItems = (result) => {
+    if (Array.isArray(result)) return result;
+    if (result !== null && typeof result === 'object') {
+      const lists = Object.values(result).filter(Array.isArray);
+      if (lists.length === 1) return lists[0];
+      return Object.values(result);
+    }
+    return [];
+  };
+
   const wrap = (wasm) => {
     const c = new Client(BUILD);
     clients.get(c).wasm = wasm;
@@ -105,19 +152,19 @@ export function makeApi(load) {
     }
 
     static fromWebhook(url, options) {
-      return new Client(BUILD, (m) => m.Client.fromWebhook(url, options));
+      return new Client(BUILD, (m) => m.Client.fromWebhook(url, withQuietHooks(options, ['onRequest'])));
     }
 
     static fromToken(auth, options) {
-      return new Client(BUILD, (m) => m.Client.fromToken(auth, options));
+      return new Client(BUILD, (m) => m.Client.fromToken(auth, withQuietHooks(options, ['onRequest'])));
     }
 
     static fromBx24(bx24, options) {
-      return ready().then((m) => m.Client.fromBx24(bx24, options)).then(wrap, fail);
+      return ready().then((m) => m.Client.fromBx24(bx24, withQuietHooks(options, ['onRequest']))).then(wrap, fail);
     }
 
     static fromFrame(options) {
-      return ready().then((m) => m.Client.fromFrame(options)).then(wrap, fail);
+      return ready().then((m) => m.Client.fromFrame(withQuietHooks(options, ['onRequest']))).then(wrap, fail);
     }
 
     /** Loads the module and creates this client's wasm object now, so that a bad
@@ -137,6 +184,30 @@ export function makeApi(load) {
     setTitle(title) { return run(this, 'setTitle', (c) => c.setTitle(title)); }
 
     call(method, params, options) { return run(this, 'call', (c) => c.call(method, params, options)); }
+
+    /** One page of a list method: `{result, total, next}`. */
+    callPage(method, params, options) { return run(this, 'callPage', (c) => c.callPage(method, params, options)); }
+
+    /** Every item of a list method, page after page (by `next`). */
+    async *list(method, params, options) {
+      let start;
+      for (;;) {
+        const page = await this.callPage(method, start === undefined ? params : { ...params, start }, options);
+        yield* pageItems(page.result);
+        if (typeof page.next !== 'number' || page.next === start) return;
+        start = page.next;
+      }
+    }
+
+    /** Many commands in `batch` requests of up to 50; per-command entries. */
+    batch(commands, options) {
+      return run(this, 'batch', (c) => c.batch(commands, options)).then(entries);
+    }
+
+    /** Many messages through batches under the limiter; one entry per item, in order. */
+    crmMessageAddMany(items, options) {
+      return run(this, 'crmMessageAddMany', (c) => c.crmMessageAddMany(items, withQuietHooks(options, ['onProgress']))).then(entries);
+    }
 
     /** Releases the client's wasm memory; later calls reject with `NO_AUTH`. */
     free() {

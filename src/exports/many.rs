@@ -1,0 +1,301 @@
+//! The exports for many calls at once: `batch`, `crmMessageAddMany`, `callPage`, and a
+//! client's pacing options (`limits`, `retry`, `onRequest`). Like the rest of
+//! [`super`], they convert and delegate: batching, pacing and retries are in the core.
+
+use js_sys::{Array, Function};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::{bounds, invalid_option, option, params_snapshot, promise, to_js, Client, Core};
+use crate::batch::{self, Item, Progress};
+use crate::client::RequestEvent;
+use crate::error::{codes, Error};
+use crate::interop::{self, set, JsJson};
+use crate::json::{JsonView, Shape};
+use crate::limiter::Limits;
+use crate::params::{self, MESSAGE_ADD};
+use crate::policy::Retry;
+
+/// A whole number option within `range`, or `default` when absent.
+fn number_option(
+    options: &JsValue,
+    key: &str,
+    method: &str,
+    default: f64,
+    max: f64,
+) -> Result<f64, Error> {
+    match option(options, key, method)? {
+        None => Ok(default),
+        Some(v) => match v.as_f64() {
+            Some(n) if n.is_finite() && (0.0..=max).contains(&n) => Ok(n),
+            _ => Err(invalid_option(method, key, "must be a non-negative number in range")),
+        },
+    }
+}
+
+/// `limits`: absent (the standard plan's 50 / 2), `false` (off), `'standard'`,
+/// `'enterprise'`, or `{burst, drainPerSecond}`.
+fn limits_option(options: &JsValue, method: &str) -> Result<Option<Limits>, Error> {
+    let Some(v) = option(options, "limits", method)? else {
+        return Ok(Some(Limits::STANDARD));
+    };
+    if v.as_bool() == Some(false) {
+        return Ok(None);
+    }
+    match v.as_string().as_deref() {
+        Some("standard") => return Ok(Some(Limits::STANDARD)),
+        Some("enterprise") => return Ok(Some(Limits::ENTERPRISE)),
+        _ => {}
+    }
+    let what = "must be false, 'standard', 'enterprise' or {burst, drainPerSecond}";
+    if !v.is_object() {
+        return Err(invalid_option(method, "limits", what));
+    }
+    let d = Limits::STANDARD;
+    let burst = number_option(&v, "burst", method, d.burst, 1e6)?;
+    let drain = number_option(&v, "drainPerSecond", method, d.drain_per_second, 1e6)?;
+    Limits::new(burst, drain)
+        .map(Some)
+        .ok_or_else(|| invalid_option(method, "limits", what))
+}
+
+/// `retry`: absent (3 retries), `false` (none), or `{retries, baseDelayMs, maxDelayMs}`.
+fn retry_option(options: &JsValue, method: &str) -> Result<Retry, Error> {
+    let Some(v) = option(options, "retry", method)? else {
+        return Ok(Retry::DEFAULT);
+    };
+    if v.as_bool() == Some(false) {
+        return Ok(Retry::NEVER);
+    }
+    if !v.is_object() {
+        return Err(invalid_option(
+            method,
+            "retry",
+            "must be false or {retries, baseDelayMs, maxDelayMs}",
+        ));
+    }
+    let d = Retry::DEFAULT;
+    Ok(Retry {
+        retries: number_option(&v, "retries", method, f64::from(d.retries), 100.0)? as u32,
+        base_delay_ms: number_option(&v, "baseDelayMs", method, d.base_delay_ms, 3.6e6)?,
+        max_delay_ms: number_option(&v, "maxDelayMs", method, d.max_delay_ms, 3.6e6)?,
+    })
+}
+
+fn function_option(options: &JsValue, key: &str, method: &str) -> Result<Option<Function>, Error> {
+    match option(options, key, method)? {
+        None => Ok(None),
+        Some(f) if f.is_function() => Ok(Some(f.unchecked_into())),
+        Some(_) => Err(invalid_option(method, key, "must be a function")),
+    }
+}
+
+/// Applies a client's `limits`, `retry` and `onRequest` options to its core.
+pub(super) fn configured(core: Core, options: &JsValue, method: &str) -> Result<Core, Error> {
+    if !options.is_object() {
+        return Ok(core);
+    }
+    let core = core
+        .with_limits(limits_option(options, method)?)
+        .with_retry(retry_option(options, method)?);
+    Ok(match function_option(options, "onRequest", method)? {
+        None => core,
+        Some(f) => core.with_observer(Box::new(move |e: &RequestEvent<'_>| {
+            let o = interop::object();
+            set(&o, "method", e.method.into());
+            set(&o, "status", e.status.into());
+            if !e.code.is_empty() {
+                set(&o, "code", e.code.into());
+            }
+            set(&o, "durationMs", e.duration_ms.into());
+            set(&o, "attempt", e.attempt.into());
+            set(&o, "waitedMs", e.waited_ms.into());
+            // The caller's hook may throw: that is its own business, never the call's.
+            let _ = interop::call(&f, &JsValue::UNDEFINED, &[&o]);
+        })),
+    })
+}
+
+/// A plain-data copy of a JSON value (object or list), as `call()` params are copied.
+fn snapshot(method: &str, value: &JsValue) -> Result<JsJson, Error> {
+    let bad = |why: String| {
+        Error::argument(
+            method,
+            codes::ERROR_ARGUMENT,
+            "commands",
+            format!("commands must be plain JSON data ({why})"),
+        )
+    };
+    let text = js_sys::JSON::stringify(value).map_err(|e| bad(interop::text(&e)))?;
+    let text = text
+        .as_string()
+        .ok_or_else(|| bad("not serializable".to_owned()))?;
+    js_sys::JSON::parse(&text)
+        .map(JsJson)
+        .map_err(|e| bad(interop::text(&e)))
+}
+
+fn failure(e: Error) -> JsValue {
+    let o = interop::object();
+    set(&o, "ok", false.into());
+    set(&o, "error", to_js(e));
+    o
+}
+
+fn item_to_js(core: &Core, item: Item<JsJson>) -> JsValue {
+    match item {
+        Item::Done {
+            result,
+            total,
+            next,
+        } => {
+            let o = interop::object();
+            set(&o, "ok", true.into());
+            set(&o, "result", result.0);
+            if let Some(t) = total {
+                set(&o, "total", (t as f64).into());
+            }
+            if let Some(n) = next {
+                set(&o, "next", (n as f64).into());
+            }
+            o
+        }
+        Item::Failed(e) => failure(core.redact(e)),
+    }
+}
+
+fn progress_to_js(p: &Progress) -> JsValue {
+    let o = interop::object();
+    set(&o, "done", (p.done as f64).into());
+    set(&o, "total", (p.total as f64).into());
+    set(&o, "delivered", (p.delivered as f64).into());
+    set(&o, "failed", (p.failed as f64).into());
+    set(&o, "unknown", (p.unknown as f64).into());
+    o
+}
+
+fn halt_option(options: &JsValue, method: &str) -> Result<bool, Error> {
+    match option(options, "halt", method)? {
+        None => Ok(false),
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| invalid_option(method, "halt", "must be a boolean")),
+    }
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// `batch(commands, {halt, signal, timeoutMs})`: per-command entries, keyed like
+    /// the commands (an object by name, a list by position).
+    pub fn batch(&self, commands: JsValue, options: JsValue) -> js_sys::Promise {
+        let (core, default_timeout) = (self.core.clone(), self.timeout_ms);
+        promise(async move {
+            let method = "batch";
+            let input = snapshot(method, &commands)?;
+            let (commands, keyed) = batch::commands(&input)?;
+            let halt = halt_option(&options, method)?;
+            let bounds = bounds(&options, method, default_timeout)?;
+            let items = batch::send(
+                &core,
+                &commands,
+                halt,
+                || Ok::<_, Error>(&bounds),
+                |_, _| {},
+            )
+            .await;
+            let entries = items.into_iter().map(|i| item_to_js(&core, i));
+            Ok(if keyed {
+                let out = interop::object();
+                for (c, entry) in commands.iter().zip(entries) {
+                    set(&out, &c.name, entry);
+                }
+                out
+            } else {
+                entries.collect::<Array>().into()
+            })
+        })
+    }
+
+    /// `crmMessageAddMany(items, {onProgress, signal, halt, timeoutMs})`: one entry per
+    /// item, `{ok: true, id}` or `{ok: false, error}`; `timeoutMs` bounds each batch
+    /// request, `signal` the whole send.
+    #[wasm_bindgen(js_name = crmMessageAddMany)]
+    pub fn crm_message_add_many(&self, items: JsValue, options: JsValue) -> js_sys::Promise {
+        let (core, default_timeout) = (self.core.clone(), self.timeout_ms);
+        promise(async move {
+            let method = MESSAGE_ADD;
+            if !interop::is_array(&items) {
+                return Err(Error::argument(
+                    method,
+                    codes::ERROR_ARGUMENT,
+                    "items",
+                    "items must be a list of crmMessageAdd params".to_owned(),
+                ));
+            }
+            let halt = halt_option(&options, method)?;
+            let on_progress = function_option(&options, "onProgress", method)?;
+            // Checked once up front, so that a bad option is an error rather than a
+            // failure of every batch.
+            drop(bounds(&options, method, default_timeout)?);
+            let list = JsJson(items);
+            let count = match list.shape() {
+                Shape::Array(n) => n,
+                _ => 0,
+            };
+            let prepared: Vec<_> = (0..count)
+                .map(|i| match list.at(i) {
+                    Some(item) => params::message_add(&item),
+                    None => params::message_add(&JsJson(JsValue::UNDEFINED)),
+                })
+                .collect();
+            let sent = batch::message_add_many(
+                &core,
+                prepared,
+                halt,
+                || bounds(&options, method, default_timeout),
+                |p| {
+                    if let Some(f) = &on_progress {
+                        let _ = interop::call(f, &JsValue::UNDEFINED, &[&progress_to_js(p)]);
+                    }
+                },
+            )
+            .await;
+            Ok(sent
+                .into_iter()
+                .map(|s| match s {
+                    Ok(id) => {
+                        let o = interop::object();
+                        set(&o, "ok", true.into());
+                        set(&o, "id", (id as f64).into());
+                        o
+                    }
+                    Err(e) => failure(e),
+                })
+                .collect::<Array>()
+                .into())
+        })
+    }
+
+    /// `callPage(method, params, options)`: `{result, total?, next?}` of one page.
+    #[wasm_bindgen(js_name = callPage)]
+    pub fn call_page(&self, method: JsValue, params: JsValue, options: JsValue) -> js_sys::Promise {
+        let (core, default_timeout) = (self.core.clone(), self.timeout_ms);
+        let name = method.as_string().unwrap_or_default();
+        let prepared = params_snapshot(if name.is_empty() { "callPage" } else { &name }, &params)
+            .and_then(|p| params::raw(&name, p.as_ref()));
+        promise(async move {
+            let prepared = prepared?;
+            let bounds = bounds(&options, &prepared.method, default_timeout)?;
+            let page = core.exchange(&prepared, &bounds).await?;
+            let o = interop::object();
+            set(&o, "result", page.result.0);
+            if let Some(t) = page.total {
+                set(&o, "total", (t as f64).into());
+            }
+            if let Some(n) = page.next {
+                set(&o, "next", (n as f64).into());
+            }
+            Ok(o)
+        })
+    }
+}
