@@ -41,10 +41,11 @@ fn string<J: JsonView>(v: Option<J>) -> Option<String> {
     }
 }
 
+/// A number, or a string of digits (a real parent sends `AUTH_EXPIRES` as text).
 fn number<J: JsonView>(v: Option<J>) -> Option<f64> {
     match v?.shape() {
         Shape::Number(n) if n.is_finite() => Some(n),
-        Shape::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        Shape::String(s) => s.trim().parse::<u64>().ok().map(|n| n as f64),
         _ => None,
     }
 }

@@ -223,6 +223,14 @@ impl JsonView for JsJson {
             .map(JsJson)
     }
 
+    fn number_text(&self) -> Option<String> {
+        self.0.as_f64()?;
+        js_sys::Number::unchecked_from_js(self.0.clone())
+            .to_string_with_radix(10)
+            .ok()?
+            .as_string()
+    }
+
     fn keys(&self) -> Vec<String> {
         if !self.0.is_object() {
             return Vec::new();

@@ -34,6 +34,9 @@ pub trait JsonView: Clone {
     fn at(&self, index: u32) -> Option<Self>;
     /// An object's keys in order (empty when not an object).
     fn keys(&self) -> Vec<String>;
+    /// A number's shortest decimal text, as its own runtime prints it (JS `String(n)`);
+    /// `None` when not a number. The core never formats floats itself.
+    fn number_text(&self) -> Option<String>;
 }
 
 /// Appends `s` to `out` as a JSON string literal.
@@ -84,6 +87,10 @@ impl JsonView for serde_json::Value {
         self.as_object()
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    fn number_text(&self) -> Option<String> {
+        self.as_number().map(|n| n.to_string())
     }
 }
 

@@ -7,7 +7,7 @@
 //! `fields[PHONE][0][VALUE]=...`, values percent-encoded.
 //!
 //! Values follow BX24.js, the portal's own browser client: a string as is, a number
-//! in its shortest decimal form, `true`/`false` as those words, `null` left out, an
+//! as its runtime prints it (JS `String(n)`), `true`/`false` as those words, `null` left out, an
 //! empty array as `key=` (PHP then sees an empty string), an empty object left out,
 //! arrays by index (`key[0]`, `key[1]`).
 
@@ -42,15 +42,6 @@ pub fn pair(out: &mut String, key: &str, value: &str) {
     component(out, value);
 }
 
-/// A number as JS would print it for the integers and plain decimals JSON holds.
-pub fn number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        (n as i64).to_string()
-    } else {
-        n.to_string()
-    }
-}
-
 /// Appends `value` under `key` (already encoded), recursing into arrays and objects.
 /// Errors name what cannot be encoded.
 fn value<J: JsonView>(out: &mut String, key: &str, v: &J, depth: usize) -> Result<(), String> {
@@ -72,7 +63,7 @@ fn value<J: JsonView>(out: &mut String, key: &str, v: &J, depth: usize) -> Resul
             Ok(())
         }
         Shape::Number(n) if n.is_finite() => {
-            pair(out, key, &number(n));
+            pair(out, key, &v.number_text().unwrap_or_default());
             Ok(())
         }
         Shape::Number(_) => Err("params hold a number that is not finite".to_owned()),
