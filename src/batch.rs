@@ -24,7 +24,8 @@ use crate::json::{JsonView, Shape};
 use crate::params::{self, Decoded, Output, Params, Prepared};
 use crate::query;
 
-/// Commands the portal runs per request.
+/// Commands the portal runs per request. A list of commands is numbered from 0 in each
+/// request, so `$result[0]` is the first command of the same request.
 pub const MAX_COMMANDS: usize = 50;
 
 /// The code of a command that was not executed because an earlier one failed under
@@ -105,8 +106,10 @@ fn command<J: JsonView>(name: String, pair: &J) -> Result<Command, Error> {
 pub fn commands<J: JsonView>(input: &J) -> Result<(Vec<Command>, bool), Error> {
     match input.shape() {
         Shape::Array(n) => (0..n)
+            // Named by position within their request of 50, as the portal numbers a
+            // list of commands.
             .map(|i| match input.at(i) {
-                Some(pair) => command(i.to_string(), &pair),
+                Some(pair) => command((i as usize % MAX_COMMANDS).to_string(), &pair),
                 None => Err(invalid(format!("command {i} is missing"))),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -369,7 +372,7 @@ where
     }
     let commands: Vec<Command> = sendable
         .iter()
-        .map(|(i, p)| Command::from_prepared(i.to_string(), p))
+        .map(|(i, p)| Command::from_prepared(format!("m{i}"), p))
         .collect();
     send(client, &commands, halt, options, |first, chunk| {
         let mut entries = entries.borrow_mut();
