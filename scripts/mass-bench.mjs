@@ -1,0 +1,47 @@
+// Mass-send benchmark: 10,000 messages through crmMessageAddMany against the local
+// portal with its real bucket (50 requests, 2 per second) on a clock running SCALE
+// times faster. Prints the wall time against the bucket's theoretical minimum for
+// that many requests (the burst at once, the rest at the drain rate; goal <= 1.05x)
+// and the number of 503s the portal sent.
+//
+//   node scripts/mass-bench.mjs [messages=10000] [scale=20]
+//
+// Needs the built package (pkg/) and the portal binary (target/debug/b24-portal, or
+// B24_PORTAL_BIN).
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { Client } = await import(path.join(root, 'pkg', 'node.js'));
+const messages = Number(process.argv[2] ?? 10_000);
+const scale = Number(process.argv[3] ?? 20);
+const BURST = 50;
+const DRAIN = 2;
+
+const bin = process.env.B24_PORTAL_BIN ?? path.join(root, 'target', 'debug', 'b24-portal');
+const child = spawn(bin, ['--port', '0', '--rate-limit', '--rate-burst', String(BURST), '--rate-drain', String(DRAIN),
+  '--time-scale', String(scale)], { stdio: ['ignore', 'pipe', 'inherit'] });
+const info = JSON.parse(await new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve)));
+const admin = async (p) => (await fetch(`${info.url}/_portal/${p}`)).json();
+
+try {
+  const client = Client.fromWebhook(info.webhook, { limits: { burst: BURST, drainPerSecond: DRAIN * scale } });
+  const items = Array.from({ length: messages }, (_, i) => ({
+    crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: `bench ${i}`,
+  }));
+  const requests = Math.ceil(messages / 50);
+  const started = performance.now();
+  const out = await client.crmMessageAddMany(items);
+  const wall = performance.now() - started;
+  const minimum = (Math.max(0, requests - BURST) / (DRAIN * scale)) * 1000;
+  const counters = await admin('counters');
+  const ok = out.filter((e) => e.ok).length;
+  console.log(`messages ${messages} in ${requests} batch requests; delivered ${ok}`);
+  console.log(`bucket ${BURST} / ${DRAIN} per second, clock x${scale}: theoretical minimum ${(minimum / 1000).toFixed(2)} s (${(minimum * scale / 1000).toFixed(1)} s of portal time)`);
+  console.log(`wall ${(wall / 1000).toFixed(2)} s = ${(wall / minimum).toFixed(3)}x the minimum (goal <= 1.05x)`);
+  console.log(`503 QUERY_LIMIT_EXCEEDED sent by the portal: ${counters.queryLimitExceeded.total}`);
+} finally {
+  child.kill('SIGTERM');
+}
