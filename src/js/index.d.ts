@@ -91,6 +91,108 @@ export interface ClientOptions {
   /** Allow a plain `http://` portal other than this machine (localhost, 127.0.0.0/8, [::1]).
    * Off by default: the webhook secret or token would travel in clear text. */
   allowInsecureHttp?: boolean;
+  /** The portal's request-rate limit, which this client paces all its calls to (a batch
+   * counts as one request): `'standard'` (the default: 50 requests, 2 per second),
+   * `'enterprise'` (250, 5), your own numbers, or `false` for no pacing (when you run
+   * your own queue). After a `QUERY_LIMIT_EXCEEDED` the bucket counts as full. */
+  limits?: false | 'standard' | 'enterprise' | Limits;
+  /** Retries of `QUERY_LIMIT_EXCEEDED` and `OPERATION_TIME_LIMIT`, which the portal answers
+   * before running the method (default `{retries: 3, baseDelayMs: 250, maxDelayMs: 30000}`);
+   * `false`: none. Nothing whose outcome is unknown is ever sent again. */
+  retry?: false | RetryOptions;
+  /** Called after every HTTP exchange, to see why a mass send is slow. Never given a
+   * parameter value or a secret. What it throws or rejects with is ignored. */
+  onRequest?: (event: RequestEvent) => void | Promise<void>;
+}
+
+/** A leaky bucket's size and drain rate. */
+export interface Limits {
+  /** Requests sent at once from an empty bucket (default 50). */
+  burst?: number;
+  /** Requests per second once it is full (default 2). */
+  drainPerSecond?: number;
+}
+
+/** How limit refusals are retried. */
+export interface RetryOptions {
+  /** Retries after the first attempt (default 3). */
+  retries?: number;
+  /** First backoff in milliseconds, doubled per retry, half of it random (default 250). */
+  baseDelayMs?: number;
+  /** Longest single wait, a 429's reset included (default 30000). */
+  maxDelayMs?: number;
+}
+
+/** One HTTP exchange, as `onRequest` gets it. */
+export interface RequestEvent {
+  /** The REST method (`batch` for a batch request). */
+  method: string;
+  /** The HTTP status, 0 when no answer was read. */
+  status: number;
+  /** The error code, when the exchange failed. */
+  code?: string;
+  /** From sending to the answer, in milliseconds. */
+  durationMs: number;
+  /** 1 for the call's first attempt, 2 for its first retry... */
+  attempt: number;
+  /** Milliseconds waited before sending: for the limiter and a retry's backoff. */
+  waitedMs: number;
+}
+
+/** A command of `batch`: `[method, params]`. Parameter values may refer to an earlier
+ * command of the same request of 50 with `$result[name][FIELD]...`. */
+export type BatchCommand = [method: string, params?: Record<string, unknown>];
+
+/** One command's outcome. */
+export type BatchEntry =
+  | { ok: true; result: unknown; total?: number; next?: number }
+  | { ok: false; error: Bitrix24Error };
+
+/** Options of `batch`. */
+export interface BatchOptions extends CallOptions {
+  /** Stop at the first failing command; later ones fail with `HALTED` (not executed). */
+  halt?: boolean;
+}
+
+/** One message's outcome in `crmMessageAddMany`: its id, or an error whose `outcome`
+ * says whether it was not executed (safe to send again), failed, or may have been
+ * delivered (`unknown`: never sent again by the client). */
+export type MessageEntry = { ok: true; id: number } | { ok: false; error: Bitrix24Error };
+
+/** Counts after each batch of a mass send. */
+export interface MassProgress {
+  /** Items with a final state. */
+  done: number;
+  /** All items. */
+  total: number;
+  /** Delivered (the portal gave an id). */
+  delivered: number;
+  /** Surely not delivered: refused, invalid, or not executed. */
+  failed: number;
+  /** May have been delivered: the answer was lost. */
+  unknown: number;
+}
+
+/** Options of `crmMessageAddMany`. */
+export interface MessageAddManyOptions {
+  /** Called after each batch request. */
+  onProgress?: (progress: MassProgress) => void;
+  /** Stops before the next batch; the items not yet sent fail with `ABORTED`, not executed. */
+  signal?: AbortSignal;
+  /** Stop at the first failing message; the rest fail with `HALTED`, not executed. */
+  halt?: boolean;
+  /** Timeout of each batch request (its wait for the limiter included), in milliseconds. */
+  timeoutMs?: number;
+}
+
+/** One page of a list method. */
+export interface Page<T = unknown> {
+  /** The page's `result`. */
+  result: T;
+  /** How many items match (absent or 0 when counting is off, `start: -1`). */
+  total?: number;
+  /** The `start` of the next page; absent on the last. */
+  next?: number;
 }
 
 /** What `BX24.getAuth()` returns; `expires_in` is the absolute expiry in milliseconds. */
@@ -141,6 +243,7 @@ export type Bitrix24ErrorCode =
   | 'expired_token' | 'invalid_token' | 'NO_AUTH_FOUND' | 'INVALID_CREDENTIALS' | 'insufficient_scope'
   | 'QUERY_LIMIT_EXCEEDED' | 'OPERATION_TIME_LIMIT' | 'ERROR_METHOD_NOT_FOUND' | 'INTERNAL_SERVER_ERROR'
   | 'NETWORK_ERROR' | 'TIMEOUT' | 'ABORTED' | 'BAD_RESPONSE' | 'NO_AUTH' | 'LOAD_ERROR' | 'INTERNAL_ERROR' | 'COMMAND_DENIED'
+  | 'HALTED' | 'ERROR_BATCH_LENGTH_EXCEEDED' | 'ERROR_BATCH_METHOD_NOT_ALLOWED'
   | (string & {});
 
 /** What the caller can do about an error. */
@@ -253,6 +356,23 @@ export declare class Client {
    * @param params its parameters, a plain object of JSON values
    * @param options `signal` and `timeoutMs` */
   call(method: string, params?: Record<string, unknown>, options?: CallOptions): Promise<unknown>;
+  /** One page of a list method, with the portal's `total` and `next`.
+   * @param method e.g. `crm.lead.list`
+   * @param params its parameters; `start` picks the page */
+  callPage<T = unknown[]>(method: string, params?: Record<string, unknown>, options?: CallOptions): Promise<Page<T>>;
+  /** Every item of a list method, page after page by `next` (50 per page, one request
+   * each, paced by the limiter). A page's items are its `result` when that is a list,
+   * or the one list inside it (`{tasks: [...]}`). */
+  list<T = unknown>(method: string, params?: Record<string, unknown>, options?: CallOptions): AsyncGenerator<T, void, undefined>;
+  /** Many commands in `batch` requests of up to 50 (one limiter place each). Resolves
+   * to one entry per command, keyed like `commands`; rejects only for invalid input.
+   * @param commands `{name: [method, params]}` or `[[method, params], ...]` */
+  batch(commands: Record<string, BatchCommand>, options?: BatchOptions): Promise<Record<string, BatchEntry>>;
+  batch(commands: BatchCommand[], options?: BatchOptions): Promise<BatchEntry[]>;
+  /** Sends any number of messages through batches of up to 50 under the limiter.
+   * Resolves (never rejects for per-item failures) to one entry per item, in order.
+   * Invalid items are not sent. */
+  crmMessageAddMany(items: CrmMessageAddParams[], options?: MessageAddManyOptions): Promise<MessageEntry[]>;
   /** Releases the client's memory; later calls reject with `NO_AUTH`. */
   free(): void;
 }

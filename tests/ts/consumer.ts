@@ -90,3 +90,29 @@ export async function inFrame(bx24: Bx24Like): Promise<number> {
   await crmMessageAdd({ crmEntityType: 'deal', crmEntity: 1, userId: 1, chatId: 1, message: 'm' }, { bx24 });
   return client.crmMessageAdd({ crmEntityType: 'deal', crmEntity: 1, userId: 1, chatId: 1, message: 'm' });
 }
+
+export async function manyExample(webhook: string): Promise<number> {
+  const client = Client.fromWebhook(webhook, {
+    limits: 'enterprise',
+    retry: { retries: 2 },
+    onRequest: (e) => { expectType<Equals<typeof e.waitedMs, number>>(true); },
+  });
+  const items: CrmMessageAddParams[] = [{ crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: 'Hi' }];
+  const sent = await client.crmMessageAddMany(items, { onProgress: (p) => { expectType<Equals<typeof p.unknown, number>>(true); } });
+  let delivered = 0;
+  for (const e of sent) {
+    if (e.ok) delivered += e.id;
+    else expectType<Equals<typeof e.error, Bitrix24Error>>(true);
+  }
+  const named = await client.batch({ leads: ['crm.lead.list', { select: ['ID'] }] }, { halt: true });
+  const leads = named.leads;
+  if (leads?.ok) expectType<Equals<typeof leads.result, unknown>>(true);
+  const listed = await client.batch([['server.time']]);
+  expectType<Equals<typeof listed, import('b24-openlines').BatchEntry[]>>(true);
+  const page = await client.callPage('crm.lead.list', {});
+  expectType<Equals<typeof page.next, number | undefined>>(true);
+  for await (const lead of client.list<{ ID: string }>('crm.lead.list')) delivered += Number(lead.ID);
+  const off = Client.fromWebhook(webhook, { limits: false, retry: false });
+  void off;
+  return delivered;
+}
