@@ -84,7 +84,14 @@ pub fn stored_text(raw: &str) -> String {
 /// Stores a message sent by `imopenlines.crm.message.add` in its chat's
 /// history, with the "sent automatically" note; the author has read the
 /// chat up to it.
-pub fn append_from_crm(dir: &mut Directory, id: i64, chat_id: i64, author_id: i64, raw: &str, now: f64) {
+pub fn append_from_crm(
+    dir: &mut Directory,
+    id: i64,
+    chat_id: i64,
+    author_id: i64,
+    raw: &str,
+    now: f64,
+) {
     let attach = Attach {
         id: now as i64,
         blocks: vec![AttachBlock {
@@ -284,7 +291,9 @@ impl<'a> UserOut<'a> {
         Self {
             id: user.id,
             active: user.active,
-            name: format!("{} {}", user.name, user.last_name).trim().to_owned(),
+            name: format!("{} {}", user.name, user.last_name)
+                .trim()
+                .to_owned(),
             first_name: &user.name,
             last_name: &user.last_name,
             work_position: "",
@@ -340,23 +349,24 @@ pub fn dialog_messages_get(
             dialog_arg = Some(&chat_id_text);
         }
     }
-    let target = dialog(dialog_arg.as_ref()).ok_or_else(|| {
-        RestError::bad_request("DIALOG_ID_EMPTY", "Dialog ID can't be empty")
-    })?;
+    let target = dialog(dialog_arg.as_ref())
+        .ok_or_else(|| RestError::bad_request("DIALOG_ID_EMPTY", "Dialog ID can't be empty"))?;
     let chat_id = match target {
         Dialog::Chat(id) if may_read(dir, reader, id) => Some(id),
         Dialog::User(id) if dir.users.contains_key(&id) => None,
         _ => return Err(access_error()),
     };
     let from = if isset(args.get("FIRST_ID")) {
-        let id = args.get("FIRST_ID").and_then(|v| digits(v)).ok_or_else(|| {
-            RestError::bad_request("FIRST_ID_STRING", "First ID can't be string")
-        })?;
+        let id = args
+            .get("FIRST_ID")
+            .and_then(|v| digits(v))
+            .ok_or_else(|| RestError::bad_request("FIRST_ID_STRING", "First ID can't be string"))?;
         From::After(id)
     } else if isset(args.get("LAST_ID")) {
-        let id = args.get("LAST_ID").and_then(|v| digits(v)).ok_or_else(|| {
-            RestError::bad_request("LAST_ID_STRING", "Last ID can't be string")
-        })?;
+        let id = args
+            .get("LAST_ID")
+            .and_then(|v| digits(v))
+            .ok_or_else(|| RestError::bad_request("LAST_ID_STRING", "Last ID can't be string"))?;
         From::Before(id)
     } else {
         From::Default
@@ -516,11 +526,20 @@ mod tests {
     #[test]
     fn dialog_ids_follow_the_server_pattern() {
         let v = |s: &str| Value::String(s.to_owned());
-        assert!(matches!(dialog(Some(&&v("chat8773"))), Some(Dialog::Chat(8773))));
-        assert!(matches!(dialog(Some(&&v("CHAT8773\n"))), Some(Dialog::Chat(8773))));
+        assert!(matches!(
+            dialog(Some(&&v("chat8773"))),
+            Some(Dialog::Chat(8773))
+        ));
+        assert!(matches!(
+            dialog(Some(&&v("CHAT8773\n"))),
+            Some(Dialog::Chat(8773))
+        ));
         assert!(matches!(dialog(Some(&&v("12"))), Some(Dialog::User(12))));
         assert!(matches!(dialog(Some(&&v("sg5"))), Some(Dialog::Other)));
-        assert!(matches!(dialog(Some(&&Value::from(12))), Some(Dialog::User(12))));
+        assert!(matches!(
+            dialog(Some(&&Value::from(12))),
+            Some(Dialog::User(12))
+        ));
         for bad in ["", "0", "chat", "chat 1", "room1", "chat1x", "-1"] {
             assert!(dialog(Some(&&v(bad))).is_none(), "{bad}");
         }

@@ -268,7 +268,14 @@ fn message_add(call: &mut Call<'_>) -> Result<Output, RestError> {
         auth: call.caller.kind,
         at: iso8601_millis(call.now),
     });
-    history::append_from_crm(&mut call.store.directory, id, chat_id, user_id, &text, call.now);
+    history::append_from_crm(
+        &mut call.store.directory,
+        id,
+        chat_id,
+        user_id,
+        &text,
+        call.now,
+    );
     raw(&id)
 }
 
