@@ -91,7 +91,8 @@ fn counters_count_by_method_and_status() {
             "operationTimeLimit": {"total": 0, "byMethod": {}},
             "batchCommands": {"total": 0, "byMethod": {}},
             "refreshes": 0,
-            "refreshErrors": 0
+            "refreshErrors": 0,
+            "preflights": 0
         })
     );
 }
