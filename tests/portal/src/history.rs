@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::crm;
 use crate::envelope::{iso8601, RestError};
 use crate::php;
 use crate::request::Params;
@@ -122,8 +123,10 @@ pub fn join(dir: &mut Directory, chat_id: i64, user_id: i64) {
 
 /// Whether `user_id` may read chat `chat_id`'s history: a member may; for
 /// an open-line chat also a user with the right to join the line's
-/// dialogues, a user who can read the CRM item the dialogue is bound to,
-/// and the dialogue's operator (who has it among their recent sessions).
+/// dialogues (`Config::canJoin`; administrators have it here as for
+/// `imopenlines.crm.chat.user.add`), a user who can read the CRM item the
+/// dialogue is bound to, and the dialogue's operator (who has it among
+/// their recent sessions).
 pub fn may_read(dir: &Directory, user_id: i64, chat_id: i64) -> bool {
     let Some(chat) = dir.chats.get(&chat_id) else {
         return false;
@@ -134,10 +137,8 @@ pub fn may_read(dir: &Directory, user_id: i64, chat_id: i64) -> bool {
     let Some(line) = &chat.open_line else {
         return false;
     };
-    let user = dir.users.get(&user_id);
-    let joins = user.is_some_and(|u| u.lines_access || u.admin);
-    let reads_item = line.crm.is_some() && user.is_some_and(|u| u.crm_access || u.admin);
-    joins || reads_item || line.operator_id == user_id
+    let reads_item = line.crm.is_some() && crm::has_crm_access(dir, user_id);
+    crm::can_join_lines(dir, user_id) || reads_item || line.operator_id == user_id
 }
 
 /// The method's parameters by upper-cased name, as the handler sees them
