@@ -111,6 +111,8 @@ pub fn load(dir: &mut Directory, fixtures: Fixtures) -> Result<Loaded, String> {
         next.users.clear();
         next.crm.clear();
         next.chats.clear();
+        next.history.clear();
+        next.last_read.clear();
     }
     let ids = fixtures
         .users
@@ -173,6 +175,8 @@ pub fn load(dir: &mut Directory, fixtures: Fixtures) -> Result<Loaded, String> {
             updated: next.next_update,
         };
         next.next_update += 1;
+        next.history.remove(&chat.id);
+        next.last_read.retain(|(chat_id, _), _| *chat_id != chat.id);
         next.chats.insert(chat.id, chat);
     }
     for m in fixtures.memberships {
@@ -181,7 +185,9 @@ pub fn load(dir: &mut Directory, fixtures: Fixtures) -> Result<Loaded, String> {
             .get_mut(&m.chat_id)
             .ok_or_else(|| format!("no chat {}", m.chat_id))?;
         if m.member.unwrap_or(true) {
-            chat.members.insert(m.user_id);
+            if chat.members.insert(m.user_id) {
+                crate::history::join(&mut next, m.chat_id, m.user_id);
+            }
         } else {
             chat.members.remove(&m.user_id);
         }

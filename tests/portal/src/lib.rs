@@ -24,6 +24,7 @@ mod crm;
 mod envelope;
 mod faults;
 mod fixtures;
+mod history;
 mod limits;
 mod list;
 mod methods;

@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::config::{Config, NonMemberCode, DEFAULT_SCOPE};
 use crate::crm::{self, CrmTarget};
 use crate::envelope::{iso8601, iso8601_millis, RestError};
+use crate::history;
 use crate::list::{self, Page, Start};
 use crate::php;
 use crate::request::Params;
@@ -46,12 +47,13 @@ pub struct MethodSpec {
 
 const IMOPENLINES: Option<&str> = Some("imopenlines");
 const CRM: Option<&str> = Some("crm");
+const IM: Option<&str> = Some("im");
 
 /// Name of the `batch` method, which the REST layer runs itself.
 pub const BATCH: &str = "batch";
 
 #[rustfmt::skip]
-static METHODS: [MethodSpec; 12] = [
+static METHODS: [MethodSpec; 13] = [
     MethodSpec { name: BATCH, scope: None, handler: run_by_rest_layer },
     MethodSpec { name: "imopenlines.crm.message.add", scope: IMOPENLINES, handler: message_add },
     MethodSpec { name: "imopenlines.crm.chat.get", scope: IMOPENLINES, handler: chat_get },
@@ -60,6 +62,7 @@ static METHODS: [MethodSpec; 12] = [
     MethodSpec { name: "imopenlines.crm.chat.user.delete", scope: IMOPENLINES, handler: chat_user_delete },
     MethodSpec { name: "imopenlines.crm.lead.create", scope: IMOPENLINES, handler: lead_create },
     MethodSpec { name: "crm.lead.list", scope: CRM, handler: lead_list },
+    MethodSpec { name: "im.dialog.messages.get", scope: IM, handler: dialog_messages_get },
     MethodSpec { name: "profile", scope: None, handler: profile },
     MethodSpec { name: "server.time", scope: None, handler: server_time },
     MethodSpec { name: "methods", scope: None, handler: methods },
@@ -260,12 +263,26 @@ fn message_add(call: &mut Call<'_>) -> Result<Output, RestError> {
         user_id,
         crm_entity_type: target.code,
         crm_entity: target.id,
-        message: text,
+        message: text.clone(),
         caller_user_id: call.caller.user_id,
         auth: call.caller.kind,
         at: iso8601_millis(call.now),
     });
+    history::append_from_crm(
+        &mut call.store.directory,
+        id,
+        chat_id,
+        user_id,
+        &text,
+        call.now,
+    );
     raw(&id)
+}
+
+/// `im.dialog.messages.get` (im module `dialogMessagesGet`, see `history`).
+fn dialog_messages_get(call: &mut Call<'_>) -> Result<Output, RestError> {
+    history::dialog_messages_get(&call.store.directory, call.caller.user_id, call.args.0)
+        .map(Output::plain)
 }
 
 #[derive(Serialize)]
@@ -357,7 +374,9 @@ fn chat_user_add(call: &mut Call<'_>) -> Result<Output, RestError> {
             .chats
             .get_mut(&chat_id)
             .is_some_and(|c| c.members.insert(user_id));
-        if !added {
+        if added {
+            history::join(&mut call.store.directory, chat_id, user_id);
+        } else {
             return Err(RestError::bad_request(
                 "WRONG_REQUEST",
                 "You don't have access or user already member in chat",

@@ -149,5 +149,7 @@ pub fn directory() -> Directory {
         next_lead_id: 102,
         next_message_id: FIRST_MESSAGE_ID,
         next_update,
+        history: BTreeMap::new(),
+        last_read: BTreeMap::new(),
     }
 }

@@ -129,6 +129,10 @@ pub struct Directory {
     pub next_message_id: i64,
     /// Next recency rank.
     pub next_update: u64,
+    /// Each chat's messages, oldest first.
+    pub history: BTreeMap<i64, Vec<crate::history::ChatMessage>>,
+    /// Id of the last message each member has read, by chat and user.
+    pub last_read: BTreeMap<(i64, i64), i64>,
 }
 
 /// How a caller authenticated.
