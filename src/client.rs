@@ -300,6 +300,9 @@ impl<T: Transport> Client<T> {
             Some(l) => l.reserve(now),
             None => 0.0,
         };
+        if wait <= 0.0 && backoff_ms <= 0.0 {
+            return Ok(0.0);
+        }
         if wait > 0.0 {
             if let Err(stop) = self.transport.sleep(wait, options).await {
                 let now = self.transport.now_ms();

@@ -28,7 +28,11 @@ fn number_option(
         None => Ok(default),
         Some(v) => match v.as_f64() {
             Some(n) if n.is_finite() && (0.0..=max).contains(&n) => Ok(n),
-            _ => Err(invalid_option(method, key, "must be a non-negative number in range")),
+            _ => Err(invalid_option(
+                method,
+                key,
+                "must be a non-negative number in range",
+            )),
         },
     }
 }
