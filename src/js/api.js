@@ -85,6 +85,9 @@ export function makeApi(load) {
   /** Runs `f(wasmClient)`; every failure, synchronous or not, is a rejection. */
   const run = (self, method, f) => {
     try {
+      const wasm = clients.get(self)?.wasm;
+      // A ready client calls straight through: one Promise per call, the module's.
+      if (wasm) return f(wasm).then(undefined, fail);
       return wasmOf(self, method).then(f).then(undefined, fail);
     } catch (e) {
       return Promise.reject(toError(e));
