@@ -223,17 +223,17 @@ async fn exchange(promise: Promise) -> Result<HttpResponse<JsJson>, JsValue> {
         .and_then(|s| s.as_f64())
         .filter(|s| (0.0..=999.0).contains(s))
         .map_or(0, |s| s as u16);
-    let content_type = interop::get(&response, "headers")
-        .and_then(|h| interop::call_method(&h, "get", &[&"content-type".into()]).ok())
-        .and_then(|v| v.as_string())
-        .unwrap_or_default();
     let text = interop::call_method(&response, "text", &[]).map_err(|e| JsValue::from_str(&e))?;
     let text = interop::settle(&text).await?;
     // Parsed where it is: the body never crosses into wasm as a string.
     let body = match interop::parse_json(&text) {
         Ok(value) if text.is_string() => Body::Json(JsJson(value)),
+        // Read only for the error text: a JSON answer never needs its header.
         _ => Body::NotJson {
-            content_type,
+            content_type: interop::get(&response, "headers")
+                .and_then(|h| interop::call_method(&h, "get", &[&"content-type".into()]).ok())
+                .and_then(|v| v.as_string())
+                .unwrap_or_default(),
             len: text.as_string().map_or(0, |t| t.len()),
         },
     };
