@@ -227,6 +227,7 @@ impl<T: Transport> Client<T> {
                         outcome: Outcome::NotExecuted,
                         retryable: false,
                         note: "",
+                        verified: false,
                     }));
                 }
             }

@@ -12,7 +12,8 @@
 //! - [`json`]: how the core reads JSON without owning a JSON library;
 //! - [`frame`]: the parent-window protocol of an iframe app (strings in, strings out);
 //! - [`policy`]: refresh-and-retry or fail;
-//! - [`client`]: the life of a call over a [`client::Transport`].
+//! - [`client`]: the life of a call over a [`client::Transport`];
+//! - [`verify`]: settling an unknown message outcome by reading the chat back.
 //!
 //! The wasm build adds, importing the core and never the other way:
 //!
@@ -34,6 +35,7 @@ pub mod json;
 pub mod params;
 pub mod policy;
 pub mod query;
+pub mod verify;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

@@ -25,6 +25,7 @@ export function makeApi(load) {
       if (fields.argument !== undefined) this.argument = fields.argument;
       this.outcome = fields.outcome;
       this.retryable = fields.retryable;
+      if (fields.verified) this.verified = true;
     }
   }
 
