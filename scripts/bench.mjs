@@ -9,7 +9,8 @@
 //   raw    fetch(url, {method: 'POST', body}) + await res.json()
 //   lean   the same with the work any careful client must do: an AbortController, a
 //          timer, res.text() and JSON.parse (the floor for a client with timeouts)
-//   pkg    client.call(method, params) of the installed package
+//   pkg    client.call(method, params) of the built package
+//   typed  client.crmChatGet(...) (the same request through a typed method)
 // Every variant sends the same form body to the same method, so the portal's work is
 // identical. The package's size report (target/size-report.json) is printed too.
 import { spawn } from 'node:child_process';
@@ -57,7 +58,9 @@ try {
       }
     },
     pkg: () => client.call(METHOD, PARAMS),
+    typed: () => client.crmChatGet({ crmEntityType: 'deal', crmEntity: 288 }),
   };
+  if (METHOD !== 'imopenlines.crm.chat.get') delete variants.typed;
   const names = Object.keys(variants);
   for (const name of names) for (let i = 0; i < 300; i++) await variants[name](); // warm-up
   const perCall = Object.fromEntries(names.map((n) => [n, []]));

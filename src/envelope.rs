@@ -56,12 +56,19 @@ pub struct Success<J> {
     pub status: u16,
     /// The method's result.
     pub result: J,
-    /// The portal's timing, when sent.
-    pub time: Option<Time>,
+    /// The whole envelope, for what is read only when needed ([`Success::time`]).
+    pub envelope: J,
     /// `total` on list methods.
     pub total: Option<u64>,
     /// `next` on list methods with more pages.
     pub next: Option<u64>,
+}
+
+impl<J: JsonView> Success<J> {
+    /// The portal's timing, when sent (read on demand: most calls never need it).
+    pub fn time(&self) -> Option<Time> {
+        self.envelope.get("time").and_then(|t| Time::read(&t))
+    }
 }
 
 /// A number sent as a number, or as a string of digits (PHP often sends strings).
@@ -162,9 +169,9 @@ pub fn read<J: JsonView>(
     Ok(Success {
         status,
         result,
-        time: value.get("time").and_then(|t| Time::read(&t)),
         total: count(value.get("total")),
         next: count(value.get("next")),
+        envelope: value,
     })
 }
 
@@ -195,7 +202,7 @@ mod tests {
             )
             .expect("ok");
             assert_eq!(s.result, json!(19880117));
-            let t = s.time.expect("time");
+            let t = s.time().expect("time");
             assert!(t.start.expect("start") > 1.7e9);
             assert!(t.duration.is_some());
         }
@@ -210,7 +217,7 @@ mod tests {
         )
         .expect("ok");
         assert_eq!((s.total, s.next), (Some(120), Some(50)));
-        assert_eq!(s.time, None);
+        assert_eq!(s.time(), None);
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub struct Details {
     /// What the outcome means for the caller, appended to the message (e.g. "a message
     /// may have been delivered"); empty when there is nothing to add.
     pub note: &'static str,
+    /// Whether the outcome was established by reading the chat back (verified delivery).
+    pub verified: bool,
 }
 
 impl fmt::Debug for Details {
@@ -94,6 +96,7 @@ impl fmt::Debug for Details {
             .field("outcome", &self.outcome)
             .field("retryable", &self.retryable)
             .field("note", &self.note)
+            .field("verified", &self.verified)
             .finish()
     }
 }
@@ -219,6 +222,7 @@ impl Error {
             outcome: Outcome::NotExecuted,
             retryable: false,
             note: "",
+            verified: false,
         }
     }
 
@@ -245,6 +249,11 @@ impl Error {
             description.into(),
             None,
         ))
+    }
+
+    /// Marks whether reading the chat established this error's outcome.
+    pub fn set_verified(&mut self, verified: bool) {
+        self.details_mut().verified = verified;
     }
 
     /// The same error for another method (auth errors raised before a method is known).
@@ -274,6 +283,7 @@ impl Error {
             outcome,
             retryable: false,
             note: "",
+            verified: false,
         };
         d.retryable = crate::policy::retryable(outcome, &lower, write);
         if outcome == Outcome::Unknown && write {

@@ -17,6 +17,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::auth::{Auth, Webhook};
 use crate::client;
+use crate::client::TransportError;
 use crate::error::{codes, Error};
 use crate::frame::{params as frame_params, Param};
 use crate::frame_channel::Channel;
@@ -25,6 +26,7 @@ use crate::json::{JsonView, Shape};
 use crate::params::{self, Decoded, Prepared, MESSAGE_ADD};
 use crate::tokens;
 use crate::transport::{Bounds, Fetch};
+use crate::verify;
 
 mod many;
 
@@ -46,6 +48,9 @@ fn to_js(e: Error) -> JsValue {
     }
     set(&o, "outcome", d.outcome.as_str().into());
     set(&o, "retryable", d.retryable.into());
+    if d.verified {
+        set(&o, "verified", true.into());
+    }
     o
 }
 
@@ -108,6 +113,9 @@ fn ms_option(options: &JsValue, key: &str, method: &str, default: u32) -> Result
 /// A client's options: default call timeout, refresh timeout, the plain-http opt-in.
 struct Settings {
     timeout_ms: u32,
+    /// Verified delivery for messages by default (`verify`), and its settle window.
+    verify: bool,
+    settle_ms: Option<u32>,
     refresh_ms: u32,
     allow_insecure_http: bool,
 }
@@ -125,11 +133,20 @@ fn settings(options: &JsValue, method: &str) -> Result<Settings, Error> {
             DEFAULT_REFRESH_TIMEOUT_MS,
         )?,
         allow_insecure_http: bool_option(options, "allowInsecureHttp", method)?,
+        verify: bool_option(options, "verify", method)?,
+        settle_ms: match option(options, "settleMs", method)? {
+            None => None,
+            Some(_) => Some(ms_option(options, "settleMs", method, 0)?),
+        },
     })
 }
 
-/// Starts a call's bounds from its options (`signal`, `timeoutMs`).
-fn bounds(options: &JsValue, method: &str, default_timeout: u32) -> Result<Bounds, Error> {
+/// A call's `signal` (an `AbortSignal`, checked) and `timeoutMs`.
+fn call_limits(
+    options: &JsValue,
+    method: &str,
+    default_timeout: u32,
+) -> Result<(Option<JsValue>, u32), Error> {
     if !options.is_undefined() && !options.is_null() && !options.is_object() {
         return Err(invalid_option(method, "options", "must be an object"));
     }
@@ -138,8 +155,81 @@ fn bounds(options: &JsValue, method: &str, default_timeout: u32) -> Result<Bound
         Some(s) if s.dyn_ref::<web_sys::AbortSignal>().is_some() => Some(s),
         Some(_) => return Err(invalid_option(method, "signal", "must be an AbortSignal")),
     };
-    let timeout_ms = ms_option(options, "timeoutMs", method, default_timeout)?;
+    Ok((
+        signal,
+        ms_option(options, "timeoutMs", method, default_timeout)?,
+    ))
+}
+
+fn start(signal: Option<JsValue>, timeout_ms: u32, method: &str) -> Result<Bounds, Error> {
     Bounds::start(signal, timeout_ms).map_err(|e| invalid_option(method, "signal", &e))
+}
+
+/// Starts a call's bounds from its options (`signal`, `timeoutMs`).
+fn bounds(options: &JsValue, method: &str, default_timeout: u32) -> Result<Bounds, Error> {
+    let (signal, timeout_ms) = call_limits(options, method, default_timeout)?;
+    start(signal, timeout_ms, method)
+}
+
+/// The steps of a verified send in JS: each request gets the call's timeout afresh,
+/// and the settle window ends early (unsettled) when the caller's signal fires.
+struct JsSteps {
+    signal: Option<JsValue>,
+    timeout_ms: u32,
+    method: &'static str,
+}
+
+impl verify::Steps<Fetch> for JsSteps {
+    fn options(&self) -> Result<Bounds, Error> {
+        start(self.signal.clone(), self.timeout_ms, self.method)
+    }
+
+    fn settle(&self, ms: u32) -> LocalBoxFuture<'_, bool> {
+        async move {
+            match Bounds::start(self.signal.clone(), ms.max(1)) {
+                Ok(b) => matches!(b.stopped().await, TransportError::Timeout { .. }),
+                Err(_) => false,
+            }
+        }
+        .boxed_local()
+    }
+}
+
+/// `crmMessageAdd` with verified delivery: reads the chat's watermark, sends, and
+/// settles an unknown outcome by reading the chat back ([`verify`]).
+async fn verified_add(
+    core: &Core,
+    prepared: &Prepared,
+    steps: &JsSteps,
+    settle_ms: u32,
+) -> Result<JsValue, Error> {
+    let sent = verify::Sent::of(prepared)
+        .ok_or_else(|| Error::no_auth(MESSAGE_ADD, "not a message to verify"))?;
+    let mark = verify::read_watermark(core, steps, sent.chat_id).await?;
+    match verify::send(core, steps, prepared, mark, 0, settle_ms).await {
+        verify::Settled::Delivered { id, .. } => Ok(JsValue::from_f64(id as f64)),
+        verify::Settled::Failed(e) => Err(e),
+    }
+}
+
+/// Whether a call of `method` verifies delivery, and its settle window: the call's
+/// `verify`/`settleMs` options, else the client's; the window defaults to the call's
+/// timeout.
+fn verification(
+    options: &JsValue,
+    client: (bool, Option<u32>),
+    timeout_ms: u32,
+    method: &str,
+) -> Result<Option<u32>, Error> {
+    let on = match option(options, "verify", method)? {
+        None => client.0,
+        Some(_) => bool_option(options, "verify", method)?,
+    };
+    let settle = match option(options, "settleMs", method)? {
+        None => client.1,
+        Some(_) => Some(ms_option(options, "settleMs", method, 0)?),
+    };
+    Ok(on.then(|| settle.unwrap_or(timeout_ms)))
 }
 
 /// Converts a decoded result to JS: ids are numbers, chats plain objects.
@@ -195,6 +285,7 @@ type Core = client::Client<Fetch>;
 pub struct Client {
     core: Rc<Core>,
     timeout_ms: u32,
+    verify: (bool, Option<u32>),
     frame: Option<Rc<Frame>>,
 }
 
@@ -211,15 +302,28 @@ impl Client {
         Client {
             core: Rc::new(core),
             timeout_ms: settings.timeout_ms,
+            verify: (settings.verify, settings.settle_ms),
             frame: None,
         }
     }
 
-    /// Runs a validated call; every failure is a rejected error record.
+    /// Runs a validated call; every failure is a rejected error record. A message
+    /// with verification on goes through [`verified_add`].
     fn run(&self, prepared: Result<Prepared, Error>, options: JsValue) -> Promise {
-        let (core, default_timeout) = (self.core.clone(), self.timeout_ms);
+        let (core, default_timeout, verify) = (self.core.clone(), self.timeout_ms, self.verify);
         promise(async move {
             let prepared = prepared?;
+            if prepared.method == MESSAGE_ADD {
+                let (signal, timeout_ms) = call_limits(&options, MESSAGE_ADD, default_timeout)?;
+                if let Some(settle) = verification(&options, verify, timeout_ms, MESSAGE_ADD)? {
+                    let steps = JsSteps {
+                        signal,
+                        timeout_ms,
+                        method: MESSAGE_ADD,
+                    };
+                    return verified_add(&core, &prepared, &steps, settle).await;
+                }
+            }
             let bounds = bounds(&options, &prepared.method, default_timeout)?;
             core.call(&prepared, &bounds).await.map(result_to_js)
         })
@@ -504,6 +608,16 @@ pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
                 .await
                 .map_err(|stop| stop.into_error(method, true))??
         };
+        if let Some(settle) = verification(&options, client.verify, timeout_ms, method)? {
+            drop(bounds);
+            let (signal, timeout_ms) = call_limits(&options, method, timeout_ms)?;
+            let steps = JsSteps {
+                signal,
+                timeout_ms,
+                method,
+            };
+            return verified_add(&client.core, &prepared, &steps, settle).await;
+        }
         client.core.call(&prepared, &bounds).await.map(result_to_js)
     })
 }

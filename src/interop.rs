@@ -34,6 +34,10 @@ extern "C" {
 
     #[wasm_bindgen(js_name = clearTimeout, catch)]
     fn clear_timeout(id: &JsValue) -> Result<(), JsValue>;
+
+    /// `JSON.parse` of a JS string, without copying it into wasm and back.
+    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
+    pub fn parse_json(text: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// `target[key]`; `None` when absent, `undefined`, `null`, when `target` is not an
@@ -102,7 +106,8 @@ pub fn promise_of(value: &JsValue) -> Promise {
     })
 }
 
-/// Awaits `value` (a Promise, a thenable or a plain value).
+/// Awaits `value` (a Promise, a thenable or a plain value). Always through a Promise
+/// of our own, so a foreign `then` runs inside the engine's resolve job, never here.
 pub async fn settle(value: &JsValue) -> Result<JsValue, JsValue> {
     JsFuture::from(promise_of(value)).await
 }

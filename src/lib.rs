@@ -14,7 +14,8 @@
 //! - [`limiter`]: when a request may go, by the portal's leaky bucket;
 //! - [`policy`]: refresh-and-retry, wait-and-retry on a limit, or fail;
 //! - [`batch`]: batch commands, their splitting and their per-command results;
-//! - [`client`]: the life of a call over a [`client::Transport`].
+//! - [`client`]: the life of a call over a [`client::Transport`];
+//! - [`verify`]: settling an unknown message outcome by reading the chat back.
 //!
 //! The wasm build adds, importing the core and never the other way:
 //!
@@ -38,6 +39,7 @@ pub mod limiter;
 pub mod params;
 pub mod policy;
 pub mod query;
+pub mod verify;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

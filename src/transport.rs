@@ -31,7 +31,8 @@ pub struct Bounds {
     controller: AbortController,
     timed_out: Rc<Cell<bool>>,
     timeout_ms: u32,
-    stopped: Promise,
+    /// Resolves when the controller aborts; made on first use (only waits need it).
+    stopped: std::cell::OnceCell<Promise>,
     _timer: Option<Timer>,
     _listener: Option<Listener>,
 }
@@ -59,12 +60,6 @@ impl Bounds {
     pub fn start(signal: Option<JsValue>, timeout_ms: u32) -> Result<Bounds, String> {
         let controller = AbortController::new()
             .map_err(|e| format!("AbortController: {}", interop::text(&e)))?;
-        let inner = controller.signal();
-        let mut resolve_stop = None;
-        let stopped = Promise::new(&mut |resolve, _| resolve_stop = Some(resolve));
-        if let Some(resolve) = resolve_stop {
-            interop::call_method(&inner, "addEventListener", &[&"abort".into(), &resolve])?;
-        }
         let listener = match signal {
             None => None,
             Some(signal) => {
@@ -101,7 +96,7 @@ impl Bounds {
             controller,
             timed_out,
             timeout_ms,
-            stopped,
+            stopped: std::cell::OnceCell::new(),
             _timer: timer,
             _listener: listener,
         })
@@ -123,7 +118,21 @@ impl Bounds {
 
     /// Resolves when the call's timeout passes or its signal fires.
     pub async fn stopped(&self) -> TransportError {
-        let _ = JsFuture::from(self.stopped.clone()).await;
+        let stopped = self.stopped.get_or_init(|| {
+            let signal = self.controller.signal();
+            Promise::new(&mut |resolve, _| {
+                if signal.aborted() {
+                    let _ = interop::call(&resolve, &JsValue::UNDEFINED, &[]);
+                } else {
+                    let _ = interop::call_method(
+                        &signal,
+                        "addEventListener",
+                        &[&"abort".into(), &resolve],
+                    );
+                }
+            })
+        });
+        let _ = JsFuture::from(stopped.clone()).await;
         self.stop(false)
             .unwrap_or(TransportError::Aborted { sent: false })
     }
@@ -223,20 +232,18 @@ async fn exchange(promise: Promise) -> Result<HttpResponse<JsJson>, JsValue> {
         .and_then(|s| s.as_f64())
         .filter(|s| (0.0..=999.0).contains(s))
         .map_or(0, |s| s as u16);
-    let content_type = interop::get(&response, "headers")
-        .and_then(|h| interop::call_method(&h, "get", &[&"content-type".into()]).ok())
-        .and_then(|v| v.as_string())
-        .unwrap_or_default();
     let text = interop::call_method(&response, "text", &[]).map_err(|e| JsValue::from_str(&e))?;
-    let text = interop::settle(&text)
-        .await?
-        .as_string()
-        .unwrap_or_default();
-    let body = match js_sys::JSON::parse(&text) {
-        Ok(value) => Body::Json(JsJson(value)),
-        Err(_) => Body::NotJson {
-            content_type,
-            len: text.len(),
+    let text = interop::settle(&text).await?;
+    // Parsed where it is: the body never crosses into wasm as a string.
+    let body = match interop::parse_json(&text) {
+        Ok(value) if text.is_string() => Body::Json(JsJson(value)),
+        // Read only for the error text: a JSON answer never needs its header.
+        _ => Body::NotJson {
+            content_type: interop::get(&response, "headers")
+                .and_then(|h| interop::call_method(&h, "get", &[&"content-type".into()]).ok())
+                .and_then(|v| v.as_string())
+                .unwrap_or_default(),
+            len: text.as_string().map_or(0, |t| t.len()),
         },
     };
     Ok(HttpResponse { status, body })

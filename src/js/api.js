@@ -25,6 +25,7 @@ export function makeApi(load) {
       if (fields.argument !== undefined) this.argument = fields.argument;
       this.outcome = fields.outcome;
       this.retryable = fields.retryable;
+      if (fields.verified) this.verified = true;
     }
   }
 
@@ -93,6 +94,9 @@ export function makeApi(load) {
   /** Runs `f(wasmClient)`; every failure, synchronous or not, is a rejection. */
   const run = (self, method, f) => {
     try {
+      const wasm = clients.get(self)?.wasm;
+      // A ready client calls straight through: one Promise per call, the module's.
+      if (wasm) return f(wasm).then(undefined, fail);
       return wasmOf(self, method).then(f).then(undefined, fail);
     } catch (e) {
       return Promise.reject(toError(e));

@@ -55,8 +55,19 @@ export interface CrmChat {
   connectorTitle: string;
 }
 
+/** Verified delivery of messages (see the README's "Delivery guarantees"). */
+export interface VerifyOptions {
+  /** Before sending, read the chat's last message id; when the outcome is unknown, read the
+   * chat back to find the message, and send once more only after it showed the message was
+   * not stored. Needs the `im` scope. */
+  verify?: boolean;
+  /** How long to wait after a first read did not find the message, for a request that may
+   * still be running on the portal, before reading again (default: the call's timeout). */
+  settleMs?: number;
+}
+
 /** Options every call takes. */
-export interface CallOptions {
+export interface CallOptions extends VerifyOptions {
   /** Cancels the call; it then rejects with code `ABORTED`. */
   signal?: AbortSignal;
   /** Milliseconds before the call rejects with code `TIMEOUT` (default: the client's, 30000).
@@ -83,7 +94,7 @@ export interface TokenAuth {
 }
 
 /** Options of `Client.fromWebhook` and `Client.fromToken`. */
-export interface ClientOptions {
+export interface ClientOptions extends VerifyOptions {
   /** Default timeout of every call, in milliseconds (default 30000). */
   timeoutMs?: number;
   /** Timeout of one token refresh, in milliseconds (default 10000). */
@@ -279,6 +290,8 @@ export declare class Bitrix24Error extends Error {
   readonly outcome: Bitrix24ErrorOutcome;
   /** True when repeating the same call cannot deliver a message twice and may succeed. */
   readonly retryable: boolean;
+  /** Present (true) when the outcome was established by reading the chat back (`verify`). */
+  readonly verified?: true;
 }
 
 /** A Bitrix24 portal client: holds the auth (and refreshes a token once for all calls in

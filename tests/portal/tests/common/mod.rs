@@ -56,8 +56,11 @@ impl Portal {
 
     pub fn with(config: Config) -> Self {
         let thread = serve_in_thread(config).expect("portal starts");
+        // No pooled connections: each request opens its own, so a connection the
+        // portal closed (a dropped-connection fault) is never reused by a later test step.
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
+            .max_idle_connections(0)
             .build()
             .into();
         Self { thread, agent }

@@ -1,0 +1,125 @@
+// Verified delivery: an unknown outcome is settled by reading the chat back
+// (im.dialog.messages.get), and a message is sent again only after the chat showed it
+// was not stored. Reconciled with the portal's ledger: never a duplicate, never a loss.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, crmMessageAdd } from 'b24-openlines';
+import { rejectionOf, seed, usePortal } from './portal.mjs';
+
+const ctx = usePortal();
+const M = 'imopenlines.crm.message.add';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const ledgerTexts = async () => (await ctx.portal.messages()).map((m) => m.message);
+const count = (texts, t) => texts.filter((x) => x === t).length;
+
+test('a message whose answer was lost after it was stored is found in the chat, with its id', async () => {
+  const client = Client.fromWebhook(ctx.portal.webhook, { verify: true, settleMs: 300 });
+  for (const kind of ['drop_after_store', 'status500_after', 'truncated']) {
+    const text = `verify ${kind} ${Math.random()}`;
+    await ctx.portal.faults([{ method: M, kind }]);
+    const id = await client.crmMessageAdd({ ...seed, message: text });
+    const ledger = await ctx.portal.messages();
+    assert.equal(count(ledger.map((m) => m.message), text), 1, `${kind}: stored once`);
+    assert.equal(ledger.find((m) => m.message === text).id, id, `${kind}: the id found in the chat`);
+  }
+});
+
+test('a message that was not stored is sent once more, after the settle window', async () => {
+  const client = Client.fromWebhook(ctx.portal.webhook);
+  const text = `verify resend ${Math.random()}`;
+  await ctx.portal.faults([{ method: M, kind: 'status500_before' }]);
+  const id = await client.crmMessageAdd({ ...seed, message: text }, { verify: true, settleMs: 200 });
+  const ledger = await ctx.portal.messages();
+  assert.equal(count(ledger.map((m) => m.message), text), 1);
+  assert.equal(ledger.find((m) => m.message === text).id, id);
+  const sends = (await ctx.portal.requests()).filter((r) => r.method === M.toLowerCase()).slice(-2);
+  assert.deepEqual(sends.map((r) => r.status), [500, 200], 'the first refused, the second delivered');
+});
+
+test('a slow request that stores after the client gave up is found after the settle window, not resent', async () => {
+  const text = `verify slow ${Math.random()}`;
+  await ctx.portal.faults([{ method: M, kind: 'delay', delayMs: 700 }]);
+  const id = await crmMessageAdd({ ...seed, message: text }, { webhookUrl: ctx.portal.webhook, timeoutMs: 200, verify: true, settleMs: 1500 });
+  await sleep(200);
+  const ledger = await ctx.portal.messages();
+  assert.equal(count(ledger.map((m) => m.message), text), 1, 'delivered once');
+  assert.equal(ledger.find((m) => m.message === text).id, id);
+});
+
+test('a settle window cut short by the caller leaves the outcome unknown, and nothing is resent', async () => {
+  const text = `verify cut ${Math.random()}`;
+  await ctx.portal.faults([{ method: M, kind: 'delay', delayMs: 900 }]);
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 500);
+  const client = Client.fromWebhook(ctx.portal.webhook, { timeoutMs: 200 });
+  const e = await rejectionOf(client.crmMessageAdd({ ...seed, message: text }, { verify: true, settleMs: 5000, signal: controller.signal }));
+  assert.equal(e.outcome, 'unknown', e.message);
+  assert.equal(e.verified, undefined);
+  await sleep(800);
+  assert.equal(count(await ledgerTexts(), text), 1, 'the slow request stored it once; it was not resent');
+});
+
+test('without the im scope the watermark cannot be read: nothing is sent', async () => {
+  const { accessToken } = await ctx.portal.admin('tokens', { userId: 1, scope: ['imopenlines', 'crm'] });
+  const client = Client.fromToken({ clientEndpoint: `${ctx.portal.url}/rest/`, accessToken }, { verify: true });
+  const text = `verify scope ${Math.random()}`;
+  const e = await rejectionOf(client.crmMessageAdd({ ...seed, message: text }));
+  assert.equal(e.code, 'insufficient_scope');
+  assert.equal(e.method, 'im.dialog.messages.get');
+  assert.equal(count(await ledgerTexts(), text), 0);
+});
+
+test('soak: 2,000 verified messages under every fault kind: 0 duplicates, 0 losses, 0 unknowns', { timeout: 300_000 }, async () => {
+  const client = Client.fromWebhook(ctx.portal.webhook, { timeoutMs: 400, verify: true, settleMs: 800 });
+  const kinds = ['delay', 'html', 'truncated', 'status500_before', 'status500_after', 'drop_after_store',
+    'expired_token', 'message_add_error', 'query_limit_exceeded', 'operation_time_limit'];
+  await ctx.portal.faults(kinds.map((kind, i) => ({
+    method: M, kind, count: 1_000_000, probability: 0.012, seed: 1000 + i,
+    ...(kind === 'delay' ? { delayMs: 600 } : {}),
+  })));
+  const N = 2000;
+  const texts = Array.from({ length: N }, (_, i) => `soak ${i} ${Math.random().toString(36).slice(2)}`);
+  const outcomes = new Array(N);
+  let next = 0;
+  // 8 senders at a time.
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < N) {
+      const i = next++;
+      try {
+        outcomes[i] = { ok: true, id: await client.crmMessageAdd({ ...seed, message: texts[i] }) };
+      } catch (e) {
+        outcomes[i] = { ok: false, error: e };
+      }
+    }
+  }));
+  await ctx.portal.admin('faults', undefined, 'DELETE');
+  await sleep(700);
+  const ledger = await ctx.portal.messages();
+  const byText = new Map();
+  for (const m of ledger) byText.set(m.message, [...(byText.get(m.message) ?? []), m.id]);
+  const tally = { delivered: 0, duplicates: 0, lost: 0, wrongId: 0, notExecutedButStored: 0, failedButStored: 0, unknown: 0, errors: {} };
+  for (let i = 0; i < N; i++) {
+    const ids = byText.get(texts[i]) ?? [];
+    if (ids.length > 1) tally.duplicates++;
+    const o = outcomes[i];
+    if (o.ok) {
+      tally.delivered++;
+      if (ids.length === 0) tally.lost++;
+      else if (ids[0] !== o.id) tally.wrongId++;
+    } else {
+      tally.errors[o.error.code] = (tally.errors[o.error.code] ?? 0) + 1;
+      if (o.error.outcome === 'unknown') tally.unknown++;
+      if (o.error.outcome === 'notExecuted' && ids.length) tally.notExecutedButStored++;
+      if (o.error.outcome === 'failed' && ids.length) tally.failedButStored++;
+    }
+  }
+  const faults = (await ctx.portal.requests()).filter((r) => r.fault).length;
+  console.log(`# verified soak: ${N} messages, ${faults} faults injected: ${JSON.stringify(tally)}`);
+  assert.ok(faults >= N * 0.1, `at least 10% faults (${faults})`);
+  assert.equal(tally.duplicates, 0);
+  assert.equal(tally.lost, 0);
+  assert.equal(tally.wrongId, 0);
+  assert.equal(tally.notExecutedButStored, 0);
+  assert.equal(tally.failedButStored, 0);
+  assert.equal(tally.unknown, 0, 'every unknown outcome was settled by reading the chat');
+});
