@@ -110,6 +110,9 @@ const files = new Set(['index.js', 'inline.js', 'index.cjs', 'api.js', INLINE, '
 if (existsSync(path('snippets'))) files.add('snippets/');
 for (const f of ['README.md', 'LICENSE']) if (existsSync(path(f))) files.add(f);
 delete manifest.module;
+// The repository as npm links it (git+https://….git, the form publint asks for).
+const repo = manifest.repository?.url;
+if (repo && /^https:\/\/github\.com\/[^/]+\/[^/]+$/.test(repo)) manifest.repository.url = `git+${repo}.git`;
 Object.assign(manifest, {
   main: './index.cjs',
   types: './index.d.cts',
