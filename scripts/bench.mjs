@@ -31,7 +31,7 @@ const PARAMS = { CRM_ENTITY_TYPE: 'deal', CRM_ENTITY: 288 };
 
 const bin = ['release', 'debug'].map((p) => `${root}target/${p}/b24-portal`).find(existsSync);
 if (!bin) throw new Error('build the portal first: cargo build --release -p b24-portal');
-const entry = `${root}pkg/node.js`;
+const entry = `${root}pkg/inline.js`;
 if (!existsSync(entry)) throw new Error('build the package first: scripts/build.sh');
 const { Client } = await import(pathToFileURL(entry).href);
 

@@ -1,11 +1,21 @@
 // Completes the wasm-pack output in pkg/ into the published package: the JS layer
 // (src/js/api.js) and one small entry per kind of consumer, each loading the module
 // lazily on the first call (no top-level await), their type declarations, and the
-// package.json fields that point at them. Then reports the gzipped size of what a
-// browser downloads.
+// package.json fields that point at them. Then reports what each entry costs.
+//
+// Entries (package.json "exports"):
+//   index.js   `import` in browsers and bundlers: fetches the .wasm next to itself,
+//              `new URL('./…_bg.wasm', import.meta.url)`, which Vite, webpack and Parcel
+//              turn into an emitted asset. The smallest download; the default.
+//   inline.js  `import` in Node, Deno and Bun (condition `node`), and the subpath
+//              `b24-openlines/inline` for bundlers that do not copy assets (esbuild,
+//              Rollup): the module travels inside the JS, gzipped and base64-encoded,
+//              and is unpacked with DecompressionStream. No file access, no asset.
+//   index.cjs  `require`: the same API; the ES glue and the inline module are
+//              imported on first use.
 import { copyFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, brotliCompressSync } from 'node:zlib';
 
 const pkg = new URL('../pkg/', import.meta.url);
 const src = new URL('../src/js/', import.meta.url);
@@ -16,60 +26,104 @@ const manifest = JSON.parse(await readFile(path('package.json'), 'utf8'));
 const wasm = (await readdir(pkg)).find((f) => f.endsWith('_bg.wasm'));
 if (!wasm) throw new Error('pkg/ has no *_bg.wasm: run wasm-pack build first');
 const glue = wasm.replace(/_bg\.wasm$/, '.js');
+const INLINE = 'wasm-inline.js';
 const header = '// Entry point of the package: the API, which loads the WebAssembly module on first use.\n';
-const exportsLine = 'export const { Client, Bitrix24Error, crmMessageAdd, isBitrix24Error, init } = api;\n';
+const NAMES = ['Client', 'Bitrix24Error', 'crmMessageAdd', 'isBitrix24Error', 'init'];
+const exportsLine = `export const { ${NAMES.join(', ')} } = api;\n`;
+
+// The glue's default module location (`new URL(…, import.meta.url)`) is never used (every
+// entry passes the module), but bundlers would still see it: esbuild warns about
+// import.meta in a script or CommonJS bundle. Its pointer to its own declarations
+// names a file that is not shipped. Both go; the build fails if the glue changes shape.
+let glueText = await readFile(path(glue), 'utf8');
+glueText = glueText
+  .replace(/^\/\* @ts-self-types="[^"]*" \*\/\n/m, '')
+  .replace(/new URL\('[^']*_bg\.wasm', import\.meta\.url\)/, 'undefined');
+if (glueText.includes('import.meta') || glueText.includes('@ts-self-types')) {
+  throw new Error(`${glue}: unexpected glue shape (import.meta or @ts-self-types left)`);
+}
+await writeFile(path(glue), glueText);
 
 await copyFile(new URL('api.js', src), path('api.js'));
+
 // Browsers and bundlers: the module is fetched next to this file.
 await writeFile(path('index.js'), `${header}import load, * as glue from './${glue}';
 import { makeApi } from './api.js';
 const api = makeApi(async () => {
-  await load({ module_or_path: new URL('./${wasm}', import.meta.url) });
+  try {
+    await load({ module_or_path: new URL('./${wasm}', import.meta.url) });
+  } catch (e) {
+    throw new Error(\`\${e?.message ?? e}; if your bundler does not copy ${wasm} next to its output (esbuild, Rollup), import 'b24-openlines/inline' instead\`);
+  }
   return glue;
 });
 ${exportsLine}`);
-// Node, Deno and Bun (ESM): the module is read from disk.
-await writeFile(path('node.js'), `${header}import { initSync } from './${glue}';
-import * as glue from './${glue}';
+
+// The module inline: gzipped (DecompressionStream unpacks it: browsers since 2023, Node
+// 18+, Deno, Bun), then base64. Costs about as much over a gzipped connection as the
+// .wasm itself; used by the Node entry and the inline subpath.
+const wasmBytes = await readFile(path(wasm));
+const packed = gzipSync(wasmBytes, { level: 9 }).toString('base64');
+await writeFile(path(INLINE), `// The WebAssembly module, gzipped and base64-encoded, and its loader.
+import load, * as glue from './${glue}';
+
+const packed = '${packed}';
+
+/** Instantiates the module carried here; resolves to the glue's exports. */
+export async function loadInline() {
+  const text = atob(packed);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  const module = await new Response(new Response(bytes).body.pipeThrough(new DecompressionStream('gzip'))).arrayBuffer();
+  await load({ module_or_path: module });
+  return glue;
+}
+`);
+await writeFile(path('inline.js'), `${header}import { loadInline } from './${INLINE}';
 import { makeApi } from './api.js';
-const api = makeApi(async () => {
-  const { readFile } = await import('node:fs/promises');
-  initSync({ module: await readFile(new URL('./${wasm}', import.meta.url)) });
-  return glue;
-});
+const api = makeApi(loadInline);
 ${exportsLine}`);
-// CommonJS (require): the same API inlined; the glue, an ES module, is imported on first use.
+
+// CommonJS (require): the same API inlined; the loader, an ES module, is imported on first use.
 const apiSource = (await readFile(new URL('api.js', src), 'utf8')).replace('export function makeApi', 'function makeApi');
+if (apiSource.includes('export ')) throw new Error('api.js: an export other than makeApi would be lost in index.cjs');
 await writeFile(path('index.cjs'), `${header}'use strict';
 ${apiSource}
-const api = makeApi(async () => {
-  const glue = await import('./${glue}');
-  const { readFileSync } = require('node:fs');
-  glue.initSync({ module: readFileSync(require('node:path').join(__dirname, '${wasm}')) });
-  return glue;
-});
-module.exports = { Client: api.Client, Bitrix24Error: api.Bitrix24Error, crmMessageAdd: api.crmMessageAdd, isBitrix24Error: api.isBitrix24Error, init: api.init };
+const api = makeApi(() => import('./${INLINE}').then((m) => m.loadInline()));
+${NAMES.map((n) => `exports.${n} = api.${n};`).join('\n')}
 `);
+
+// Types: the same declarations for ESM (.d.ts) and CommonJS (.d.cts); the inline subpath
+// re-exports them.
 const types = await readFile(new URL('index.d.ts', src), 'utf8');
 await writeFile(path('index.d.ts'), types);
 await writeFile(path('index.d.cts'), types);
+await writeFile(path('inline.d.ts'), "// Types of the inline entry: the package's own.\nexport * from './index.js';\n");
+await writeFile(path('inline.d.cts'), "// Types of the inline entry: the package's own.\nexport * from './index.cjs';\n");
 // The glue's own declarations describe internals, not the package's API.
 await rm(path(glue.replace(/\.js$/, '.d.ts')), { force: true });
 await rm(path(`${wasm}.d.ts`), { force: true });
-await rm(path('cjs'), { recursive: true, force: true });
+for (const old of ['cjs', 'node.js']) await rm(path(old), { recursive: true, force: true });
 
-const files = new Set(['index.js', 'node.js', 'index.cjs', 'api.js', 'index.d.ts', 'index.d.cts', glue, wasm]);
+const files = new Set(['index.js', 'inline.js', 'index.cjs', 'api.js', INLINE, 'index.d.ts', 'index.d.cts',
+  'inline.d.ts', 'inline.d.cts', glue, wasm]);
 if (existsSync(path('snippets'))) files.add('snippets/');
 for (const f of ['README.md', 'LICENSE']) if (existsSync(path(f))) files.add(f);
-delete manifest.types;
+delete manifest.module;
+// The repository as npm links it (git+https://….git, the form publint asks for).
+const repo = manifest.repository?.url;
+if (repo && /^https:\/\/github\.com\/[^/]+\/[^/]+$/.test(repo)) manifest.repository.url = `git+${repo}.git`;
 Object.assign(manifest, {
   main: './index.cjs',
-  module: './index.js',
-  types: './index.d.ts',
+  types: './index.d.cts',
   exports: {
     '.': {
-      import: { types: './index.d.ts', node: './node.js', default: './index.js' },
+      import: { types: './index.d.ts', node: './inline.js', default: './index.js' },
       require: { types: './index.d.cts', default: './index.cjs' },
+    },
+    './inline': {
+      import: { types: './inline.d.ts', default: './inline.js' },
+      require: { types: './inline.d.cts', default: './index.cjs' },
     },
     './package.json': './package.json',
   },
@@ -79,14 +133,34 @@ Object.assign(manifest, {
 });
 await writeFile(path('package.json'), JSON.stringify(manifest, null, 2) + '\n');
 
-// What a browser downloads: the .wasm, the glue, the API and the entry, each gzipped.
-const gz = async (f) => gzipSync(await readFile(path(f)), { level: 9 }).length;
-const report = {
-  wasmBytes: (await readFile(path(wasm))).length,
-  wasmGzip: await gz(wasm),
-  jsGzip: (await gz(glue)) + (await gz('api.js')) + (await gz('index.js')),
+// What each entry costs: the sum of its files, raw, gzipped and brotli-compressed (each
+// file compressed on its own, as a server sends them).
+const sizes = async (list) => {
+  const out = { bytes: 0, gzip: 0, brotli: 0 };
+  for (const f of list) {
+    const b = await readFile(path(f));
+    out.bytes += b.length;
+    out.gzip += gzipSync(b, { level: 9 }).length;
+    out.brotli += brotliCompressSync(b).length;
+  }
+  return out;
 };
-report.totalGzip = report.wasmGzip + report.jsGzip;
+const entries = {
+  'index.js (browser, .wasm fetched)': await sizes(['index.js', 'api.js', glue, wasm]),
+  'inline.js (Node/Deno/Bun, b24-openlines/inline)': await sizes(['inline.js', 'api.js', INLINE, glue]),
+  'index.cjs (require)': await sizes(['index.cjs', INLINE, glue]),
+};
+const browser = entries['index.js (browser, .wasm fetched)'];
+const report = {
+  wasmBytes: wasmBytes.length,
+  wasmGzip: (await sizes([wasm])).gzip,
+  jsGzip: browser.gzip - (await sizes([wasm])).gzip,
+  totalGzip: browser.gzip,
+  entries,
+};
 const kb = (n) => (n / 1024).toFixed(1) + ' KB';
 console.log(`package size: ${wasm} ${kb(report.wasmBytes)} (${kb(report.wasmGzip)} gzipped) + JS ${kb(report.jsGzip)} gzipped = ${kb(report.totalGzip)} gzipped`);
+for (const [name, s] of Object.entries(entries)) {
+  console.log(`  ${name}: ${s.bytes} bytes, ${s.gzip} gzipped, ${s.brotli} brotli`);
+}
 await writeFile(new URL('../target/size-report.json', import.meta.url), JSON.stringify(report) + '\n');

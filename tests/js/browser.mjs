@@ -29,14 +29,19 @@ export async function serve(routes) {
   return { origin: `http://localhost:${server.address().port}`, close: () => server.close() };
 }
 
-/** Opens `url` in headless Chromium and resolves to `window.result` (awaited), with the page's logs. */
-export async function resultOfPage(url) {
+/** Headless Chromium (Debian's) as every browser test runs it. */
+export function launchChromium() {
   const { chromium } = require('playwright-core');
-  const browser = await chromium.launch({
+  return chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
   });
+}
+
+/** Opens `url` in headless Chromium and resolves to `window.result` (awaited), with the page's logs. */
+export async function resultOfPage(url) {
+  const browser = await launchChromium();
   const logs = [];
   try {
     const tab = await browser.newPage();

@@ -5,12 +5,9 @@
 // layout answers, what it drops, and what it shows.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { serve } from './browser.mjs';
+import { serve, launchChromium } from './browser.mjs';
 import { usePortal } from './portal.mjs';
 
-const require = createRequire(`${process.env.B24_REPO_ROOT}/package.json`);
-const { chromium } = require('playwright-core');
 
 // The test app: reads DOMAIN|PROTOCOL|APP_SID from its frame name, sends commands to the
 // parent and resolves each to its answer, or to 'no answer' once `waitMs` has passed.
@@ -52,11 +49,7 @@ let host;
 let browser;
 before(async () => {
   host = await serve({ '/app/': APP });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();

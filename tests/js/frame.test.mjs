@@ -3,13 +3,11 @@
 // the parent page embeds it the way Bitrix24 does and answers the frame protocol.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { usePortal } from './portal.mjs';
+import { launchChromium } from './browser.mjs';
 
 const root = process.env.B24_REPO_ROOT;
-const require = createRequire(`${root}/package.json`);
-const { chromium } = require('playwright-core');
 const { serveDemo } = await import(pathToFileURL(`${root}/www/serve.mjs`).href);
 const pkgDir = new URL('../node_modules/b24-openlines/', import.meta.url);
 
@@ -18,11 +16,7 @@ let demo;
 let browser;
 before(async () => {
   demo = await serveDemo(0, pkgDir);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
