@@ -216,7 +216,7 @@ export interface MessageAddManyOptions {
   /** Called after each batch request. */
   onProgress?: (progress: MassProgress) => void;
   /** Stops before the next batch; the items not yet sent fail with `ABORTED`, not executed. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   /** Stop at the first failing message; the rest fail with `HALTED`, not executed. */
   halt?: boolean;
   /** Timeout of each batch request (its wait for the limiter included), in milliseconds. */
