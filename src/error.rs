@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+use crate::outcome;
+pub use crate::outcome::Outcome;
+
 /// Codes this crate produces itself (the portal's codes are passed through as sent).
 pub mod codes {
     /// The request may have left, but no answer arrived (connection failed or dropped).
@@ -32,32 +35,6 @@ pub mod codes {
     pub const OPERATION_TIME_LIMIT: &str = "OPERATION_TIME_LIMIT";
     /// The portal's parent window ignores this frame command where the app is shown.
     pub const COMMAND_DENIED: &str = "COMMAND_DENIED";
-}
-
-/// Whether a failed call was executed by the portal: the question a caller must answer
-/// before sending a write again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Nothing was executed: the request never left, or the portal refused it before
-    /// running the method (limits, auth, validation). Sending it again cannot duplicate.
-    NotExecuted,
-    /// The portal ran the method and it failed (`ACCESS_DENIED`, `CHAT_NOT_IN_CRM`, ...):
-    /// nothing was stored.
-    Failed,
-    /// No reliable answer came back after the request left (timeout, dropped
-    /// connection, 5xx, a body that is not an envelope): a write may have been executed.
-    Unknown,
-}
-
-impl Outcome {
-    /// The JS spelling: `notExecuted`, `failed`, `unknown`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::NotExecuted => "notExecuted",
-            Outcome::Failed => "failed",
-            Outcome::Unknown => "unknown",
-        }
-    }
 }
 
 /// What is known about a failed call. Shared by every [`Error`] variant.
@@ -263,7 +240,7 @@ impl Error {
     }
 
     /// Classifies the portal's error envelope by its code (authoritative) and status;
-    /// [`policy::portal_outcome`](crate::policy::portal_outcome) says whether it ran.
+    /// [`policy::portal_outcome`](outcome::portal_outcome) says whether it ran.
     pub fn from_portal(
         method: &str,
         status: u16,
@@ -273,7 +250,7 @@ impl Error {
         write: bool,
     ) -> Self {
         let lower = code.to_ascii_lowercase();
-        let outcome = crate::policy::portal_outcome(&lower, argument.is_some(), status);
+        let outcome = outcome::portal_outcome(&lower, argument.is_some(), status);
         let mut d = Details {
             code,
             status,
@@ -285,13 +262,13 @@ impl Error {
             note: "",
             verified: false,
         };
-        d.retryable = crate::policy::retryable(outcome, &lower, write);
+        d.retryable = outcome::retryable(outcome, &lower, write);
         if outcome == Outcome::Unknown && write {
             d.note = MAY_HAVE_BEEN_DELIVERED;
         }
-        if crate::policy::is_limit(&lower) {
+        if outcome::is_limit(&lower) {
             Error::RateLimited(d)
-        } else if crate::policy::is_auth(&lower) {
+        } else if outcome::is_auth(&lower) {
             Error::Auth(d)
         } else if d.argument.is_some() || lower == "error_argument" {
             Error::InvalidArgument(d)
@@ -306,12 +283,12 @@ impl Error {
     /// the request had left when it happened; `cause` is the runtime's text (network)
     /// or the timeout in milliseconds.
     pub fn unanswered(method: &str, why: Unanswered, cause: &str, sent: bool, write: bool) -> Self {
-        let outcome =
-            if sent && !(why == Unanswered::Network && crate::policy::refused_connection(cause)) {
-                Outcome::Unknown
-            } else {
-                Outcome::NotExecuted
-            };
+        let outcome = if sent && !(why == Unanswered::Network && outcome::refused_connection(cause))
+        {
+            Outcome::Unknown
+        } else {
+            Outcome::NotExecuted
+        };
         let (code, description) = match why {
             Unanswered::Network => (
                 codes::NETWORK_ERROR,
@@ -331,7 +308,7 @@ impl Error {
         };
         d.outcome = outcome;
         // An abort is the caller's own decision: never "try again".
-        d.retryable = why != Unanswered::Aborted && crate::policy::retryable(outcome, "", write);
+        d.retryable = why != Unanswered::Aborted && outcome::retryable(outcome, "", write);
         match why {
             Unanswered::Network => Error::Network(d),
             Unanswered::Timeout => Error::Timeout(d),
@@ -364,7 +341,7 @@ impl Error {
         }
         d.status = status;
         d.outcome = Outcome::Unknown;
-        d.retryable = crate::policy::retryable(Outcome::Unknown, "", write);
+        d.retryable = outcome::retryable(Outcome::Unknown, "", write);
         Error::BadResponse(d)
     }
 

@@ -206,7 +206,7 @@ async fn verified_add(
     let sent = verify::Sent::of(prepared)
         .ok_or_else(|| Error::no_auth(MESSAGE_ADD, "not a message to verify"))?;
     let mark = verify::read_watermark(core, steps, sent.chat_id).await?;
-    match verify::send(core, steps, prepared, mark, 0, settle_ms).await {
+    match verify::send(core, steps, prepared, mark, &[], settle_ms).await {
         verify::Settled::Delivered { id, .. } => Ok(JsValue::from_f64(id as f64)),
         verify::Settled::Failed(e) => Err(e),
     }

@@ -8,6 +8,7 @@
 //! - [`auth`]: webhook or access token, and where each goes on the wire;
 //! - [`wire`]: the HTTP request for a call, its body a [`query`] string;
 //! - [`envelope`]: reading the portal's answer, whatever its status;
+//! - [`outcome`]: whether a failed call was executed on the portal;
 //! - [`error`]: one error type with stable codes;
 //! - [`json`]: how the core reads JSON without owning a JSON library;
 //! - [`frame`]: the parent-window protocol of an iframe app (strings in, strings out);
@@ -36,6 +37,7 @@ pub mod error;
 pub mod frame;
 pub mod json;
 pub mod limiter;
+pub mod outcome;
 pub mod params;
 pub mod policy;
 pub mod query;

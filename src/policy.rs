@@ -10,6 +10,7 @@
 //! `retryable` tell the caller what is safe.
 
 use crate::error::{codes, Error, Outcome};
+pub use crate::outcome::{is_auth, is_limit, portal_outcome, refused_connection, retryable};
 
 /// The next step after an attempt failed with `error`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -109,111 +110,9 @@ pub fn expired(expires_at_ms: Option<f64>, now_ms: f64) -> bool {
     expires_at_ms.is_some_and(|at| now_ms >= at)
 }
 
-/// The portal's limits: the request was refused before it ran (lower-case code).
-pub fn is_limit(code: &str) -> bool {
-    matches!(code, "query_limit_exceeded" | "operation_time_limit")
-}
-
-/// The REST layer's auth refusals: the request was refused before it ran.
-pub fn is_auth(code: &str) -> bool {
-    matches!(
-        code,
-        "expired_token"
-            | "invalid_token"
-            | "no_auth_found"
-            | "invalid_credentials"
-            | "insufficient_scope"
-            | "invalid_request"
-            | "authorization_error"
-            | "user_access_error"
-            | "wrong_auth_type"
-            | "method_confirm_waiting"
-            | "password_expired"
-    )
-}
-
-/// Codes the REST layer answers before dispatching to a method.
-fn is_before_dispatch(code: &str) -> bool {
-    matches!(
-        code,
-        "error_method_not_found"
-            | "wrong_encoding"
-            | "error_batch_length_exceeded"
-            | "error_batch_method_not_allowed"
-            | "error_argument"
-    )
-}
-
-/// Whether the portal ran a call it answered with error `code` (lower case), given
-/// whether it named an `argument` and the HTTP `status`.
-///
-/// Limits, auth, dispatch errors and argument validation come before anything is
-/// stored: not executed. A 5xx without such a code may come after the method stored
-/// something: unknown. Any other code is the method refusing: executed and failed.
-pub fn portal_outcome(code: &str, has_argument: bool, status: u16) -> Outcome {
-    if is_limit(code) || is_auth(code) || is_before_dispatch(code) || has_argument {
-        Outcome::NotExecuted
-    } else if status >= 500 {
-        Outcome::Unknown
-    } else {
-        Outcome::Failed
-    }
-}
-
-/// Whether sending the same call again cannot deliver a message twice and may
-/// succeed: a limit refusal (not executed), or an unanswered read or one that never
-/// left. A refused or invalid call would fail again; an unknown write may duplicate.
-pub fn retryable(outcome: Outcome, code: &str, write: bool) -> bool {
-    match outcome {
-        Outcome::NotExecuted => code.is_empty() || is_limit(code),
-        Outcome::Unknown => !write,
-        Outcome::Failed => false,
-    }
-}
-
-/// Whether a runtime's network error says the connection was never made (refused,
-/// unknown host), so the request cannot have reached the portal.
-pub fn refused_connection(cause: &str) -> bool {
-    ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ERR_INVALID_URL"]
-        .iter()
-        .any(|marker| cause.contains(marker))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn portal(code: &str, status: u16) -> Error {
-        Error::from_portal("m", status, code.into(), String::new(), None, true)
-    }
-
-    #[test]
-    fn outcomes_follow_where_the_portal_refused() {
-        let cases = [
-            ("query_limit_exceeded", false, 503, Outcome::NotExecuted),
-            ("operation_time_limit", false, 429, Outcome::NotExecuted),
-            ("expired_token", false, 401, Outcome::NotExecuted),
-            ("error_method_not_found", false, 404, Outcome::NotExecuted),
-            ("crm_chat_empty_crm_data", true, 400, Outcome::NotExecuted),
-            ("access_denied", false, 403, Outcome::Failed),
-            ("chat_not_in_crm", false, 400, Outcome::Failed),
-            ("internal_server_error", false, 500, Outcome::Unknown),
-            ("whatever", false, 502, Outcome::Unknown),
-        ];
-        for (code, arg, status, outcome) in cases {
-            assert_eq!(portal_outcome(code, arg, status), outcome, "{code}");
-        }
-        assert!(retryable(
-            Outcome::NotExecuted,
-            "query_limit_exceeded",
-            true
-        ));
-        assert!(!retryable(Outcome::NotExecuted, "error_argument", false));
-        assert!(retryable(Outcome::NotExecuted, "", true), "never sent");
-        assert!(!retryable(Outcome::Unknown, "", true));
-        assert!(retryable(Outcome::Unknown, "", false));
-        assert!(!retryable(Outcome::Failed, "access_denied", false));
-    }
 
     fn attempt(retried: u32) -> Attempt {
         Attempt {
@@ -223,6 +122,10 @@ mod tests {
             reset_in_ms: None,
             random: 1.0,
         }
+    }
+
+    fn portal(code: &str, status: u16) -> Error {
+        Error::from_portal("m", status, code.into(), String::new(), None, true)
     }
 
     #[test]
@@ -293,17 +196,6 @@ mod tests {
             decide(&portal("expired_token", 401), &expired, &r),
             Next::RefreshAndRetry
         );
-    }
-
-    #[test]
-    fn refused_connections_never_reached_the_portal() {
-        assert!(refused_connection(
-            "TypeError: fetch failed: connect ECONNREFUSED 127.0.0.1:1"
-        ));
-        assert!(!refused_connection(
-            "TypeError: fetch failed: other side closed"
-        ));
-        assert!(!refused_connection("TypeError: Failed to fetch"));
     }
 
     #[test]

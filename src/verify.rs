@@ -203,17 +203,17 @@ pub async fn read_watermark<T: Transport, S: Steps<T>>(
     .ok_or_else(|| Error::bad_response(HISTORY, 200, "a history without a message list", false))
 }
 
-/// Finds the `nth` (0-based) message matching `sent` after `mark`, reading page after
-/// page. `Ok(None)`: not there (yet).
+/// Finds the first message matching `sent` after `mark` whose id is not `claimed` (by
+/// other messages of the same send), reading page after page. `Ok(None)`: not there
+/// (yet).
 pub async fn find<T: Transport, S: Steps<T>>(
     client: &Client<T>,
     steps: &S,
     sent: &Sent,
     mark: u64,
-    nth: usize,
+    claimed: &[u64],
 ) -> Result<Option<u64>, Error> {
     let mut from = mark;
-    let mut remaining = nth;
     loop {
         let read = client
             .call(&after_call(sent.chat_id, from), &steps.options()?)
@@ -222,10 +222,9 @@ pub async fn find<T: Transport, S: Steps<T>>(
             return Ok(None);
         };
         let page = scan(&result, sent);
-        if let Some(id) = page.matches.get(remaining) {
+        if let Some(id) = page.matches.iter().find(|id| !claimed.contains(id)) {
             return Ok(Some(*id));
         }
-        remaining -= page.matches.len();
         match page.last {
             Some(last) if page.full && last > from => from = last,
             _ => return Ok(None),
@@ -244,15 +243,15 @@ const MAX_SENDS: u32 = 3;
 
 /// Sends `prepared` (a message) after the watermark `mark` was read, and settles an
 /// unknown outcome by reading the chat: found → delivered; absent after `settle_ms` →
-/// not stored, so sent again (at most [`MAX_SENDS`] sends in all). `nth`: how many
-/// earlier messages of the same author and text this one follows since `mark` (0 for a
-/// single send).
+/// not stored, so sent again (at most [`MAX_SENDS`] sends in all). `claimed`: ids of
+/// other messages of the same send with the same author and text, never taken for this
+/// one (empty for a single send).
 pub async fn send<T: Transport, S: Steps<T>>(
     client: &Client<T>,
     steps: &S,
     prepared: &Prepared,
     mark: u64,
-    nth: usize,
+    claimed: &[u64],
     settle_ms: u32,
 ) -> Settled {
     let Some(sent) = Sent::of(prepared) else {
@@ -282,7 +281,7 @@ pub async fn send<T: Transport, S: Steps<T>>(
         };
         // First read: a request that ended on the portal (5xx, cut body, dropped after
         // storing) shows its message now.
-        match find(client, steps, &sent, mark, nth).await {
+        match find(client, steps, &sent, mark, claimed).await {
             Ok(Some(id)) => return Settled::Delivered { id, verified: true },
             Ok(None) => {}
             Err(_) => return Settled::Failed(unknown),
@@ -291,7 +290,7 @@ pub async fn send<T: Transport, S: Steps<T>>(
         if !steps.settle(settle_ms).await {
             return Settled::Failed(unknown);
         }
-        match find(client, steps, &sent, mark, nth).await {
+        match find(client, steps, &sent, mark, claimed).await {
             Ok(Some(id)) => return Settled::Delivered { id, verified: true },
             Ok(None) => {}
             Err(_) => return Settled::Failed(unknown),
@@ -300,6 +299,99 @@ pub async fn send<T: Transport, S: Steps<T>>(
             return Settled::Failed(unknown);
         }
         // Not stored: sending again cannot duplicate it.
+    }
+}
+
+/// Reads the watermark of each chat of a mass send, in batches of up to 50 reads.
+/// A chat whose read failed gives that error: its messages are not sent.
+pub async fn read_watermarks<T, S>(
+    client: &Client<T>,
+    steps: &S,
+    chats: &[u64],
+) -> Vec<Result<u64, Error>>
+where
+    T: Transport,
+    S: Steps<T>,
+{
+    use crate::batch::{self, Command, Item};
+    if let [chat] = chats {
+        // One chat: one plain read, no batch around it.
+        return vec![read_watermark(client, steps, *chat).await];
+    }
+    let commands: Vec<Command> = chats
+        .iter()
+        .map(|c| Command::from_prepared(format!("w{c}"), &watermark_call(*c)))
+        .collect();
+    let items = batch::send(client, &commands, false, || steps.options(), |_, _| {}).await;
+    items
+        .into_iter()
+        .map(|item| match item {
+            Item::Done { result, .. } => watermark(&result).ok_or_else(|| {
+                Error::bad_response(HISTORY, 200, "a history without a message list", false)
+            }),
+            Item::Failed(e) => Err(e),
+        })
+        .collect()
+}
+
+/// One message of a mass send, for [`settle_many`].
+pub struct Entry {
+    /// The validated call (`None`: invalid, never sent).
+    pub prepared: Option<Prepared>,
+    /// Its chat's watermark.
+    pub mark: u64,
+    /// What the send gave: an id, or an error (unknown ones get settled).
+    pub outcome: Result<u64, Error>,
+    /// Whether reading the chat established the outcome.
+    pub verified: bool,
+}
+
+/// Settles every unknown outcome of a mass send by reading the chats back, in item
+/// order: a match not claimed by another message of the send is this one's; those
+/// still absent after `settle_ms` are sent again through [`send`].
+pub async fn settle_many<T: Transport, S: Steps<T>>(
+    client: &Client<T>,
+    steps: &S,
+    entries: &mut [Entry],
+    settle_ms: u32,
+) {
+    let unknown = |e: &Entry| matches!(&e.outcome, Err(err) if err.outcome() == Outcome::Unknown);
+    let mut claimed: Vec<u64> = entries
+        .iter()
+        .filter_map(|e| e.outcome.as_ref().ok().copied())
+        .collect();
+    for pass in 0..2 {
+        // Before the second pass, the settle window (none to wait for: done).
+        if pass == 1 && (!entries.iter().any(unknown) || !steps.settle(settle_ms).await) {
+            return;
+        }
+        for e in entries.iter_mut().filter(|e| unknown(e)) {
+            let Some(sent) = e.prepared.as_ref().and_then(Sent::of) else {
+                continue;
+            };
+            if let Ok(Some(id)) = find(client, steps, &sent, e.mark, &claimed).await {
+                claimed.push(id);
+                e.outcome = Ok(id);
+                e.verified = true;
+            }
+        }
+    }
+    // Still absent after the settle window: not stored, so sent again.
+    for e in entries.iter_mut().filter(|e| unknown(e)) {
+        let Some(prepared) = e.prepared.clone() else {
+            continue;
+        };
+        match send(client, steps, &prepared, e.mark, &claimed, settle_ms).await {
+            Settled::Delivered { id, .. } => {
+                claimed.push(id);
+                e.outcome = Ok(id);
+                e.verified = true;
+            }
+            Settled::Failed(err) => {
+                e.verified = err.details().verified;
+                e.outcome = Err(err);
+            }
+        }
     }
 }
 

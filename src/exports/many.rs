@@ -6,15 +6,19 @@ use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{bounds, invalid_option, option, params_snapshot, promise, to_js, Client, Core};
+use super::{
+    bounds, call_limits, invalid_option, option, params_snapshot, promise, to_js, verification,
+    Client, Core, JsSteps,
+};
 use crate::batch::{self, Item, Progress};
 use crate::client::RequestEvent;
-use crate::error::{codes, Error};
+use crate::error::{codes, Error, Outcome};
 use crate::interop::{self, set, JsJson};
 use crate::json::{JsonView, Shape};
 use crate::limiter::Limits;
 use crate::params::{self, MESSAGE_ADD};
 use crate::policy::Retry;
+use crate::verify;
 
 /// A whole number option within `range`, or `default` when absent.
 fn number_option(
@@ -168,6 +172,27 @@ fn item_to_js(core: &Core, item: Item<JsJson>) -> JsValue {
     }
 }
 
+fn unknown(e: &verify::Entry) -> bool {
+    matches!(&e.outcome, Err(err) if err.outcome() == Outcome::Unknown)
+}
+
+/// The counts after verification settled what it could.
+fn final_progress(entries: &[verify::Entry]) -> Progress {
+    let mut p = Progress {
+        total: entries.len(),
+        done: entries.len(),
+        ..Progress::default()
+    };
+    for e in entries {
+        match &e.outcome {
+            Ok(_) => p.delivered += 1,
+            Err(err) if err.outcome() == Outcome::Unknown => p.unknown += 1,
+            Err(_) => p.failed += 1,
+        }
+    }
+    p
+}
+
 fn progress_to_js(p: &Progress) -> JsValue {
     let o = interop::object();
     set(&o, "done", (p.done as f64).into());
@@ -225,7 +250,8 @@ impl Client {
     /// request, `signal` the whole send.
     #[wasm_bindgen(js_name = crmMessageAddMany)]
     pub fn crm_message_add_many(&self, items: JsValue, options: JsValue) -> js_sys::Promise {
-        let (core, default_timeout) = (self.core.clone(), self.timeout_ms);
+        let (core, default_timeout, client_verify) =
+            (self.core.clone(), self.timeout_ms, self.verify);
         promise(async move {
             let method = MESSAGE_ADD;
             if !interop::is_array(&items) {
@@ -241,39 +267,104 @@ impl Client {
             // Checked once up front, so that a bad option is an error rather than a
             // failure of every batch.
             drop(bounds(&options, method, default_timeout)?);
+            let (signal, timeout_ms) = call_limits(&options, method, default_timeout)?;
+            let settle = verification(&options, client_verify, timeout_ms, method)?;
             let list = JsJson(items);
             let count = match list.shape() {
                 Shape::Array(n) => n,
                 _ => 0,
             };
-            let prepared: Vec<_> = (0..count)
+            let mut prepared: Vec<_> = (0..count)
                 .map(|i| match list.at(i) {
                     Some(item) => params::message_add(&item),
                     None => params::message_add(&JsJson(JsValue::UNDEFINED)),
                 })
                 .collect();
+            let steps = JsSteps {
+                signal,
+                timeout_ms,
+                method,
+            };
+            // With verification, each chat's watermark first (in batches); a chat that
+            // cannot be read gets nothing sent.
+            let mut marks: Vec<(u64, Result<u64, Error>)> = Vec::new();
+            if settle.is_some() {
+                let mut chats: Vec<u64> = prepared
+                    .iter()
+                    .filter_map(|p| p.as_ref().ok().and_then(verify::Sent::of))
+                    .map(|s| s.chat_id)
+                    .collect();
+                chats.sort_unstable();
+                chats.dedup();
+                let read = verify::read_watermarks(&core, &steps, &chats).await;
+                marks = chats.into_iter().zip(read).collect();
+                for p in prepared.iter_mut() {
+                    let chat = p
+                        .as_ref()
+                        .ok()
+                        .and_then(verify::Sent::of)
+                        .map(|s| s.chat_id);
+                    if let Some((_, Err(e))) = marks.iter().find(|(c, _)| Some(*c) == chat) {
+                        *p = Err(e.clone());
+                    }
+                }
+            }
+            let report = |p: &Progress| {
+                if let Some(f) = &on_progress {
+                    let _ = interop::call(f, &JsValue::UNDEFINED, &[&progress_to_js(p)]);
+                }
+            };
+            let kept = prepared.clone();
             let sent = batch::message_add_many(
                 &core,
                 prepared,
                 halt,
                 || bounds(&options, method, default_timeout),
-                |p| {
-                    if let Some(f) = &on_progress {
-                        let _ = interop::call(f, &JsValue::UNDEFINED, &[&progress_to_js(p)]);
-                    }
-                },
+                report,
             )
             .await;
-            Ok(sent
+            let mut entries: Vec<verify::Entry> = kept
                 .into_iter()
-                .map(|s| match s {
+                .zip(sent)
+                .map(|(p, outcome)| {
+                    let prepared = p.ok();
+                    let chat = prepared
+                        .as_ref()
+                        .and_then(verify::Sent::of)
+                        .map(|s| s.chat_id);
+                    let mark = marks
+                        .iter()
+                        .find(|(c, _)| Some(*c) == chat)
+                        .and_then(|(_, m)| m.as_ref().ok().copied())
+                        .unwrap_or(0);
+                    verify::Entry {
+                        prepared,
+                        mark,
+                        outcome,
+                        verified: false,
+                    }
+                })
+                .collect();
+            if let Some(settle_ms) = settle {
+                let before = entries.iter().filter(|e| unknown(e)).count();
+                verify::settle_many(&core, &steps, &mut entries, settle_ms).await;
+                if before > 0 {
+                    report(&final_progress(&entries));
+                }
+            }
+            Ok(entries
+                .into_iter()
+                .map(|e| match e.outcome {
                     Ok(id) => {
                         let o = interop::object();
                         set(&o, "ok", true.into());
                         set(&o, "id", (id as f64).into());
+                        if e.verified {
+                            set(&o, "verified", true.into());
+                        }
                         o
                     }
-                    Err(e) => failure(e),
+                    Err(err) => failure(err),
                 })
                 .collect::<Array>()
                 .into())

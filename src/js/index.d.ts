@@ -195,7 +195,9 @@ export interface BatchOptions extends CallOptions {
 /** One message's outcome in `crmMessageAddMany`: its id, or an error whose `outcome`
  * says whether it was not executed (safe to send again), failed, or may have been
  * delivered (`unknown`: never sent again by the client). */
-export type MessageEntry = { ok: true; id: number } | { ok: false; error: Bitrix24Error };
+export type MessageEntry =
+  | { ok: true; id: number; /** Present when reading the chat established the delivery (`verify`). */ verified?: true }
+  | { ok: false; error: Bitrix24Error };
 
 /** Counts after each batch of a mass send. */
 export interface MassProgress {
@@ -211,8 +213,10 @@ export interface MassProgress {
   unknown: number;
 }
 
-/** Options of `crmMessageAddMany`. */
-export interface MessageAddManyOptions {
+/** Options of `crmMessageAddMany`. With `verify`, each chat's last message id is read
+ * first (in batches), and the messages of a batch whose answer was lost are looked for in
+ * their chats, then sent again only once their absence is established. */
+export interface MessageAddManyOptions extends VerifyOptions {
   /** Called after each batch request. */
   onProgress?: (progress: MassProgress) => void;
   /** Stops before the next batch; the items not yet sent fail with `ABORTED`, not executed. */

@@ -125,3 +125,65 @@ test('soak: 2,000 verified messages under every fault kind: 0 duplicates, 0 loss
   assert.equal(tally.failedButStored, 0);
   assert.equal(tally.unknown, 0, 'every unknown outcome was settled by reading the chat');
 });
+
+test('a mass send with verify settles a batch whose answer was lost: found messages get their ids, absent ones are sent once more', async () => {
+  const client = Client.fromWebhook(ctx.portal.webhook, { limits: false, retry: false });
+  const before = (await ctx.portal.messages()).length;
+  const tag = Math.random().toString(36).slice(2);
+  // 60 items, two of them with the same text: two batch requests.
+  const items = Array.from({ length: 60 }, (_, i) => ({ ...seed, message: i === 7 || i === 8 ? `twin ${tag}` : `many ${tag} ${i}` }));
+  // One chat: its watermark is one plain read. The first batch of messages stores them
+  // and drops the connection; the second is refused before running.
+  await ctx.portal.faults([{ method: 'batch', kind: 'drop_after_store' }, { method: 'batch', kind: 'status500_before' }]);
+  const progress = [];
+  const entries = await client.crmMessageAddMany(items, { verify: true, settleMs: 200, onProgress: (p) => progress.push(p) });
+  assert.equal(entries.length, 60);
+  assert.ok(entries.every((e) => e.ok), JSON.stringify(entries.find((e) => !e.ok)));
+  assert.ok(entries.every((e) => e.verified), 'every outcome was established by reading the chat');
+  const ledger = (await ctx.portal.messages()).slice(before);
+  assert.equal(ledger.length, 60, 'each message stored exactly once');
+  for (let i = 0; i < 60; i++) {
+    assert.equal(ledger.find((m) => m.id === entries[i].id)?.message, items[i].message, `item ${i} has its own message's id`);
+  }
+  assert.notEqual(entries[7].id, entries[8].id, 'twin texts get distinct ids');
+  assert.deepEqual(progress.at(-1), { done: 60, total: 60, delivered: 60, failed: 0, unknown: 0 });
+});
+
+test('soak: 2,000 messages through verified mass sends, lost and slow batches included: 0 duplicates, 0 losses, 0 unknowns', { timeout: 300_000 }, async () => {
+  const client = Client.fromWebhook(ctx.portal.webhook, { limits: false, retry: false, timeoutMs: 500, verify: true, settleMs: 900 });
+  const before = (await ctx.portal.messages()).length;
+  const kinds = ['drop_after_store', 'status500_after', 'status500_before', 'truncated', 'html', 'delay'];
+  await ctx.portal.faults(kinds.map((kind, i) => ({
+    method: 'batch', kind, count: 1_000, probability: 0.06, seed: 2000 + i,
+    // A slow batch: it runs after the client's timeout has passed.
+    ...(kind === 'delay' ? { delayMs: 700 } : {}),
+  })));
+  const tag = Math.random().toString(36).slice(2);
+  const items = Array.from({ length: 2000 }, (_, i) => ({ ...seed, message: `mass ${tag} ${i % 1900}` }));
+  const entries = [];
+  for (let i = 0; i < items.length; i += 500) {
+    entries.push(...await client.crmMessageAddMany(items.slice(i, i + 500)));
+  }
+  await ctx.portal.admin('faults', undefined, 'DELETE');
+  await sleep(800);
+  const ledger = (await ctx.portal.messages()).slice(before);
+  const faulted = (await ctx.portal.requests()).filter((r) => r.method === 'batch' && r.fault).length;
+  const byId = new Map(ledger.map((m) => [m.id, m.message]));
+  const tally = { delivered: 0, verified: 0, failed: 0, unknown: 0, wrongText: 0 };
+  for (let i = 0; i < items.length; i++) {
+    const e = entries[i];
+    if (e.ok) {
+      tally.delivered++;
+      if (e.verified) tally.verified++;
+      if (byId.get(e.id) !== items[i].message) tally.wrongText++;
+    } else if (e.error.outcome === 'unknown') tally.unknown++;
+    else tally.failed++;
+  }
+  const ids = entries.filter((e) => e.ok).map((e) => e.id);
+  console.log(`# verified mass soak: ${items.length} messages, ${faulted} of the batches faulted: ${JSON.stringify(tally)}, ledger ${ledger.length}`);
+  assert.ok(faulted >= 4, `faults hit batches (${faulted})`);
+  assert.equal(tally.unknown, 0);
+  assert.equal(tally.wrongText, 0, 'every id is its own message');
+  assert.equal(new Set(ids).size, ids.length, 'no id given twice');
+  assert.equal(ledger.length, tally.delivered, 'every stored message is reported delivered, none twice (0 duplicates, 0 losses)');
+});
