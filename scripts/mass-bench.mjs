@@ -2,7 +2,9 @@
 // portal with its real bucket (50 requests, 2 per second) on a clock running SCALE
 // times faster. Prints the wall time against the bucket's theoretical minimum for
 // that many requests (the burst at once, the rest at the drain rate; goal <= 1.05x)
-// and the number of 503s the portal sent.
+// and the number of 503s the portal sent. Then the cost of verified delivery
+// (`verify: true`): the same send with verification (the watermark read), and one whose
+// first batch's answer is lost after it stored its messages, in requests and time.
 //
 //   node scripts/mass-bench.mjs [messages=10000] [scale=20]
 //
@@ -14,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { Client } = await import(path.join(root, 'pkg', 'node.js'));
+const { Client } = await import(path.join(root, 'pkg', 'inline.js'));
 const messages = Number(process.argv[2] ?? 10_000);
 const scale = Number(process.argv[3] ?? 20);
 const BURST = 50;
@@ -42,6 +44,25 @@ try {
   console.log(`bucket ${BURST} / ${DRAIN} per second, clock x${scale}: theoretical minimum ${(minimum / 1000).toFixed(2)} s (${(minimum * scale / 1000).toFixed(1)} s of portal time)`);
   console.log(`wall ${(wall / 1000).toFixed(2)} s = ${(wall / minimum).toFixed(3)}x the minimum (goal <= 1.05x)`);
   console.log(`503 QUERY_LIMIT_EXCEEDED sent by the portal: ${counters.queryLimitExceeded.total}`);
+
+  // Verified delivery: what it costs, on a small send so the bucket is not the bound.
+  const post = (p, body) => fetch(`${info.url}/_portal/${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const verified = Client.fromWebhook(info.webhook, { limits: false, verify: true, settleMs: 500 });
+  const plain = Client.fromWebhook(info.webhook, { limits: false });
+  const small = items.slice(0, 500);
+  const measure = async (client, faults) => {
+    await post('reset', {});
+    if (faults) await post('faults', { faults });
+    const t0 = performance.now();
+    const entries = await client.crmMessageAddMany(small);
+    const ms = performance.now() - t0;
+    return { ms, requests: (await admin('counters')).total, delivered: entries.filter((e) => e.ok).length };
+  };
+  const base = await measure(plain);
+  const checked = await measure(verified);
+  const lost = await measure(verified, [{ method: 'batch', kind: 'drop_after_store' }]);
+  console.log(`verify, ${small.length} messages to one chat, fault-free: ${checked.requests} requests vs ${base.requests} (+${checked.requests - base.requests}: the watermark read), ${checked.ms.toFixed(0)} ms vs ${base.ms.toFixed(0)} ms`);
+  console.log(`verify, first batch's answer lost after storing (50 unknown items): ${lost.requests} requests (+${lost.requests - checked.requests} to settle them), ${lost.ms.toFixed(0)} ms (+${(lost.ms - checked.ms).toFixed(0)}); delivered ${lost.delivered} of ${small.length}`);
 } finally {
   child.kill('SIGTERM');
 }

@@ -263,18 +263,18 @@ fn failed<J>(item: &Item<J>) -> bool {
 ///
 /// A request stopped by the caller's signal ends the run: its commands are unknown if
 /// it had left, and the rest are not sent. With `halt`, a failed command ends it too.
-pub async fn send<T, O, F, P>(
+///
+/// The callbacks are trait objects: one compiled copy of this loop serves every caller.
+pub async fn send<T, O>(
     client: &Client<T>,
     commands: &[Command],
     halt: bool,
-    mut options: F,
-    mut progress: P,
+    options: &mut dyn FnMut() -> Result<O, Error>,
+    progress: &mut OnItems<'_, T::Json>,
 ) -> Vec<Item<T::Json>>
 where
     T: Transport,
     O: Borrow<T::Options>,
-    F: FnMut() -> Result<O, Error>,
-    P: FnMut(usize, &[Item<T::Json>]),
 {
     let mut items: Vec<Item<T::Json>> = Vec::with_capacity(commands.len());
     let mut stop: Option<fn(&Command) -> Error> = None;
@@ -307,6 +307,9 @@ where
     }
     items
 }
+
+/// Told the items of each request of [`send`], with the index of its first command.
+pub type OnItems<'a, J> = dyn FnMut(usize, &[Item<J>]) + 'a;
 
 /// Counts of a mass send, as `onProgress` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -346,18 +349,16 @@ fn tally(entries: &[Option<Sent>]) -> Progress {
 /// Sends validated messages (`imopenlines.crm.message.add` calls; an `Err` is an
 /// invalid item, reported as it is and never sent) through [`send`]. Returns one entry
 /// per item, in order; `progress` gets the counts after each request.
-pub async fn message_add_many<T, O, F, P>(
+pub async fn message_add_many<T, O>(
     client: &Client<T>,
     items: Vec<Result<Prepared, Error>>,
     halt: bool,
-    options: F,
-    mut progress: P,
+    options: &mut dyn FnMut() -> Result<O, Error>,
+    progress: &mut dyn FnMut(&Progress),
 ) -> Vec<Sent>
 where
     T: Transport,
     O: Borrow<T::Options>,
-    F: FnMut() -> Result<O, Error>,
-    P: FnMut(&Progress),
 {
     let entries: RefCell<Vec<Option<Sent>>> = RefCell::new(vec![None; items.len()]);
     let mut sendable: Vec<(usize, Prepared)> = Vec::new();
@@ -375,7 +376,7 @@ where
         .iter()
         .map(|(i, p)| Command::from_prepared(format!("m{i}"), p))
         .collect();
-    send(client, &commands, halt, options, |first, chunk| {
+    send(client, &commands, halt, options, &mut |first, chunk| {
         let mut entries = entries.borrow_mut();
         for (k, item) in chunk.iter().enumerate() {
             let Some((index, prepared)) = sendable.get(first + k) else {

@@ -322,7 +322,14 @@ where
         .iter()
         .map(|c| Command::from_prepared(format!("w{c}"), &watermark_call(*c)))
         .collect();
-    let items = batch::send(client, &commands, false, || steps.options(), |_, _| {}).await;
+    let items = batch::send(
+        client,
+        &commands,
+        false,
+        &mut || steps.options(),
+        &mut |_, _| {},
+    )
+    .await;
     items
         .into_iter()
         .map(|item| match item {

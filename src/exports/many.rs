@@ -228,8 +228,8 @@ impl Client {
                 &core,
                 &commands,
                 halt,
-                || Ok::<_, Error>(&bounds),
-                |_, _| {},
+                &mut || Ok::<_, Error>(&bounds),
+                &mut |_, _| {},
             )
             .await;
             let entries = items.into_iter().map(|i| item_to_js(&core, i));
@@ -309,7 +309,7 @@ impl Client {
                     }
                 }
             }
-            let report = |p: &Progress| {
+            let mut report = |p: &Progress| {
                 if let Some(f) = &on_progress {
                     let _ = interop::call(f, &JsValue::UNDEFINED, &[&progress_to_js(p)]);
                 }
@@ -319,8 +319,8 @@ impl Client {
                 &core,
                 prepared,
                 halt,
-                || bounds(&options, method, default_timeout),
-                report,
+                &mut || bounds(&options, method, default_timeout),
+                &mut report,
             )
             .await;
             let mut entries: Vec<verify::Entry> = kept
