@@ -139,7 +139,7 @@ pub fn now_ms() -> f64 {
 /// A pending `setTimeout`, cleared when dropped. Holds its callback alive.
 pub struct Timer {
     id: Option<JsValue>,
-    _callback: Closure<dyn FnMut()>,
+    _callback: Option<Closure<dyn FnMut()>>,
 }
 
 impl Timer {
@@ -150,7 +150,16 @@ impl Timer {
         let id = set_timeout(callback.as_ref().unchecked_ref(), ms).ok()?;
         Some(Timer {
             id: Some(id),
-            _callback: callback,
+            _callback: Some(callback),
+        })
+    }
+
+    /// Calls the JS function `f` once after `ms` milliseconds (no Rust closure).
+    pub fn call(ms: u32, f: &Function) -> Option<Timer> {
+        let id = set_timeout(f, ms).ok()?;
+        Some(Timer {
+            id: Some(id),
+            _callback: None,
         })
     }
 }

@@ -9,9 +9,6 @@
 //! `fetch(url, init)`; the response is read structurally (`status`, `headers.get`,
 //! `text()`), so a non-native `fetch` replacement cannot make the module trap.
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use js_sys::Promise;
@@ -29,27 +26,26 @@ use crate::wire::{HttpRequest, CONTENT_TYPE};
 /// listener on the caller's signal.
 pub struct Bounds {
     controller: AbortController,
-    timed_out: Rc<Cell<bool>>,
+    /// The caller's signal, when given (also its `abort` listener's target).
+    caller: Option<JsValue>,
+    /// `controller.abort` bound to it: the timer's and the listener's callback, so
+    /// that no Rust closure is made per call.
+    abort: js_sys::Function,
     timeout_ms: u32,
     /// Resolves when the controller aborts; made on first use (only waits need it).
     stopped: std::cell::OnceCell<Promise>,
     _timer: Option<Timer>,
-    _listener: Option<Listener>,
 }
 
-/// Removes the `abort` listener from the caller's signal when the call ends.
-struct Listener {
-    signal: JsValue,
-    closure: Closure<dyn FnMut()>,
-}
-
-impl Drop for Listener {
+impl Drop for Bounds {
     fn drop(&mut self) {
-        let _ = interop::call_method(
-            &self.signal,
-            "removeEventListener",
-            &[&"abort".into(), self.closure.as_ref()],
-        );
+        if let Some(signal) = &self.caller {
+            let _ = interop::call_method(
+                signal,
+                "removeEventListener",
+                &[&"abort".into(), &self.abort],
+            );
+        }
     }
 }
 
@@ -60,60 +56,55 @@ impl Bounds {
     pub fn start(signal: Option<JsValue>, timeout_ms: u32) -> Result<Bounds, String> {
         let controller = AbortController::new()
             .map_err(|e| format!("AbortController: {}", interop::text(&e)))?;
-        let listener = match signal {
+        let abort = interop::function(&controller, "abort")
+            .ok_or("AbortController has no abort")?
+            .bind0(&controller);
+        let caller = match signal {
             None => None,
             Some(signal) => {
                 let aborted = interop::try_get(&signal, "aborted")
                     .map_err(|e| format!("options.signal is not a usable AbortSignal ({e})"))?;
                 if aborted.and_then(|a| a.as_bool()) == Some(true) {
                     controller.abort();
-                    None
                 } else {
-                    let c = controller.clone();
-                    let closure = Closure::<dyn FnMut()>::new(move || c.abort());
-                    interop::call_method(
-                        &signal,
-                        "addEventListener",
-                        &[&"abort".into(), closure.as_ref()],
-                    )
-                    .map_err(|e| format!("options.signal is not a usable AbortSignal ({e})"))?;
-                    Some(Listener { signal, closure })
+                    interop::call_method(&signal, "addEventListener", &[&"abort".into(), &abort])
+                        .map_err(|e| format!("options.signal is not a usable AbortSignal ({e})"))?;
                 }
+                Some(signal)
             }
         };
-        let timed_out = Rc::new(Cell::new(false));
-        let timer = {
-            let (flag, c) = (timed_out.clone(), controller.clone());
-            Timer::new(timeout_ms, move || {
-                flag.set(true);
-                c.abort();
-            })
-        };
-        if timer.is_none() {
-            return Err("the runtime's setTimeout failed".to_owned());
-        }
+        let timer = Timer::call(timeout_ms, &abort)
+            .ok_or_else(|| "the runtime's setTimeout failed".to_owned())?;
         Ok(Bounds {
             controller,
-            timed_out,
+            caller,
+            abort,
             timeout_ms,
             stopped: std::cell::OnceCell::new(),
-            _timer: timer,
-            _listener: listener,
+            _timer: Some(timer),
         })
     }
 
-    /// Why the call stopped, if it did: its timeout or the caller's signal.
+    /// Why the call stopped, if it did: the caller's signal, or else its timeout (the
+    /// controller aborts for nothing else).
     fn stop(&self, sent: bool) -> Option<TransportError> {
-        if self.timed_out.get() {
-            Some(TransportError::Timeout {
+        if !self.controller.signal().aborted() {
+            return None;
+        }
+        let caller_aborted = self
+            .caller
+            .as_ref()
+            .and_then(|s| interop::get(s, "aborted"))
+            .and_then(|a| a.as_bool())
+            == Some(true);
+        Some(if caller_aborted {
+            TransportError::Aborted { sent }
+        } else {
+            TransportError::Timeout {
                 ms: self.timeout_ms,
                 sent,
-            })
-        } else if self.controller.signal().aborted() {
-            Some(TransportError::Aborted { sent })
-        } else {
-            None
-        }
+            }
+        })
     }
 
     /// Resolves when the call's timeout passes or its signal fires.
