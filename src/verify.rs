@@ -341,6 +341,43 @@ where
         .collect()
 }
 
+/// Every message of `chat` after `mark`, oldest first, as `(id, author, text)`.
+async fn read_after<T: Transport, S: Steps<T>>(
+    client: &Client<T>,
+    steps: &S,
+    chat: u64,
+    mark: u64,
+) -> Result<Vec<(u64, u64, String)>, Error> {
+    let mut out = Vec::new();
+    let mut from = mark;
+    loop {
+        let read = client
+            .call(&after_call(chat, from), &steps.options()?)
+            .await?;
+        let Decoded::Raw(result) = read else {
+            return Ok(out);
+        };
+        let list = messages(&result);
+        let full = list.len() as u64 >= PAGE;
+        let mut last = None;
+        for m in &list {
+            let Some(id) = id_of(m.get("id")) else {
+                continue;
+            };
+            last = Some(last.map_or(id, |l: u64| l.max(id)));
+            if let (Some(author), Some(Shape::String(text))) =
+                (id_of(m.get("author_id")), m.get("text").map(|t| t.shape()))
+            {
+                out.push((id, author, text));
+            }
+        }
+        match last {
+            Some(l) if full && l > from => from = l,
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// One message of a mass send, for [`settle_many`].
 pub struct Entry {
     /// The validated call (`None`: invalid, never sent).
@@ -372,14 +409,37 @@ pub async fn settle_many<T: Transport, S: Steps<T>>(
         if pass == 1 && (!entries.iter().any(unknown) || !steps.settle(settle_ms).await) {
             return;
         }
-        for e in entries.iter_mut().filter(|e| unknown(e)) {
-            let Some(sent) = e.prepared.as_ref().and_then(Sent::of) else {
+        // Each chat's history after its watermark is read once per pass, for all of
+        // its unknown messages.
+        let mut chats: Vec<(u64, u64)> = entries
+            .iter()
+            .filter(|e| unknown(e))
+            .filter_map(|e| Some((e.prepared.as_ref().and_then(Sent::of)?.chat_id, e.mark)))
+            .collect();
+        chats.sort_unstable();
+        chats.dedup();
+        for (chat, mark) in chats {
+            let Ok(history) = read_after(client, steps, chat, mark).await else {
                 continue;
             };
-            if let Ok(Some(id)) = find(client, steps, &sent, e.mark, &claimed).await {
-                claimed.push(id);
-                e.outcome = Ok(id);
-                e.verified = true;
+            for e in entries.iter_mut().filter(|e| unknown(e) && e.mark == mark) {
+                let Some(sent) = e.prepared.as_ref().and_then(Sent::of) else {
+                    continue;
+                };
+                if sent.chat_id != chat {
+                    continue;
+                }
+                let found = history
+                    .iter()
+                    .find(|(id, author, text)| {
+                        *author == sent.author && *text == sent.text && !claimed.contains(id)
+                    })
+                    .map(|(id, _, _)| *id);
+                if let Some(id) = found {
+                    claimed.push(id);
+                    e.outcome = Ok(id);
+                    e.verified = true;
+                }
             }
         }
     }
