@@ -127,41 +127,6 @@ pub fn watermark<J: JsonView>(result: &J) -> Option<u64> {
     )
 }
 
-/// One page of messages after the watermark: the ids of those matching `sent`, in
-/// order, the highest id seen, and whether the page was full (more may follow).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Page {
-    /// Ids of the messages by the same author with the same stored text.
-    pub matches: Vec<u64>,
-    /// The highest id on the page.
-    pub last: Option<u64>,
-    /// Whether the page held as many messages as asked for.
-    pub full: bool,
-}
-
-/// Scans a page read with [`after_call`].
-pub fn scan<J: JsonView>(result: &J, sent: &Sent) -> Page {
-    let list = messages(result);
-    let mut page = Page {
-        full: list.len() as u64 >= PAGE,
-        ..Page::default()
-    };
-    for m in &list {
-        let Some(id) = id_of(m.get("id")) else {
-            continue;
-        };
-        page.last = Some(page.last.map_or(id, |l| l.max(id)));
-        let text = match m.get("text").map(|t| t.shape()) {
-            Some(Shape::String(t)) => t,
-            _ => continue,
-        };
-        if id_of(m.get("author_id")) == Some(sent.author) && text == sent.text {
-            page.matches.push(id);
-        }
-    }
-    page
-}
-
 /// How a verified send ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
@@ -204,8 +169,7 @@ pub async fn read_watermark<T: Transport, S: Steps<T>>(
 }
 
 /// Finds the first message matching `sent` after `mark` whose id is not `claimed` (by
-/// other messages of the same send), reading page after page. `Ok(None)`: not there
-/// (yet).
+/// other messages of the same send). `Ok(None)`: not there (yet).
 pub async fn find<T: Transport, S: Steps<T>>(
     client: &Client<T>,
     steps: &S,
@@ -213,23 +177,18 @@ pub async fn find<T: Transport, S: Steps<T>>(
     mark: u64,
     claimed: &[u64],
 ) -> Result<Option<u64>, Error> {
-    let mut from = mark;
-    loop {
-        let read = client
-            .call(&after_call(sent.chat_id, from), &steps.options()?)
-            .await?;
-        let Decoded::Raw(result) = read else {
-            return Ok(None);
-        };
-        let page = scan(&result, sent);
-        if let Some(id) = page.matches.iter().find(|id| !claimed.contains(id)) {
-            return Ok(Some(*id));
-        }
-        match page.last {
-            Some(last) if page.full && last > from => from = last,
-            _ => return Ok(None),
-        }
-    }
+    let history = read_after(client, steps, sent.chat_id, mark).await?;
+    Ok(first_unclaimed(&history, sent, claimed))
+}
+
+/// The first message of `history` by `sent`'s author with its text, not `claimed`.
+fn first_unclaimed(history: &[(u64, u64, String)], sent: &Sent, claimed: &[u64]) -> Option<u64> {
+    history
+        .iter()
+        .find(|(id, author, text)| {
+            *author == sent.author && *text == sent.text && !claimed.contains(id)
+        })
+        .map(|(id, _, _)| *id)
 }
 
 fn with_verified(mut e: Error, verified: bool) -> Error {
@@ -429,13 +388,7 @@ pub async fn settle_many<T: Transport, S: Steps<T>>(
                 if sent.chat_id != chat {
                     continue;
                 }
-                let found = history
-                    .iter()
-                    .find(|(id, author, text)| {
-                        *author == sent.author && *text == sent.text && !claimed.contains(id)
-                    })
-                    .map(|(id, _, _)| *id);
-                if let Some(id) = found {
+                if let Some(id) = first_unclaimed(&history, &sent, &claimed) {
                     claimed.push(id);
                     e.outcome = Ok(id);
                     e.verified = true;
@@ -503,17 +456,16 @@ mod tests {
     }
 
     #[test]
-    fn pages_are_scanned_for_the_same_author_and_text() {
-        let page = json!({"chat_id": 8773, "messages": [
-            {"id": 101, "author_id": 12, "text": "Hello"},
-            {"id": 102, "author_id": 14, "text": "Hello"},
-            {"id": 103, "author_id": 12, "text": "Hello again"},
-            {"id": "104", "author_id": "12", "text": "Hello"}
-        ]});
-        let p = scan(&page, &sent());
-        assert_eq!(p.matches, vec![101, 104]);
-        assert_eq!(p.last, Some(104));
-        assert!(!p.full);
+    fn a_match_is_the_first_unclaimed_message_by_the_same_author_and_text() {
+        let history = vec![
+            (101, 12, "Hello".to_owned()),
+            (102, 14, "Hello".to_owned()),
+            (103, 12, "Hello again".to_owned()),
+            (104, 12, "Hello".to_owned()),
+        ];
+        assert_eq!(first_unclaimed(&history, &sent(), &[]), Some(101));
+        assert_eq!(first_unclaimed(&history, &sent(), &[101]), Some(104));
+        assert_eq!(first_unclaimed(&history, &sent(), &[101, 104]), None);
         assert_eq!(watermark(&json!({"messages": [{"id": 7}]})), Some(7));
         assert_eq!(watermark(&json!({"messages": []})), Some(0));
         assert_eq!(watermark(&json!(false)), None);
