@@ -96,11 +96,14 @@ fn bool_option(options: &JsValue, key: &str, method: &str) -> Result<bool, Error
     }
 }
 
-fn ms_option(options: &JsValue, key: &str, method: &str, default: u32) -> Result<u32, Error> {
+/// `options[key]` in milliseconds, when given.
+fn optional_ms(options: &JsValue, key: &str, method: &str) -> Result<Option<u32>, Error> {
     match option(options, key, method)? {
-        None => Ok(default),
+        None => Ok(None),
         Some(v) => match v.as_f64() {
-            Some(ms) if ms.fract() == 0.0 && (1.0..=2_147_483_647.0).contains(&ms) => Ok(ms as u32),
+            Some(ms) if ms.fract() == 0.0 && (1.0..=2_147_483_647.0).contains(&ms) => {
+                Ok(Some(ms as u32))
+            }
             _ => Err(invalid_option(
                 method,
                 key,
@@ -108,6 +111,10 @@ fn ms_option(options: &JsValue, key: &str, method: &str, default: u32) -> Result
             )),
         },
     }
+}
+
+fn ms_option(options: &JsValue, key: &str, method: &str, default: u32) -> Result<u32, Error> {
+    Ok(optional_ms(options, key, method)?.unwrap_or(default))
 }
 
 /// A client's options: default call timeout, refresh timeout, the plain-http opt-in.
@@ -134,10 +141,7 @@ fn settings(options: &JsValue, method: &str) -> Result<Settings, Error> {
         )?,
         allow_insecure_http: bool_option(options, "allowInsecureHttp", method)?,
         verify: bool_option(options, "verify", method)?,
-        settle_ms: match option(options, "settleMs", method)? {
-            None => None,
-            Some(_) => Some(ms_option(options, "settleMs", method, 0)?),
-        },
+        settle_ms: optional_ms(options, "settleMs", method)?,
     })
 }
 
@@ -223,12 +227,11 @@ fn verification(
 ) -> Result<Option<u32>, Error> {
     let on = match option(options, "verify", method)? {
         None => client.0,
-        Some(_) => bool_option(options, "verify", method)?,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| invalid_option(method, "verify", "must be a boolean"))?,
     };
-    let settle = match option(options, "settleMs", method)? {
-        None => client.1,
-        Some(_) => Some(ms_option(options, "settleMs", method, 0)?),
-    };
+    let settle = optional_ms(options, "settleMs", method)?.or(client.1);
     Ok(on.then(|| settle.unwrap_or(timeout_ms)))
 }
 
@@ -271,8 +274,11 @@ fn params_snapshot(method: &str, params: &JsValue) -> Result<Option<JsJson>, Err
         return Err(bad("not an object"));
     }
     let text = js_sys::JSON::stringify(params).map_err(|e| bad(&interop::text(&e)))?;
-    let text = text.as_string().ok_or_else(|| bad("not serializable"))?;
-    js_sys::JSON::parse(&text)
+    if !text.is_string() {
+        return Err(bad("not serializable"));
+    }
+    // Parsed where it is: the text never crosses into wasm.
+    interop::parse_json(&text)
         .map(|v| Some(JsJson(v)))
         .map_err(|e| bad(&interop::text(&e)))
 }
@@ -313,8 +319,8 @@ impl Client {
         let (core, default_timeout, verify) = (self.core.clone(), self.timeout_ms, self.verify);
         promise(async move {
             let prepared = prepared?;
+            let (signal, timeout_ms) = call_limits(&options, &prepared.method, default_timeout)?;
             if prepared.method == MESSAGE_ADD {
-                let (signal, timeout_ms) = call_limits(&options, MESSAGE_ADD, default_timeout)?;
                 if let Some(settle) = verification(&options, verify, timeout_ms, MESSAGE_ADD)? {
                     let steps = JsSteps {
                         signal,
@@ -324,7 +330,7 @@ impl Client {
                     return verified_add(&core, &prepared, &steps, settle).await;
                 }
             }
-            let bounds = bounds(&options, &prepared.method, default_timeout)?;
+            let bounds = start(signal, timeout_ms, &prepared.method)?;
             core.call(&prepared, &bounds).await.map(result_to_js)
         })
     }
@@ -586,8 +592,8 @@ pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
         // Validation comes first, as on the portal: bad params are reported even when
         // the auth is also missing.
         let prepared = params::message_add(&JsJson(params))?;
-        let timeout_ms = settings(&options, method)?.timeout_ms;
-        let bounds = bounds(&options, method, timeout_ms)?;
+        let (signal, timeout_ms) = call_limits(&options, method, DEFAULT_TIMEOUT_MS)?;
+        let bounds = start(signal.clone(), timeout_ms, method)?;
         let client = if let Some(url) = string_option(&options, "webhookUrl", method)? {
             webhook_client(&url, &options, method)?
         } else if option(&options, "accessToken", method)?.is_some() {
@@ -610,7 +616,6 @@ pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
         };
         if let Some(settle) = verification(&options, client.verify, timeout_ms, method)? {
             drop(bounds);
-            let (signal, timeout_ms) = call_limits(&options, method, timeout_ms)?;
             let steps = JsSteps {
                 signal,
                 timeout_ms,

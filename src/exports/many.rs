@@ -7,8 +7,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::{
-    bounds, call_limits, invalid_option, option, params_snapshot, promise, to_js, verification,
-    Client, Core, JsSteps,
+    bounds, call_limits, invalid_option, option, params_snapshot, promise, start, to_js,
+    verification, Client, Core, JsSteps,
 };
 use crate::batch::{self, Item, Progress};
 use crate::client::RequestEvent;
@@ -18,7 +18,7 @@ use crate::json::{JsonView, Shape};
 use crate::limiter::Limits;
 use crate::params::{self, MESSAGE_ADD};
 use crate::policy::Retry;
-use crate::verify;
+use crate::verify::{self, Steps};
 
 /// A whole number option within `range`, or `default` when absent.
 fn number_option(
@@ -264,10 +264,10 @@ impl Client {
             }
             let halt = halt_option(&options, method)?;
             let on_progress = function_option(&options, "onProgress", method)?;
-            // Checked once up front, so that a bad option is an error rather than a
-            // failure of every batch.
-            drop(bounds(&options, method, default_timeout)?);
             let (signal, timeout_ms) = call_limits(&options, method, default_timeout)?;
+            // Checked once up front, so that an unusable signal is an error rather than
+            // a failure of every batch.
+            drop(start(signal.clone(), timeout_ms, method)?);
             let settle = verification(&options, client_verify, timeout_ms, method)?;
             let list = JsJson(items);
             let count = match list.shape() {
@@ -319,7 +319,7 @@ impl Client {
                 &core,
                 prepared,
                 halt,
-                &mut || bounds(&options, method, default_timeout),
+                &mut || steps.options(),
                 &mut report,
             )
             .await;
