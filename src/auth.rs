@@ -180,9 +180,9 @@ impl Webhook {
         let bad = |why: &str| Error::no_auth("", format!("{SHAPE} ({why})"));
         let url = url.trim();
         let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
-            ("https://", rest)
+            ("https", rest)
         } else if let Some(rest) = url.strip_prefix("http://") {
-            ("http://", rest)
+            ("http", rest)
         } else {
             return Err(bad("it must start with https:// or http://"));
         };
@@ -195,7 +195,7 @@ impl Webhook {
         if host.is_empty() {
             return Err(bad("the portal host is missing"));
         }
-        check_authority(scheme.trim_end_matches("://"), host, allow_insecure_http).map_err(bad)?;
+        check_authority(scheme, host, allow_insecure_http).map_err(bad)?;
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
         let [prefix @ .., "rest", user, secret] = segments.as_slice() else {
             return Err(bad("the path must end in /rest/{user id}/{secret}/"));
@@ -208,6 +208,7 @@ impl Webhook {
         }
         let mut base = String::with_capacity(url.len() + 1);
         base.push_str(scheme);
+        base.push_str("://");
         base.push_str(host);
         base.push('/');
         for p in prefix {
@@ -264,7 +265,7 @@ impl Auth {
             }
             (_, Some(d)) if !d.trim().is_empty() => {
                 let d = d.trim().trim_end_matches('/');
-                let (scheme, host) = match d.split_once("://") {
+                let (scheme, host) = match crate::text::split_once(d, "://") {
                     Some((s, h)) if s == "https" || s == "http" => (s, h),
                     Some(_) => {
                         return Err(Error::no_auth("", "domain must be a host name"));
@@ -286,7 +287,7 @@ impl Auth {
                 ))
             }
         };
-        let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", &endpoint));
+        let (scheme, rest) = crate::text::split_once(&endpoint, "://").unwrap_or(("", &endpoint));
         let host = rest.split('/').next().unwrap_or_default();
         if host.is_empty() {
             return Err(Error::no_auth("", "the portal host is missing"));
@@ -322,7 +323,7 @@ impl Auth {
             Auth::Webhook(w) => &w.base,
             Auth::Token { endpoint, .. } => endpoint,
         };
-        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let after_scheme = crate::text::find(url, "://").map_or(0, |i| i + 3);
         let host_end = url
             .get(after_scheme..)
             .and_then(|rest| rest.find('/'))

@@ -120,7 +120,7 @@ pub fn commands<J: JsonView>(input: &J) -> Result<(Vec<Command>, bool), Error> {
             .map(|name| {
                 if !valid_name(&name) {
                     return Err(invalid(format!(
-                        "command names are letters, digits, '_', '-' or '.' (got {name:?})"
+                        "command names are letters, digits, '_', '-' or '.' (got '{name}')"
                     )));
                 }
                 match input.get(&name) {

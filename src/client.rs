@@ -16,7 +16,7 @@ use crate::error::{codes, Details, Error, Outcome, Unanswered};
 use crate::json::JsonView;
 use crate::limiter::{Limiter, Limits};
 use crate::params::{self, Decoded, Prepared};
-use crate::policy::{self, Attempt, Next, Retry};
+use crate::policy::{self, Next, Retry};
 use crate::wire::{self, HttpRequest};
 
 /// Why the transport produced no response. `sent`: the request had been handed to
@@ -90,6 +90,30 @@ pub trait Transport {
         ms: f64,
         options: &'a Self::Options,
     ) -> LocalBoxFuture<'a, Result<(), TransportError>>;
+}
+
+/// Where a call stands between its attempts. [`Client::try_now`] and
+/// [`Client::settle`] move it for a caller that sends the attempts itself;
+/// [`Client::resume`] carries it on with the transport.
+#[derive(Debug, Default)]
+pub struct Run {
+    refreshed: bool,
+    retried: u32,
+    attempt: u32,
+    backoff_ms: f64,
+    /// A refresh to wait for before the next attempt: the generation that was
+    /// refused, and the refusal (returned, with the cause, if the refresh fails).
+    refresh: Option<(u64, Error)>,
+}
+
+/// One attempt of a call, ready to send.
+#[derive(Debug)]
+pub struct Attempted {
+    /// The request, with the auth of [`Self::generation`].
+    pub request: HttpRequest,
+    generation: u64,
+    sent_at: f64,
+    waited_ms: f64,
 }
 
 /// One HTTP exchange as `onRequest` reports it: no parameter value, no secret.
@@ -275,8 +299,7 @@ impl<T: Transport> Client<T> {
         prepared: &Prepared,
         options: &T::Options,
     ) -> Result<Success<T::Json>, Error> {
-        let outcome = self.run(prepared, options).await;
-        outcome.map_err(|e| self.redact(e))
+        self.resume(prepared, options, Run::default()).await
     }
 
     /// Replaces the current and earlier secrets in `e`'s texts.
@@ -354,34 +377,38 @@ impl<T: Transport> Client<T> {
         }
     }
 
+    /// Sends a call's attempts until it succeeds or fails, continuing from `run`.
     async fn run(
         &self,
         prepared: &Prepared,
         options: &T::Options,
+        mut run: Run,
     ) -> Result<Success<T::Json>, Error> {
-        let method = prepared.method.as_str();
-        let write = prepared.write;
-        let mut refreshed = false;
-        let mut retried = 0u32;
-        let mut attempt = 0u32;
-        let mut backoff_ms = 0.0;
         loop {
+            if let Some((generation, error)) = run.refresh.take() {
+                if let Err(cause) = self.bounded_refresh(generation, options, prepared).await? {
+                    let d = error.details();
+                    return Err(Error::Auth(Details {
+                        description: format!(
+                            "{}; refreshing the access token failed: {cause}",
+                            d.description
+                        ),
+                        ..d.clone()
+                    }));
+                }
+            }
             let waited_ms = self
-                .pace(std::mem::take(&mut backoff_ms), options)
+                .pace(std::mem::take(&mut run.backoff_ms), options)
                 .await
-                .map_err(|stop| stop.into_error(method, write))?;
+                .map_err(|stop| stop.into_error(&prepared.method, prepared.write))?;
             let generation = self.sync_token();
-            let expires_at = self.state.borrow().expires_at_ms;
-            if !refreshed
-                && self.can_refresh()
-                && policy::expired(expires_at, self.transport.now_ms())
-            {
-                refreshed = true;
+            if self.refresh_due(&run) {
+                run.refreshed = true;
                 if let Err(cause) = self.bounded_refresh(generation, options, prepared).await? {
                     return Err(Error::Auth(Details {
                         code: codes::EXPIRED_TOKEN.to_owned(),
                         status: 0,
-                        method: method.to_owned(),
+                        method: prepared.method.clone(),
                         description: format!(
                             "the access token expired and refreshing it failed: {cause}; nothing was sent"
                         ),
@@ -393,72 +420,129 @@ impl<T: Transport> Client<T> {
                     }));
                 }
             }
-            let (request, generation) = {
-                let s = self.state.borrow();
-                (wire::encode(&s.auth, prepared), s.generation)
-            };
-            attempt += 1;
-            let sent_at = self.transport.now_ms();
-            let (answer, status) = match self.transport.send(&request, options).await {
-                Ok(response) => {
-                    let status = response.status;
-                    (envelope::read(method, write, response), status)
-                }
-                Err(e) => (Err(e.into_error(method, write)), 0),
-            };
-            let now = self.transport.now_ms();
-            self.observe(&RequestEvent {
-                method,
-                status,
-                code: answer.as_ref().err().map_or("", |e| e.code()),
-                duration_ms: (now - sent_at).max(0.0),
-                attempt,
-                waited_ms,
-            });
-            let error = match answer {
-                Ok(success) => {
-                    self.note_time(method, &success);
-                    return Ok(success);
-                }
-                Err(e) => e,
-            };
-            if error
-                .code()
-                .eq_ignore_ascii_case(codes::QUERY_LIMIT_EXCEEDED)
-            {
-                if let Some(l) = self.state.borrow_mut().limiter.as_mut() {
-                    l.saturate(now);
-                }
-            }
-            let facts = Attempt {
-                retried,
-                can_refresh: self.can_refresh(),
-                refreshed,
-                reset_in_ms: self.reset_in_ms(method),
-                random: self.random(),
-            };
-            let retry = self.state.borrow().retry;
-            match policy::decide(&error, &facts, &retry) {
-                Next::Fail => return Err(error),
-                Next::Wait(ms) => {
-                    retried += 1;
-                    backoff_ms = ms;
-                }
-                Next::RefreshAndRetry => {
-                    refreshed = true;
-                    if let Err(cause) = self.bounded_refresh(generation, options, prepared).await? {
-                        let d = error.details();
-                        return Err(Error::Auth(Details {
-                            description: format!(
-                                "{}; refreshing the access token failed: {cause}",
-                                d.description
-                            ),
-                            ..d.clone()
-                        }));
-                    }
-                }
+            let attempt = self.attempt(prepared, &mut run, waited_ms);
+            let answer = self.transport.send(&attempt.request, options).await;
+            if let Some(done) = self.settle(prepared, &mut run, &attempt, answer) {
+                return done;
             }
         }
+    }
+
+    fn refresh_due(&self, run: &Run) -> bool {
+        !run.refreshed
+            && self.can_refresh()
+            && policy::expired(self.state.borrow().expires_at_ms, self.transport.now_ms())
+    }
+
+    /// The next attempt's request, encoded with the current token.
+    fn attempt(&self, prepared: &Prepared, run: &mut Run, waited_ms: f64) -> Attempted {
+        let s = self.state.borrow();
+        run.attempt += 1;
+        Attempted {
+            request: wire::encode(&s.auth, prepared),
+            generation: s.generation,
+            sent_at: self.transport.now_ms(),
+            waited_ms,
+        }
+    }
+
+    /// The first attempt of a call when it can be sent at once: no wait for the
+    /// limiter, no refresh due. `None`: the call must go through [`Self::resume`]
+    /// (and nothing was reserved). For a caller that sends attempts itself and hands
+    /// their answers to [`Self::settle`].
+    pub fn try_now(&self, prepared: &Prepared, run: &mut Run) -> Option<Attempted> {
+        if run.refresh.is_some() || run.backoff_ms > 0.0 {
+            return None;
+        }
+        self.sync_token();
+        if self.refresh_due(run) {
+            return None;
+        }
+        let now = self.transport.now_ms();
+        if let Some(l) = self.state.borrow_mut().limiter.as_mut() {
+            if !l.try_reserve(now) {
+                return None;
+            }
+        }
+        Some(self.attempt(prepared, run, 0.0))
+    }
+
+    /// Runs the rest of a call begun with [`Self::try_now`] and [`Self::settle`] (or
+    /// not begun: `Run::default()`) to its whole success envelope. Every error is
+    /// redacted.
+    pub async fn resume(
+        &self,
+        prepared: &Prepared,
+        options: &T::Options,
+        run: Run,
+    ) -> Result<Success<T::Json>, Error> {
+        let outcome = self.run(prepared, options, run).await;
+        outcome.map_err(|e| self.redact(e))
+    }
+
+    /// Takes in the answer to `attempt` (or why there was none): reports it, keeps
+    /// what it says about limits, and decides. `Some`: the call's outcome (errors not
+    /// yet redacted); `None`: it goes on ([`Self::resume`] waits or refreshes as `run`
+    /// now says, then sends again).
+    pub fn settle(
+        &self,
+        prepared: &Prepared,
+        run: &mut Run,
+        attempt: &Attempted,
+        answer: Result<HttpResponse<T::Json>, TransportError>,
+    ) -> Option<Result<Success<T::Json>, Error>> {
+        let method = prepared.method.as_str();
+        let (answer, status) = match answer {
+            Ok(response) => {
+                let status = response.status;
+                (envelope::read(method, prepared.write, response), status)
+            }
+            Err(e) => (Err(e.into_error(method, prepared.write)), 0),
+        };
+        let now = self.transport.now_ms();
+        self.observe(&RequestEvent {
+            method,
+            status,
+            code: answer.as_ref().err().map_or("", |e| e.code()),
+            duration_ms: (now - attempt.sent_at).max(0.0),
+            attempt: run.attempt,
+            waited_ms: attempt.waited_ms,
+        });
+        let error = match answer {
+            Ok(success) => {
+                self.note_time(method, &success);
+                return Some(Ok(success));
+            }
+            Err(e) => e,
+        };
+        if error
+            .code()
+            .eq_ignore_ascii_case(codes::QUERY_LIMIT_EXCEEDED)
+        {
+            if let Some(l) = self.state.borrow_mut().limiter.as_mut() {
+                l.saturate(now);
+            }
+        }
+        let facts = policy::Attempt {
+            retried: run.retried,
+            can_refresh: self.can_refresh(),
+            refreshed: run.refreshed,
+            reset_in_ms: self.reset_in_ms(method),
+            random: self.random(),
+        };
+        let retry = self.state.borrow().retry;
+        match policy::decide(&error, &facts, &retry) {
+            Next::Fail => return Some(Err(error)),
+            Next::Wait(ms) => {
+                run.retried += 1;
+                run.backoff_ms = ms;
+            }
+            Next::RefreshAndRetry => {
+                run.refreshed = true;
+                run.refresh = Some((attempt.generation, error));
+            }
+        }
+        None
     }
 
     /// [`Self::refresh`], given up when the call's timeout or signal fires first. The
@@ -1061,6 +1145,107 @@ mod tests {
             "after a 503 the bucket counts as full: {}",
             events[1].3
         );
+    }
+
+    /// Sends the first attempt "by hand" (as the JS layer does) with `answer`, and
+    /// returns what settling it decided.
+    fn first_by_hand(
+        c: &Client<Scripted>,
+        run: &mut Run,
+        answer: Answer,
+    ) -> (String, Option<Result<Success<Value>, Error>>) {
+        let attempt = c.try_now(&seed(), run).expect("nothing to wait for");
+        (
+            attempt.request.body.clone(),
+            c.settle(&seed(), run, &attempt, answer),
+        )
+    }
+
+    #[test]
+    fn a_first_attempt_sent_by_hand_goes_on_with_the_same_retry_budget() {
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let log = events.clone();
+        // The transport answers only the resumed attempts.
+        let c = scripted(vec![limited("QUERY_LIMIT_EXCEEDED", 503), ok(json!(7))])
+            .with_retry(Retry {
+                retries: 2,
+                ..Retry::DEFAULT
+            })
+            .with_observer(Box::new(move |e| {
+                log.borrow_mut().push((e.attempt, e.code.to_owned()))
+            }));
+        let mut run = Run::default();
+        let (body, done) = first_by_hand(&c, &mut run, limited("QUERY_LIMIT_EXCEEDED", 503));
+        assert!(body.contains("MESSAGE=Hello"), "{body}");
+        assert!(done.is_none(), "a limit refusal is sent again");
+        let success = futures::executor::block_on(c.resume(&seed(), &Stop::default(), run))
+            .expect("third attempt succeeds");
+        assert_eq!(success.result, json!(7));
+        assert_eq!(c.transport.sent.borrow().len(), 2, "two more, not three");
+        let codes: Vec<_> = events.borrow().iter().map(|(a, _)| *a).collect();
+        assert_eq!(codes, vec![1, 2, 3], "attempts are numbered across both");
+        assert!(
+            c.transport
+                .slept
+                .borrow()
+                .first()
+                .is_some_and(|&ms| ms > 0.0),
+            "the resumed call backs off first"
+        );
+
+        // With the budget spent by hand, resuming fails instead of sending a third time.
+        let c = scripted(vec![limited("QUERY_LIMIT_EXCEEDED", 503)]).with_retry(Retry {
+            retries: 1,
+            ..Retry::DEFAULT
+        });
+        let mut run = Run::default();
+        assert!(
+            first_by_hand(&c, &mut run, limited("QUERY_LIMIT_EXCEEDED", 503))
+                .1
+                .is_none()
+        );
+        let e = futures::executor::block_on(c.resume(&seed(), &Stop::default(), run))
+            .expect_err("out of retries");
+        assert_eq!(e.code(), "QUERY_LIMIT_EXCEEDED");
+        assert_eq!(c.transport.sent.borrow().len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_outcome_by_hand_is_final_and_a_busy_limiter_defers_to_resume() {
+        let c = scripted(vec![ok(json!(1))]).with_limits(Limits::new(2.0, 1.0));
+        let mut run = Run::default();
+        let lost = Err(TransportError::Timeout { ms: 5, sent: true });
+        let (_, done) = first_by_hand(&c, &mut run, lost);
+        let e = done.expect("final").expect_err("timed out");
+        assert_eq!(e.outcome(), Outcome::Unknown);
+        // The bucket (capacity 1) is now taken: the next call cannot go at once, and
+        // trying reserved nothing.
+        let mut run = Run::default();
+        assert!(c.try_now(&seed(), &mut run).is_none());
+        futures::executor::block_on(c.resume(&seed(), &Stop::default(), run)).expect("sent");
+        assert_eq!(c.transport.sent.borrow().len(), 1);
+        assert!(
+            c.transport.slept.borrow().iter().sum::<f64>() > 0.0,
+            "resume waited for the limiter"
+        );
+    }
+
+    #[test]
+    fn a_token_refused_by_hand_is_refreshed_once_by_resume() {
+        let count = Rc::new(Cell::new(0));
+        let c = token_client(
+            answer_for("new-token-2"),
+            Some(counting_refresher(count.clone(), "new-token-2", 1e18)),
+        );
+        let mut run = Run::default();
+        let (body, done) = first_by_hand(&c, &mut run, refused("expired_token"));
+        assert!(body.contains("auth=old-token-1"));
+        assert!(done.is_none(), "refresh and repeat");
+        futures::executor::block_on(c.resume(&seed(), &Stop::default(), run)).expect("ok");
+        assert_eq!(count.get(), 1);
+        let sent = c.transport.sent.borrow();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0]["auth"], "new-token-2");
     }
 
     #[test]

@@ -22,6 +22,21 @@ pub enum Body<J> {
     },
 }
 
+impl Body<crate::json::Json> {
+    /// A body's text as JSON, or what it was when it is not JSON (`content_type` is
+    /// asked only then).
+    pub fn read(text: String, content_type: impl FnOnce() -> Option<String>) -> Self {
+        let len = text.len();
+        match crate::json::Json::parse(text) {
+            Ok(json) => Body::Json(json),
+            Err(_) => Body::NotJson {
+                content_type: content_type().unwrap_or_default(),
+                len,
+            },
+        }
+    }
+}
+
 /// An HTTP answer as the transport read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpResponse<J> {

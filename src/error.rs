@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::outcome;
 pub use crate::outcome::Outcome;
+use crate::text;
 
 /// Codes this crate produces itself (the portal's codes are passed through as sent).
 pub mod codes {
@@ -352,12 +353,12 @@ impl Error {
     pub fn redacted(mut self, secrets: &[&str]) -> Self {
         let d = self.details_mut();
         for s in secrets.iter().filter(|s| s.len() >= 4) {
-            if d.description.contains(s) {
-                d.description = d.description.replace(s, "***");
+            if text::contains(&d.description, s) {
+                d.description = text::replace(&d.description, s, "***");
             }
             if let Some(a) = d.argument.as_mut() {
-                if a.contains(s) {
-                    *a = a.replace(s, "***");
+                if text::contains(a, s) {
+                    *a = text::replace(a, s, "***");
                 }
             }
         }

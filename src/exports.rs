@@ -6,6 +6,7 @@
 //! argument?, outcome, retryable, message}`) in rejected Promises; the JS layer turns
 //! them into `Bitrix24Error` objects. No export throws on any input.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::future::LocalBoxFuture;
@@ -18,14 +19,16 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::auth::{Auth, Webhook};
 use crate::client;
 use crate::client::TransportError;
+use crate::envelope::{Body, HttpResponse};
 use crate::error::{codes, Error};
 use crate::frame::{params as frame_params, Param};
 use crate::frame_channel::Channel;
 use crate::interop::{self, get, set, JsJson};
+use crate::json::Json;
 use crate::json::{JsonView, Shape};
 use crate::params::{self, Decoded, Prepared, MESSAGE_ADD};
 use crate::tokens;
-use crate::transport::{Bounds, Fetch};
+use crate::transport::{self, Bounds, Fetch};
 use crate::verify;
 
 mod many;
@@ -236,11 +239,11 @@ fn verification(
 }
 
 /// Converts a decoded result to JS: ids are numbers, chats plain objects.
-fn result_to_js(v: Decoded<JsJson>) -> JsValue {
+fn result_to_js(v: Decoded<Json>) -> JsValue {
     match v {
         Decoded::Number(n) => JsValue::from_f64(n as f64),
         Decoded::Bool(b) => JsValue::from_bool(b),
-        Decoded::Raw(JsJson(v)) => v,
+        Decoded::Raw(v) => json_to_js(&v),
         Decoded::Chats(chats) => chats
             .into_iter()
             .map(|c| {
@@ -255,10 +258,15 @@ fn result_to_js(v: Decoded<JsJson>) -> JsValue {
     }
 }
 
-/// A plain-data copy of `call()` params (`JSON.parse(JSON.stringify(params))`), so
-/// that getters run once, cycles and BigInts are refused, and `toJSON` is honoured
-/// as a JSON body would; `None` for no params.
-fn params_snapshot(method: &str, params: &JsValue) -> Result<Option<JsJson>, Error> {
+/// A JSON value of an answer as a JS value (`JSON.parse` of its own text).
+pub(crate) fn json_to_js(v: &Json) -> JsValue {
+    interop::parse_json(&v.text().into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The caller's params as JSON text (`JSON.stringify`), read by the core: getters run
+/// once, cycles and BigInts are refused, `toJSON` is honoured, `undefined` members
+/// and functions are left out, as a JSON body would have them. `None` for no params.
+fn params_json(method: &str, params: &JsValue, what: &str) -> Result<Option<Json>, Error> {
     if params.is_undefined() || params.is_null() {
         return Ok(None);
     }
@@ -267,20 +275,39 @@ fn params_snapshot(method: &str, params: &JsValue) -> Result<Option<JsJson>, Err
             method,
             codes::ERROR_ARGUMENT,
             "params",
-            format!("params must be a plain object of JSON values ({why})"),
+            format!("params must be {what} of JSON values ({why})"),
         )
     };
-    if !params.is_object() || interop::is_array(params) {
-        return Err(bad("not an object"));
-    }
     let text = js_sys::JSON::stringify(params).map_err(|e| bad(&interop::text(&e)))?;
-    if !text.is_string() {
-        return Err(bad("not serializable"));
+    let text = text.as_string().ok_or_else(|| bad("not serializable"))?;
+    Json::parse(text).map(Some).map_err(|e| bad(&e))
+}
+
+/// `call()` params: a plain object of JSON values, or none.
+fn call_params(method: &str, params: &JsValue) -> Result<Option<Json>, Error> {
+    if !params.is_undefined()
+        && !params.is_null()
+        && (!params.is_object() || interop::is_array(params))
+    {
+        return Err(Error::argument(
+            method,
+            codes::ERROR_ARGUMENT,
+            "params",
+            "params must be a plain object of JSON values (not an object)".to_owned(),
+        ));
     }
-    // Parsed where it is: the text never crosses into wasm.
-    interop::parse_json(&text)
-        .map(|v| Some(JsJson(v)))
-        .map_err(|e| bad(&interop::text(&e)))
+    params_json(method, params, "a plain object")
+}
+
+/// Validates a typed method's params (`name`: its JS name): from `text`, their JSON
+/// text as the JS layer makes it (a value JSON would change or drop is `{}` there, so
+/// that the error names its field), else from the object itself (when it could not
+/// be serialized: a throwing getter, a revoked proxy), read member by member.
+fn typed(name: &str, params: &JsValue, text: &JsValue) -> Result<Prepared, Error> {
+    match text.as_string().map(Json::parse) {
+        Some(Ok(json)) => params::prepare(name, &json),
+        _ => params::prepare(name, &JsJson(params.clone())),
+    }
 }
 
 type Core = client::Client<Fetch>;
@@ -293,6 +320,18 @@ pub struct Client {
     timeout_ms: u32,
     verify: (bool, Option<u32>),
     frame: Option<Rc<Frame>>,
+    /// Calls whose attempt the JS layer is sending ([`Client::begin`]), by slot.
+    pending: RefCell<Vec<Option<Pending>>>,
+}
+
+/// A call between [`Client::begin`] and its end ([`Client::finish`],
+/// [`Client::fail`] or [`Client::resume`]).
+struct Pending {
+    prepared: Prepared,
+    run: client::Run,
+    /// The attempt in flight, if one is.
+    attempt: Option<client::Attempted>,
+    bounds: Bounds,
 }
 
 /// A client opened inside a portal's iframe: its channel to the parent and the
@@ -310,6 +349,95 @@ impl Client {
             timeout_ms: settings.timeout_ms,
             verify: (settings.verify, settings.settle_ms),
             frame: None,
+            pending: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Prepares a call and, when it can go at once, its first attempt for the JS
+    /// layer to send (see [`Client::begin`]).
+    fn start_call(
+        &self,
+        name: &str,
+        params: &JsValue,
+        text: &JsValue,
+        options: &JsValue,
+    ) -> Result<JsValue, Error> {
+        let prepared = if text.is_undefined() || text.as_string().is_some() {
+            typed(name, params, text)?
+        } else {
+            call_params(if name.is_empty() { "call" } else { name }, params)
+                .and_then(|p| params::raw(name, p.as_ref()))?
+        };
+        let method = prepared.method.as_str();
+        let (signal, timeout_ms) = call_limits(options, method, self.timeout_ms)?;
+        if method == MESSAGE_ADD
+            && verification(options, self.verify, timeout_ms, method)?.is_some()
+        {
+            return Ok(JsValue::UNDEFINED);
+        }
+        let bounds = start(signal, timeout_ms, method)?;
+        let mut run = client::Run::default();
+        let attempt = self.core.try_now(&prepared, &mut run);
+        let out = Array::new();
+        if let Some(a) = &attempt {
+            out.push(&a.request.url.as_str().into());
+            out.push(&a.request.body.as_str().into());
+            out.push(&bounds.signal());
+        }
+        let mut pending = self.pending.borrow_mut();
+        let slot = pending.iter().position(Option::is_none).unwrap_or_else(|| {
+            pending.push(None);
+            pending.len() - 1
+        });
+        if let Some(place) = pending.get_mut(slot) {
+            *place = Some(Pending {
+                prepared,
+                run,
+                attempt,
+                bounds,
+            });
+        }
+        out.unshift(&JsValue::from_f64(slot as f64));
+        Ok(out.into())
+    }
+
+    fn take(&self, slot: u32) -> Option<Pending> {
+        self.pending
+            .borrow_mut()
+            .get_mut(slot as usize)
+            .and_then(Option::take)
+    }
+
+    /// Settles the attempt in flight in `slot` with its answer: `[result]`, an error
+    /// record, or `undefined` when the call goes on ([`Client::resume`]).
+    fn settle(
+        &self,
+        slot: u32,
+        answer: impl FnOnce(&Bounds) -> Result<HttpResponse<Json>, TransportError>,
+    ) -> JsValue {
+        let Some(mut p) = self.take(slot) else {
+            return to_js(Error::no_auth("call", "this call has already ended"));
+        };
+        let Some(attempt) = p.attempt.take() else {
+            return to_js(Error::no_auth(&p.prepared.method, "no attempt in flight"));
+        };
+        let answer = answer(&p.bounds);
+        let done = self.core.settle(&p.prepared, &mut p.run, &attempt, answer);
+        let outcome = match done {
+            None => {
+                if let Some(place) = self.pending.borrow_mut().get_mut(slot as usize) {
+                    *place = Some(p);
+                }
+                return JsValue::UNDEFINED;
+            }
+            Some(Ok(success)) => {
+                params::decode(&p.prepared, success.status, success.result).map(result_to_js)
+            }
+            Some(Err(e)) => Err(e),
+        };
+        match outcome {
+            Ok(v) => Array::of1(&v).into(),
+            Err(e) => to_js(self.core.redact(e)),
         }
     }
 
@@ -567,15 +695,82 @@ impl Client {
     }
 
     /// A typed method of [`params::methods`] by its JS name.
-    pub fn invoke(&self, name: JsValue, params: JsValue, options: JsValue) -> Promise {
+    pub fn invoke(
+        &self,
+        name: JsValue,
+        params: JsValue,
+        options: JsValue,
+        text: JsValue,
+    ) -> Promise {
         let name = name.as_string().unwrap_or_default();
-        self.run(params::prepare(&name, &JsJson(params)), options)
+        self.run(typed(&name, &params, &text), options)
+    }
+
+    /// Starts a typed method (`name`, its JS name; `text` its params' JSON text or
+    /// `undefined`) or, with `text` `null`, any REST method (`call()`).
+    /// Returns `[slot, url, body, signal]` when the first attempt can be sent at once:
+    /// the JS layer sends it (`fetch(url, {method: 'POST', body, signal})`, the content
+    /// type of [`crate::wire::CONTENT_TYPE`]) and hands the answer to [`Client::finish`]
+    /// or its failure to [`Client::fail`]. `[slot]` when the call must wait first (the
+    /// limiter, a due refresh): [`Client::resume`] runs it. `undefined` for a message to
+    /// verify (use `invoke`); an error record when the call is refused before sending.
+    pub fn begin(
+        &self,
+        name: JsValue,
+        params: JsValue,
+        text: JsValue,
+        options: JsValue,
+    ) -> JsValue {
+        let name = name.as_string().unwrap_or_default();
+        self.start_call(&name, &params, &text, &options)
+            .unwrap_or_else(|e| to_js(self.core.redact(e)))
+    }
+
+    /// The answer to the attempt in `slot`: its status, its body's text, and the
+    /// `Response` (its content type is read only when the body is not JSON).
+    /// Returns `[result]`, an error record, or `undefined`: call [`Client::resume`].
+    pub fn finish(&self, slot: u32, status: f64, text: JsValue, response: JsValue) -> JsValue {
+        let status = if (0.0..=999.0).contains(&status) {
+            status as u16
+        } else {
+            0
+        };
+        let body = Body::read(text.as_string().unwrap_or_default(), || {
+            transport::content_type(&response)
+        });
+        self.settle(slot, |_| Ok(HttpResponse { status, body }))
+    }
+
+    /// The attempt in `slot` got no answer: `cause` is what `fetch` or reading the
+    /// body threw; `sent`, whether `fetch` had been called. Returns as
+    /// [`Client::finish`] does.
+    pub fn fail(&self, slot: u32, sent: bool, cause: JsValue) -> JsValue {
+        self.settle(slot, |bounds| {
+            Err(bounds
+                .stop(sent)
+                .unwrap_or_else(|| TransportError::Network {
+                    cause: interop::text(&cause),
+                    sent,
+                }))
+        })
+    }
+
+    /// Runs the call in `slot` on from where it stands (waits, refreshes, attempts).
+    pub fn resume(&self, slot: u32) -> Promise {
+        let (core, pending) = (self.core.clone(), self.take(slot));
+        promise(async move {
+            let p = pending.ok_or_else(|| Error::no_auth("call", "this call has already ended"))?;
+            let success = core.resume(&p.prepared, &p.bounds, p.run).await?;
+            params::decode(&p.prepared, success.status, success.result)
+                .map(result_to_js)
+                .map_err(|e| core.redact(e))
+        })
     }
 
     /// Any REST method; resolves to its `result` as the portal sent it.
     pub fn call(&self, method: JsValue, params: JsValue, options: JsValue) -> Promise {
         let name = method.as_string().unwrap_or_default();
-        let prepared = params_snapshot(if name.is_empty() { "call" } else { &name }, &params)
+        let prepared = call_params(if name.is_empty() { "call" } else { &name }, &params)
             .and_then(|p| params::raw(&name, p.as_ref()));
         self.run(prepared, options)
     }
@@ -586,12 +781,12 @@ impl Client {
 /// `globalThis.BX24`. `timeoutMs` and `signal` bound the whole call, the wait for
 /// `BX24.init` included.
 #[wasm_bindgen(js_name = crmMessageAdd)]
-pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
+pub fn crm_message_add(params: JsValue, options: JsValue, text: JsValue) -> Promise {
     let method = MESSAGE_ADD;
     promise(async move {
         // Validation comes first, as on the portal: bad params are reported even when
         // the auth is also missing.
-        let prepared = params::message_add(&JsJson(params))?;
+        let prepared = typed("crmMessageAdd", &params, &text)?;
         let (signal, timeout_ms) = call_limits(&options, method, DEFAULT_TIMEOUT_MS)?;
         let bounds = start(signal.clone(), timeout_ms, method)?;
         let client = if let Some(url) = string_option(&options, "webhookUrl", method)? {
@@ -631,7 +826,7 @@ pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
 /// against it).
 #[wasm_bindgen]
 pub fn methods() -> Array {
-    params::methods::<JsJson>()
+    params::methods::<Json>()
         .iter()
         .map(|m| JsValue::from_str(m.js))
         .collect()

@@ -1,9 +1,15 @@
 //! JSON as the core sees it: read through [`JsonView`], written with [`write_str`].
 //!
-//! The core never owns a parsed JSON tree. In the wasm build the view is a JS value
-//! (the caller's params object, or what `JSON.parse` made of a response), read in
-//! place; natively it is a `serde_json::Value`. This keeps a JSON library out of the
-//! wasm binary, where it would be most of its size.
+//! Params and answers cross into the core as JSON text (`JSON.stringify` of the
+//! caller's params, a response body) and are read by [`Json`], a small reader made
+//! for this: one pass into a flat list of nodes that keep their place in the text,
+//! so that a value handed back to JS is its own text again ([`Json::text`]), for
+//! `JSON.parse`, never rebuilt property by property. Reading text in wasm costs one
+//! string crossing where reading a JS object costs several calls per value; a general
+//! JSON library would be most of the binary (one measured at 29 KB). Natively,
+//! `serde_json::Value` is a view too, for tests.
+
+use std::rc::Rc;
 
 /// What a JSON value is, with its scalar payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +67,513 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// How deep arrays and objects may nest (PHP's `max_input_nesting_level` is 64, so
+/// a deeper query could not reach a method anyway).
+pub const MAX_DEPTH: u32 = 64;
+
+/// A value in a parsed JSON text: cheap to clone (the document is shared).
+#[derive(Clone)]
+pub struct Json {
+    doc: Rc<Doc>,
+    at: u32,
+}
+
+struct Doc {
+    text: String,
+    nodes: Vec<Node>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Null,
+    False,
+    True,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+/// One value: its kind, its text `start..end`, its first child and its next sibling
+/// (0: none; node 0 is the root, never a child), and for an object member its key
+/// (the key string's text, quotes included).
+#[derive(Clone, Copy)]
+struct Node {
+    kind: Kind,
+    start: u32,
+    end: u32,
+    child: u32,
+    next: u32,
+    len: u32,
+    key: (u32, u32),
+}
+
+impl std::fmt::Debug for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Json {
+    /// Parses `text` (a whole JSON value, whitespace around it allowed). The error
+    /// says what is wrong and at which byte.
+    pub fn parse(text: String) -> Result<Json, String> {
+        let mut p = Parser {
+            bytes: text.as_bytes(),
+            pos: 0,
+            nodes: Vec::new(),
+        };
+        p.value(0)?;
+        p.space();
+        if p.pos != p.bytes.len() {
+            return Err(p.fail("text after the value"));
+        }
+        let nodes = p.nodes;
+        Ok(Json {
+            doc: Rc::new(Doc { text, nodes }),
+            at: 0,
+        })
+    }
+
+    /// JSON `null`.
+    pub fn null() -> Json {
+        Json {
+            doc: Rc::new(Doc {
+                text: "null".to_owned(),
+                nodes: vec![Node {
+                    kind: Kind::Null,
+                    start: 0,
+                    end: 4,
+                    child: 0,
+                    next: 0,
+                    len: 0,
+                    key: (0, 0),
+                }],
+            }),
+            at: 0,
+        }
+    }
+
+    fn node(&self) -> Node {
+        // Indices come from the parser, so this never misses; a miss reads as null.
+        self.doc
+            .nodes
+            .get(self.at as usize)
+            .copied()
+            .unwrap_or(Node {
+                kind: Kind::Null,
+                start: 0,
+                end: 0,
+                child: 0,
+                next: 0,
+                len: 0,
+                key: (0, 0),
+            })
+    }
+
+    fn slice(&self, start: u32, end: u32) -> &str {
+        self.doc
+            .text
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The value's own JSON text.
+    pub fn text(&self) -> &str {
+        let n = self.node();
+        self.slice(n.start, n.end)
+    }
+
+    fn with(&self, at: u32) -> Json {
+        Json {
+            doc: self.doc.clone(),
+            at,
+        }
+    }
+
+    /// The children of an array or object, in order, with their indices.
+    fn children(&self) -> impl Iterator<Item = (u32, Node)> + '_ {
+        let node = self.node();
+        let first = match node.kind {
+            Kind::Array | Kind::Object => node.child,
+            _ => 0,
+        };
+        let nodes = &self.doc.nodes;
+        std::iter::successors((first != 0).then_some(first), move |&i| {
+            let next = nodes.get(i as usize).map_or(0, |n| n.next);
+            (next != 0).then_some(next)
+        })
+        .filter_map(move |i| nodes.get(i as usize).map(|n| (i, *n)))
+    }
+}
+
+/// Unescapes a JSON string literal's text (quotes included); lone surrogates become
+/// U+FFFD, as they do when JS hands such a string to wasm.
+fn unescape(raw: &str) -> String {
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw);
+    if !inner.contains('\\') {
+        return inner.to_owned();
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    let hex4 = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
+        let mut v = 0;
+        for _ in 0..4 {
+            v = v * 16 + chars.next()?.to_digit(16)?;
+        }
+        Some(v)
+    };
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let e = match chars.next() {
+            Some('n') => '\n',
+            Some('t') => '\t',
+            Some('r') => '\r',
+            Some('b') => '\u{8}',
+            Some('f') => '\u{c}',
+            Some('u') => {
+                let hi = hex4(&mut chars).unwrap_or(0xFFFD);
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    let mut look = chars.clone();
+                    match (look.next(), look.next(), hex4(&mut look)) {
+                        (Some('\\'), Some('u'), Some(lo)) if (0xDC00..0xE000).contains(&lo) => {
+                            chars = look;
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                        }
+                        _ => 0xFFFD,
+                    }
+                } else {
+                    hi
+                };
+                char::from_u32(code).unwrap_or('\u{FFFD}')
+            }
+            Some(other) => other,
+            None => break,
+        };
+        out.push(e);
+    }
+    out
+}
+
+/// A number's value from its JSON text (already checked to be a JSON number).
+///
+/// The nearest double, as `JSON.parse` reads it, whenever the digits (up to 2^53) and
+/// the power of ten are both exact doubles: every id, count and timing a portal
+/// sends. Longer or far-off literals are within an ulp or two, and a finite literal
+/// never reads as infinite. (The standard library's exact reader would add 10 KB of
+/// tables to the module for digits nobody sends.)
+fn number(text: &str) -> f64 {
+    let (neg, t) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exp) = t.split_once(['e', 'E']).unwrap_or((t, "0"));
+    let exp = exp.trim_start_matches('+');
+    let (exp_neg, exp) = match exp.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, exp),
+    };
+    // Far-off exponents saturate (the digits cannot bring them back in range).
+    let exp = exp
+        .bytes()
+        .fold(0i32, |e, b| (e * 10 + i32::from(b - b'0')).min(100_000));
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let frac = frac.trim_end_matches('0');
+    let mut digits: u64 = 0;
+    let mut count = 0;
+    let mut scale = if exp_neg { -exp } else { exp } - frac.len() as i32;
+    for b in int.bytes().chain(frac.bytes()) {
+        if count < 19 {
+            digits = digits * 10 + u64::from(b - b'0');
+            if digits != 0 {
+                count += 1;
+            }
+        } else {
+            scale += 1;
+        }
+    }
+    let ten = |n: i32| 10f64.powi(n);
+    let v = if digits == 0 {
+        0.0
+    } else if digits <= 1 << 53 && (-22..=22).contains(&scale) {
+        // Both exact: one correctly rounded operation.
+        if scale < 0 {
+            digits as f64 / ten(-scale)
+        } else {
+            digits as f64 * ten(scale)
+        }
+    } else {
+        // In two steps, so that neither power overflows or underflows on its own.
+        let half = scale / 2;
+        let v = digits as f64 * ten(half) * ten(scale - half);
+        if v.is_infinite() && scale + count <= 309 {
+            f64::MAX
+        } else {
+            v
+        }
+    };
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+struct Parser<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    nodes: Vec<Node>,
+}
+
+impl Parser<'_> {
+    fn fail(&self, what: &str) -> String {
+        format!("{what} at byte {}", self.pos)
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), String> {
+        if self.bytes.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.fail("not JSON"))
+        }
+    }
+
+    fn string(&mut self) -> Result<(), String> {
+        self.pos += 1;
+        loop {
+            match self.peek() {
+                None => return Err(self.fail("unterminated string")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    let hex = match self.bytes.get(self.pos + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 0,
+                        Some(b'u') => 4,
+                        _ => return Err(self.fail("bad escape")),
+                    };
+                    self.pos += 2;
+                    for _ in 0..hex {
+                        if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+                            return Err(self.fail("bad escape"));
+                        }
+                        self.pos += 1;
+                    }
+                }
+                Some(c) if c < 0x20 => return Err(self.fail("control character in a string")),
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<(), String> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let first = self.peek();
+        match self.digits() {
+            0 => return Err(self.fail("not JSON")),
+            n if n > 1 && first == Some(b'0') => return Err(self.fail("bad number")),
+            _ => {}
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.fail("bad number"));
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.fail("bad number"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses one value into a new node; returns its index.
+    fn value(&mut self, depth: u32) -> Result<u32, String> {
+        self.space();
+        let at = self.nodes.len() as u32;
+        let start = self.pos as u32;
+        self.nodes.push(Node {
+            kind: Kind::Null,
+            start,
+            end: start,
+            child: 0,
+            next: 0,
+            len: 0,
+            key: (0, 0),
+        });
+        let kind = match self.peek() {
+            Some(b'n') => self.literal(b"null").map(|_| Kind::Null)?,
+            Some(b't') => self.literal(b"true").map(|_| Kind::True)?,
+            Some(b'f') => self.literal(b"false").map(|_| Kind::False)?,
+            Some(b'"') => self.string().map(|_| Kind::String)?,
+            Some(b'[' | b'{') if depth >= MAX_DEPTH => {
+                return Err(format!("nested deeper than {MAX_DEPTH} levels"))
+            }
+            Some(b'[') => self.list(at, depth, false)?,
+            Some(b'{') => self.list(at, depth, true)?,
+            _ => self.number().map(|_| Kind::Number)?,
+        };
+        let end = self.pos as u32;
+        if let Some(n) = self.nodes.get_mut(at as usize) {
+            n.kind = kind;
+            n.end = end;
+        }
+        Ok(at)
+    }
+
+    /// An array's elements or an object's members, linked under node `at`.
+    fn list(&mut self, at: u32, depth: u32, object: bool) -> Result<Kind, String> {
+        let close = if object { b'}' } else { b']' };
+        self.pos += 1;
+        self.space();
+        let mut last = 0u32;
+        let mut len = 0u32;
+        if self.peek() == Some(close) {
+            self.pos += 1;
+        } else {
+            loop {
+                let mut key = (0, 0);
+                if object {
+                    self.space();
+                    if self.peek() != Some(b'"') {
+                        return Err(self.fail("expected a key"));
+                    }
+                    let k = self.pos as u32;
+                    self.string()?;
+                    key = (k, self.pos as u32);
+                    self.space();
+                    if self.peek() != Some(b':') {
+                        return Err(self.fail("expected ':'"));
+                    }
+                    self.pos += 1;
+                }
+                let child = self.value(depth + 1)?;
+                if let Some(n) = self.nodes.get_mut(child as usize) {
+                    n.key = key;
+                }
+                let link = if last == 0 { at } else { last };
+                if let Some(n) = self.nodes.get_mut(link as usize) {
+                    if last == 0 {
+                        n.child = child;
+                    } else {
+                        n.next = child;
+                    }
+                }
+                last = child;
+                len += 1;
+                self.space();
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(c) if c == close => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.fail("expected ',' or a closing bracket")),
+                }
+            }
+        }
+        if let Some(n) = self.nodes.get_mut(at as usize) {
+            n.len = len;
+        }
+        Ok(if object { Kind::Object } else { Kind::Array })
+    }
+}
+
+impl JsonView for Json {
+    fn shape(&self) -> Shape {
+        match self.node().kind {
+            Kind::Null => Shape::Null,
+            Kind::False => Shape::Bool(false),
+            Kind::True => Shape::Bool(true),
+            Kind::Number => Shape::Number(number(self.text())),
+            Kind::String => Shape::String(unescape(self.text())),
+            Kind::Array => Shape::Array(self.node().len),
+            Kind::Object => Shape::Object,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Self> {
+        if self.node().kind != Kind::Object {
+            return None;
+        }
+        // The last of duplicate keys wins, as in `JSON.parse`.
+        let found = self
+            .children()
+            .filter(|(_, n)| {
+                let raw = self.slice(n.key.0, n.key.1);
+                raw.get(1..raw.len().saturating_sub(1)) == Some(key)
+                    || (raw.contains('\\') && unescape(raw) == key)
+            })
+            .last()?;
+        (found.1.kind != Kind::Null).then(|| self.with(found.0))
+    }
+
+    fn at(&self, index: u32) -> Option<Self> {
+        if self.node().kind != Kind::Array {
+            return None;
+        }
+        let (i, _) = self.children().nth(index as usize)?;
+        Some(self.with(i))
+    }
+
+    fn keys(&self) -> Vec<String> {
+        if self.node().kind != Kind::Object {
+            return Vec::new();
+        }
+        let mut keys: Vec<String> = Vec::new();
+        for (_, n) in self.children() {
+            let k = unescape(self.slice(n.key.0, n.key.1));
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        keys
+    }
+
+    fn number_text(&self) -> Option<String> {
+        (self.node().kind == Kind::Number).then(|| self.text().to_owned())
+    }
+}
+
 #[cfg(any(test, not(target_arch = "wasm32")))]
 impl JsonView for serde_json::Value {
     fn shape(&self) -> Shape {
@@ -115,6 +628,175 @@ mod tests {
             let back: String = serde_json::from_str(&out).expect("valid JSON");
             assert_eq!(back, s);
         }
+    }
+
+    /// Everything a view shows of `v`, recursively, in one comparable form.
+    fn seen<J: JsonView>(v: &J) -> serde_json::Value {
+        use serde_json::Value;
+        match v.shape() {
+            Shape::Null => Value::Null,
+            Shape::Bool(b) => Value::Bool(b),
+            Shape::Number(n) => {
+                if n.fract() == 0.0 && n.abs() < 9e15 {
+                    Value::from(n as i64)
+                } else {
+                    Value::String(format!("{n:e}"))
+                }
+            }
+            Shape::String(s) => Value::String(s),
+            Shape::Array(len) => Value::Array(
+                (0..len)
+                    .map(|i| v.at(i).map_or(Value::Null, |x| seen(&x)))
+                    .collect(),
+            ),
+            Shape::Object => Value::Object(
+                v.keys()
+                    .into_iter()
+                    .map(|k| {
+                        let x = v.get(&k).map_or(Value::Null, |x| seen(&x));
+                        (k, x)
+                    })
+                    .collect(),
+            ),
+            Shape::Other => Value::String("other".into()),
+        }
+    }
+
+    fn parsed(text: &str) -> Json {
+        Json::parse(text.to_owned()).expect("valid JSON")
+    }
+
+    #[test]
+    fn the_reader_sees_what_a_json_library_sees() {
+        let v = serde_json::json!({
+            "a": [1, "x", null, true, false, {"deep": [[[]]]}],
+            "b": null,
+            "c": 1.5,
+            "d": -0.25e-3,
+            "e": 9007199254740991u64,
+            "Привет": "мир \u{1F600} \n\t\"\\ \u{0}",
+            "": {},
+            "n": -12
+        });
+        let text = serde_json::to_string(&v).expect("serializes");
+        let j = parsed(&text);
+        assert_eq!(seen(&j), seen(&v));
+        assert_eq!(j.text(), text);
+        assert_eq!(
+            j.get("a")
+                .and_then(|a| a.at(5))
+                .map(|d| d.text().to_owned())
+                .as_deref(),
+            Some(r#"{"deep":[[[]]]}"#)
+        );
+        assert_eq!(
+            j.get("e").and_then(|e| e.number_text()).as_deref(),
+            Some("9007199254740991")
+        );
+        assert_eq!(
+            j.get("b"),
+            None,
+            "null reads as absent, as a JS value's null does"
+        );
+        assert_eq!(j.get("zz"), None);
+        assert_eq!(j.at(0), None, "an object has no elements");
+        assert_eq!(parsed("3").get("a"), None);
+        assert_eq!(
+            parsed(r#"{"k":1,"k":2}"#).get("k").map(|k| k.shape()),
+            Some(Shape::Number(2.0)),
+            "the last duplicate wins"
+        );
+        assert_eq!(parsed(r#"{"k":1,"k":2}"#).keys(), vec!["k"]);
+        assert_eq!(
+            parsed(r#""\ud83d\ude00 \u00e9 \ud800x""#).shape(),
+            Shape::String("\u{1F600} é \u{FFFD}x".into())
+        );
+        assert_eq!(
+            parsed(r#"{"a\u0062":1}"#).get("ab").map(|v| v.shape()),
+            Some(Shape::Number(1.0))
+        );
+        assert_eq!(parsed(" [ 1 , 2 ] ").shape(), Shape::Array(2));
+        for text in [
+            "0",
+            "-0",
+            "1e3",
+            "1.5E+2",
+            "2.5e-1",
+            "288",
+            "1773758908.1234",
+            "0.12",
+            "-12.5e-3",
+            "9007199254740991",
+            "1e22",
+            "123456789012345",
+            "0.000001",
+        ] {
+            let Shape::Number(got) = parsed(text).shape() else {
+                panic!("{text}")
+            };
+            assert_eq!(got, text.parse::<f64>().expect("a number"), "exact: {text}");
+        }
+        for text in [
+            "123456789012345678901",
+            "1.7976931348623157e308",
+            "-1.7976931348623157e308",
+            "4.9e-324",
+            "2.2250738585072014e-308",
+            "1e-400",
+            "0.1234567890123456789",
+            "1e300",
+            "12345678901234567890123456789e-10",
+        ] {
+            let Shape::Number(got) = parsed(text).shape() else {
+                panic!("{text}")
+            };
+            let exact: f64 = text.parse().expect("a number");
+            assert!(got.is_finite(), "{text}");
+            assert!(
+                (got - exact).abs() <= exact.abs() * 4.0 * f64::EPSILON || exact.abs() < 1e-300,
+                "{text}: {got} vs {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_reader_refuses_what_json_parse_refuses() {
+        for bad in [
+            "",
+            " ",
+            "nul",
+            "tru",
+            "[1,]",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "[1 2]",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "-",
+            "\"abc",
+            "\"\\q\"",
+            "\"\\u12\"",
+            "\"tab\there\"",
+            "{1:2}",
+            "[1]]",
+            "{} x",
+            "NaN",
+            "undefined",
+        ] {
+            assert!(Json::parse(bad.to_owned()).is_err(), "{bad:?} is not JSON");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(bad).is_err(),
+                "{bad:?} (serde agrees)"
+            );
+        }
+        let deep = "[".repeat(MAX_DEPTH as usize) + &"]".repeat(MAX_DEPTH as usize);
+        assert!(Json::parse(deep).is_ok());
+        let deeper = "[".repeat(MAX_DEPTH as usize + 1) + &"]".repeat(MAX_DEPTH as usize + 1);
+        assert!(Json::parse(deeper).is_err_and(|e| e.contains("nested deeper")));
+        let hostile = "[".repeat(1_000_000);
+        assert!(Json::parse(hostile).is_err(), "no stack overflow");
     }
 
     #[test]

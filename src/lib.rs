@@ -41,6 +41,7 @@ pub mod outcome;
 pub mod params;
 pub mod policy;
 pub mod query;
+pub mod text;
 pub mod verify;
 pub mod wire;
 

@@ -114,6 +114,16 @@ impl Limiter {
         }
     }
 
+    /// Reserves a place for a request at `now_ms` only when it may go at once.
+    pub fn try_reserve(&mut self, now_ms: f64) -> bool {
+        let level = self.level_at(now_ms) + 1.0;
+        if level > self.capacity() {
+            return false;
+        }
+        self.set(level, now_ms);
+        true
+    }
+
     /// Gives back a reservation whose request was never sent (its call stopped while
     /// waiting).
     pub fn release(&mut self, now_ms: f64) {
@@ -150,6 +160,18 @@ mod tests {
                 assert!((b - a - 500.0).abs() < 1e-6, "{a} -> {b}");
             }
         }
+    }
+
+    #[test]
+    fn try_reserve_takes_a_place_only_when_one_is_free_now() {
+        let mut l = Limiter::new(Limits::new(5.0, 2.0).expect("valid"));
+        assert!(
+            (0..4).all(|_| l.try_reserve(0.0)),
+            "the burst less the spare"
+        );
+        assert!(!l.try_reserve(0.0), "full: the caller must wait instead");
+        assert_eq!(l.reserve(0.0), 500.0, "a refused try reserved nothing");
+        assert!(l.try_reserve(1500.0), "free again once drained");
     }
 
     #[test]

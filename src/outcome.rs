@@ -96,7 +96,7 @@ pub fn retryable(outcome: Outcome, code: &str, write: bool) -> bool {
 pub fn refused_connection(cause: &str) -> bool {
     ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ERR_INVALID_URL"]
         .iter()
-        .any(|marker| cause.contains(marker))
+        .any(|marker| crate::text::contains(cause, marker))
 }
 
 #[cfg(test)]

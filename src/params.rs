@@ -481,7 +481,7 @@ pub fn raw<J: JsonView>(method: &str, params: Option<&J>) -> Result<Prepared, Er
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
         && !name.starts_with('.')
-        && !name.contains("..");
+        && !crate::text::contains(name, "..");
     if !valid {
         return Err(Error::argument(
             if name.is_empty() { "call" } else { name },

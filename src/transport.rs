@@ -18,7 +18,8 @@ use web_sys::AbortController;
 
 use crate::client::{Transport, TransportError};
 use crate::envelope::{Body, HttpResponse};
-use crate::interop::{self, JsJson, Timer};
+use crate::interop::{self, Timer};
+use crate::json::Json;
 use crate::wire::{HttpRequest, CONTENT_TYPE};
 
 /// The bounds of one call: its timeout and the caller's signal, joined in one
@@ -87,7 +88,7 @@ impl Bounds {
 
     /// Why the call stopped, if it did: the caller's signal, or else its timeout (the
     /// controller aborts for nothing else).
-    fn stop(&self, sent: bool) -> Option<TransportError> {
+    pub fn stop(&self, sent: bool) -> Option<TransportError> {
         if !self.controller.signal().aborted() {
             return None;
         }
@@ -105,6 +106,11 @@ impl Bounds {
                 sent,
             }
         })
+    }
+
+    /// The signal every request of the call carries.
+    pub fn signal(&self) -> web_sys::AbortSignal {
+        self.controller.signal()
     }
 
     /// Resolves when the call's timeout passes or its signal fires.
@@ -147,7 +153,7 @@ pub struct Fetch;
 
 impl Transport for Fetch {
     type Options = Bounds;
-    type Json = JsJson;
+    type Json = Json;
 
     fn now_ms(&self) -> f64 {
         interop::now_ms()
@@ -157,7 +163,7 @@ impl Transport for Fetch {
         &'a self,
         request: &'a HttpRequest,
         bounds: &'a Bounds,
-    ) -> LocalBoxFuture<'a, Result<HttpResponse<JsJson>, TransportError>> {
+    ) -> LocalBoxFuture<'a, Result<HttpResponse<Json>, TransportError>> {
         send(request, bounds).boxed_local()
     }
 
@@ -191,7 +197,7 @@ fn init(request: &HttpRequest, bounds: &Bounds) -> JsValue {
 async fn send(
     request: &HttpRequest,
     bounds: &Bounds,
-) -> Result<HttpResponse<JsJson>, TransportError> {
+) -> Result<HttpResponse<Json>, TransportError> {
     if let Some(stop) = bounds.stop(false) {
         return Err(stop);
     }
@@ -211,8 +217,16 @@ async fn send(
     })
 }
 
-/// Awaits the `fetch` Promise and reads status, content type and the whole body.
-async fn exchange(promise: Promise) -> Result<HttpResponse<JsJson>, JsValue> {
+/// A response's `Content-Type` header (read structurally: `headers.get`).
+pub fn content_type(response: &JsValue) -> Option<String> {
+    interop::get(response, "headers")
+        .and_then(|h| interop::call_method(&h, "get", &[&"content-type".into()]).ok())
+        .and_then(|v| v.as_string())
+}
+
+/// Awaits the `fetch` Promise and reads status and the whole body (and the content
+/// type when the body is not JSON).
+async fn exchange(promise: Promise) -> Result<HttpResponse<Json>, JsValue> {
     let response = JsFuture::from(promise).await?;
     if !response.is_object() {
         return Err(JsValue::from_str(
@@ -224,18 +238,10 @@ async fn exchange(promise: Promise) -> Result<HttpResponse<JsJson>, JsValue> {
         .filter(|s| (0.0..=999.0).contains(s))
         .map_or(0, |s| s as u16);
     let text = interop::call_method(&response, "text", &[]).map_err(|e| JsValue::from_str(&e))?;
-    let text = interop::settle(&text).await?;
-    // Parsed where it is: the body never crosses into wasm as a string.
-    let body = match interop::parse_json(&text) {
-        Ok(value) if text.is_string() => Body::Json(JsJson(value)),
-        // Read only for the error text: a JSON answer never needs its header.
-        _ => Body::NotJson {
-            content_type: interop::get(&response, "headers")
-                .and_then(|h| interop::call_method(&h, "get", &[&"content-type".into()]).ok())
-                .and_then(|v| v.as_string())
-                .unwrap_or_default(),
-            len: text.as_string().map_or(0, |t| t.len()),
-        },
-    };
+    let text = interop::settle(&text)
+        .await?
+        .as_string()
+        .unwrap_or_default();
+    let body = Body::read(text, || content_type(&response));
     Ok(HttpResponse { status, body })
 }

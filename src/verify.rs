@@ -60,10 +60,9 @@ impl Sent {
 /// breaks, surrounding whitespace is trimmed, and a text longer than 20,006 characters
 /// is cut to 20,000 followed by ` (...)`.
 pub fn stored_text(raw: &str) -> String {
-    let text = raw
-        .replace("[BR]", "\n")
-        .replace("[br]", "\n")
-        .replace("#BR#", "\n");
+    let text = ["[BR]", "[br]", "#BR#"]
+        .iter()
+        .fold(raw.to_owned(), |t, tag| crate::text::replace(&t, tag, "\n"));
     let text = text.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0b']);
     if text.chars().count() > MESSAGE_LIMIT + 6 {
         let mut cut: String = text.chars().take(MESSAGE_LIMIT).collect();
@@ -370,14 +369,12 @@ pub async fn settle_many<T: Transport, S: Steps<T>>(
         }
         // Each chat's history after its watermark is read once per pass, for all of
         // its unknown messages.
-        let mut chats: Vec<(u64, u64)> = entries
+        let chats: Vec<(u64, u64)> = entries
             .iter()
             .filter(|e| unknown(e))
             .filter_map(|e| Some((e.prepared.as_ref().and_then(Sent::of)?.chat_id, e.mark)))
             .collect();
-        chats.sort_unstable();
-        chats.dedup();
-        for (chat, mark) in chats {
+        for (chat, mark) in sorted_unique(chats) {
             let Ok(history) = read_after(client, steps, chat, mark).await else {
                 continue;
             };
@@ -413,6 +410,14 @@ pub async fn settle_many<T: Transport, S: Steps<T>>(
             }
         }
     }
+}
+
+/// `v` in order without repeats. A heap sort: the standard slice sorts would add
+/// several kilobytes of specialised code to the module for these short lists.
+pub fn sorted_unique<T: Ord>(v: Vec<T>) -> Vec<T> {
+    let mut v = std::collections::BinaryHeap::from(v).into_sorted_vec();
+    v.dedup();
+    v
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ async fn validation_errors_are_bitrix24_errors_with_the_portal_code() {
     let e = settle(crm_message_add(
         obj(r#"{"crmEntityType":"deal"}"#),
         options(r#"{"webhookUrl":"https://p.example/rest/1/s/"}"#),
+        JsValue::UNDEFINED,
     ))
     .await
     .expect_err("rejects");
@@ -89,14 +90,18 @@ async fn js_values_of_any_shape_are_rejected_not_panicked_on() {
         (JsValue::UNDEFINED, "params"),
         (JsValue::from_f64(f64::NAN), "params"),
     ] {
-        let e = settle(crm_message_add(params, options(hook)))
+        let e = settle(crm_message_add(params, options(hook), JsValue::UNDEFINED))
             .await
             .expect_err("rejects");
         assert_error(&e, "ERROR_ARGUMENT", Some(argument));
     }
-    let e = settle(crm_message_add(obj(SEED), JsValue::UNDEFINED))
-        .await
-        .expect_err("no auth");
+    let e = settle(crm_message_add(
+        obj(SEED),
+        JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect_err("no auth");
     assert_error(&e, "NO_AUTH", None);
     assert_eq!(
         get(&e, "outcome").as_string().as_deref(),
@@ -124,6 +129,7 @@ async fn the_seed_example_reaches_the_local_portal() {
     let id = settle(crm_message_add(
         obj(SEED),
         options(&format!(r#"{{"webhookUrl":"{webhook}"}}"#)),
+        JsValue::from_str(SEED),
     ))
     .await
     .expect("delivered");
@@ -154,6 +160,7 @@ async fn a_timeout_rejects_and_a_portal_error_keeps_its_status() {
         "crmMessageAdd".into(),
         obj(SEED),
         options(r#"{"timeoutMs":100}"#),
+        JsValue::from_str(SEED),
     ))
     .await
     .expect_err("times out");
@@ -162,9 +169,14 @@ async fn a_timeout_rejects_and_a_portal_error_keeps_its_status() {
     assert_eq!(get(&e, "outcome").as_string().as_deref(), Some("unknown"));
 
     let finished = SEED.replace("8773", "8772");
-    let e = settle(client.invoke("crmMessageAdd".into(), obj(&finished), JsValue::UNDEFINED))
-        .await
-        .expect_err("rejected");
+    let e = settle(client.invoke(
+        "crmMessageAdd".into(),
+        obj(&finished),
+        JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect_err("rejected");
     assert_error(&e, "CHAT_NOT_IN_CRM", None);
     assert_eq!(get(&e, "outcome").as_string().as_deref(), Some("failed"));
     assert_eq!(get(&e, "status").as_f64(), Some(400.0));

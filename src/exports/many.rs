@@ -7,13 +7,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::{
-    bounds, call_limits, invalid_option, option, params_snapshot, promise, start, to_js,
+    bounds, call_limits, call_params, invalid_option, json_to_js, option, promise, start, to_js,
     verification, Client, Core, JsSteps,
 };
 use crate::batch::{self, Item, Progress};
 use crate::client::RequestEvent;
 use crate::error::{codes, Error, Outcome};
 use crate::interop::{self, set, JsJson};
+use crate::json::Json;
 use crate::json::{JsonView, Shape};
 use crate::limiter::Limits;
 use crate::params::{self, MESSAGE_ADD};
@@ -124,8 +125,8 @@ pub(super) fn configured(core: Core, options: &JsValue, method: &str) -> Result<
     })
 }
 
-/// A plain-data copy of a JSON value (object or list), as `call()` params are copied.
-fn snapshot(method: &str, value: &JsValue) -> Result<JsJson, Error> {
+/// A JSON value (object or list) as text for the core, as `call()` params are read.
+fn snapshot(method: &str, value: &JsValue) -> Result<Json, Error> {
     let bad = |why: String| {
         Error::argument(
             method,
@@ -138,9 +139,7 @@ fn snapshot(method: &str, value: &JsValue) -> Result<JsJson, Error> {
     let text = text
         .as_string()
         .ok_or_else(|| bad("not serializable".to_owned()))?;
-    js_sys::JSON::parse(&text)
-        .map(JsJson)
-        .map_err(|e| bad(interop::text(&e)))
+    Json::parse(text).map_err(bad)
 }
 
 fn failure(e: Error) -> JsValue {
@@ -150,7 +149,7 @@ fn failure(e: Error) -> JsValue {
     o
 }
 
-fn item_to_js(core: &Core, item: Item<JsJson>) -> JsValue {
+fn item_to_js(core: &Core, item: Item<Json>) -> JsValue {
     match item {
         Item::Done {
             result,
@@ -159,7 +158,7 @@ fn item_to_js(core: &Core, item: Item<JsJson>) -> JsValue {
         } => {
             let o = interop::object();
             set(&o, "ok", true.into());
-            set(&o, "result", result.0);
+            set(&o, "result", json_to_js(&result));
             if let Some(t) = total {
                 set(&o, "total", (t as f64).into());
             }
@@ -289,13 +288,13 @@ impl Client {
             // cannot be read gets nothing sent.
             let mut marks: Vec<(u64, Result<u64, Error>)> = Vec::new();
             if settle.is_some() {
-                let mut chats: Vec<u64> = prepared
-                    .iter()
-                    .filter_map(|p| p.as_ref().ok().and_then(verify::Sent::of))
-                    .map(|s| s.chat_id)
-                    .collect();
-                chats.sort_unstable();
-                chats.dedup();
+                let chats = verify::sorted_unique(
+                    prepared
+                        .iter()
+                        .filter_map(|p| p.as_ref().ok().and_then(verify::Sent::of))
+                        .map(|s| s.chat_id)
+                        .collect(),
+                );
                 let read = verify::read_watermarks(&core, &steps, &chats).await;
                 marks = chats.into_iter().zip(read).collect();
                 for p in prepared.iter_mut() {
@@ -376,14 +375,14 @@ impl Client {
     pub fn call_page(&self, method: JsValue, params: JsValue, options: JsValue) -> js_sys::Promise {
         let (core, default_timeout) = (self.core.clone(), self.timeout_ms);
         let name = method.as_string().unwrap_or_default();
-        let prepared = params_snapshot(if name.is_empty() { "callPage" } else { &name }, &params)
+        let prepared = call_params(if name.is_empty() { "callPage" } else { &name }, &params)
             .and_then(|p| params::raw(&name, p.as_ref()));
         promise(async move {
             let prepared = prepared?;
             let bounds = bounds(&options, &prepared.method, default_timeout)?;
             let page = core.exchange(&prepared, &bounds).await?;
             let o = interop::object();
-            set(&o, "result", page.result.0);
+            set(&o, "result", json_to_js(&page.result));
             if let Some(t) = page.total {
                 set(&o, "total", (t as f64).into());
             }

@@ -91,16 +91,99 @@ export function makeApi(load) {
     return st.pending;
   };
 
-  /** Runs `f(wasmClient)`; every failure, synchronous or not, is a rejection. */
+  /** Ends one call of client state `st`: a client freed meanwhile is released now. */
+  const done = (st) => {
+    if (--st.busy === 0 && st.freed && st.wasm) {
+      const wasm = st.wasm;
+      st.wasm = undefined;
+      wasm.free();
+    }
+  };
+
+  /** Runs `f(wasmClient)`; every failure, synchronous or not, is a rejection. While a
+   * call runs, `free()` waits for it (the JS layer sends attempts with the wasm object). */
   const run = (self, method, f) => {
     try {
-      const wasm = clients.get(self)?.wasm;
-      // A ready client calls straight through: one Promise per call, the module's.
-      if (wasm) return f(wasm).then(undefined, fail);
-      return wasmOf(self, method).then(f).then(undefined, fail);
+      const st = clients.get(self);
+      const call = (wasm) => {
+        st.busy++;
+        let p;
+        try {
+          p = Promise.resolve(f(wasm));
+        } catch (e) {
+          done(st);
+          throw e;
+        }
+        return p.then((v) => { done(st); return v; }, (e) => { done(st); return fail(e); });
+      };
+      // A ready client calls straight through.
+      if (st?.wasm && !st.freed) return call(st.wasm);
+      return wasmOf(self, method).then(call).then(undefined, fail);
     } catch (e) {
       return Promise.reject(toError(e));
     }
+  };
+
+  /** Same request as the module's own transport: a CORS simple request (no preflight). */
+  const HEADERS = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' };
+
+  /** Sends the first attempt of a call the module began (`[slot, url, body, signal]`)
+   * and hands the answer, or why there was none, back to it; the module decides
+   * (result, error, or going on with waits and further attempts in `resume`). */
+  const attempt = async (c, [slot, url, body, signal]) => {
+    let out;
+    if (url === undefined) {
+      out = undefined;
+    } else if (signal.aborted) {
+      out = c.fail(slot, false, undefined);
+    } else {
+      let sent = false;
+      try {
+        const pending = fetch(url, { method: 'POST', headers: HEADERS, body, signal });
+        sent = true;
+        const res = await pending;
+        const text = await res.text();
+        out = c.finish(slot, typeof res.status === 'number' ? res.status : 0, text, res);
+      } catch (e) {
+        out = c.fail(slot, sent, e);
+      }
+    }
+    if (out === undefined) return c.resume(slot);
+    if (Array.isArray(out)) return out[0];
+    throw toError(out);
+  };
+
+  /** How typed params become JSON: a value that JSON would change or drop (a Date, a
+   * boxed string, NaN, a function, a symbol, a BigInt) becomes `{}`, which no field
+   * accepts, so the module's error names that field rather than sending its JSON. */
+  function strict(key, value) {
+    const t = typeof value;
+    if (t === 'function' || t === 'symbol' || t === 'bigint' || (t === 'number' && !Number.isFinite(value))) return {};
+    if (t !== 'object' && key !== '') {
+      const given = this[key];
+      if (given !== null && typeof given === 'object') return {};
+    }
+    return value;
+  }
+
+  /** Typed params as JSON text for the module, or `undefined` when they cannot be
+   * serialized (the module then reads the object itself, member by member). */
+  const typedText = (params) => {
+    try {
+      const text = JSON.stringify(params, strict);
+      return typeof text === 'string' ? text : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** A typed method (`name` its JS name) or, with `raw`, `call()` of any method. */
+  const send = (c, name, params, options, raw) => {
+    const text = raw ? null : typedText(params);
+    const begun = c.begin(name, params, text, options);
+    if (Array.isArray(begun)) return attempt(c, begun);
+    if (begun === undefined) return raw ? c.call(name, params, options) : c.invoke(name, params, options, text);
+    return Promise.reject(begun);
   };
 
   /** A caller's hook, made safe to call from the module: what it throws or rejects
@@ -152,7 +235,7 @@ export function makeApi(load) {
     /** Use `Client.fromWebhook`, `fromToken`, `fromBx24` or `fromFrame`. A client made
      * with `new Client()` rejects every call with `NO_AUTH`. */
     constructor(build, make) {
-      if (build === BUILD) clients.set(this, { make, wasm: undefined, pending: undefined, freed: false });
+      if (build === BUILD) clients.set(this, { make, wasm: undefined, pending: undefined, freed: false, busy: 0 });
     }
 
     static fromWebhook(url, options) {
@@ -187,7 +270,7 @@ export function makeApi(load) {
 
     setTitle(title) { return run(this, 'setTitle', (c) => c.setTitle(title)); }
 
-    call(method, params, options) { return run(this, 'call', (c) => c.call(method, params, options)); }
+    call(method, params, options) { return run(this, 'call', (c) => send(c, method, params, options, true)); }
 
     /** One page of a list method: `{result, total, next}`. */
     callPage(method, params, options) { return run(this, 'callPage', (c) => c.callPage(method, params, options)); }
@@ -218,6 +301,7 @@ export function makeApi(load) {
       const st = clients.get(this);
       if (!st || st.freed) return;
       st.freed = true;
+      if (st.busy > 0) return; // released when its last call ends
       const wasm = st.wasm;
       st.wasm = undefined;
       wasm?.free();
@@ -232,7 +316,7 @@ export function makeApi(load) {
   }
   for (const name of METHODS) {
     Object.defineProperty(Client.prototype, name, {
-      value: { [name](params, options) { return run(this, name, (c) => c.invoke(name, params, options)); } }[name],
+      value: { [name](params, options) { return run(this, name, (c) => send(c, name, params, options, false)); } }[name],
       writable: true, configurable: true,
     });
   }
@@ -249,7 +333,7 @@ export function makeApi(load) {
       if (!clients.has(client)) return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, 'options.client must be a Client', 'client'));
       return client.crmMessageAdd(params, options);
     }
-    return ready().then((m) => m.crmMessageAdd(params, options)).then(undefined, fail);
+    return ready().then((m) => m.crmMessageAdd(params, options, typedText(params))).then(undefined, fail);
   }
 
   function isBitrix24Error(value) {
