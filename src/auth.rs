@@ -186,8 +186,10 @@ impl Webhook {
         } else {
             return Err(bad("it must start with https:// or http://"));
         };
-        if rest.contains(['?', '#', ' ']) {
-            return Err(bad("it must not have a query, fragment or spaces"));
+        if rest.contains(['?', '#', ' ']) || rest.contains(char::is_control) {
+            return Err(bad(
+                "it must not have a query, fragment, spaces or control characters",
+            ));
         }
         let (host, path) = rest
             .split_once('/')
@@ -287,6 +289,9 @@ impl Auth {
                 ))
             }
         };
+        if endpoint.contains(char::is_control) {
+            return Err(Error::no_auth("", "the portal URL has control characters"));
+        }
         let (scheme, rest) = crate::text::split_once(&endpoint, "://").unwrap_or(("", &endpoint));
         let host = rest.split('/').next().unwrap_or_default();
         if host.is_empty() {
@@ -377,6 +382,17 @@ mod tests {
     }
 
     #[test]
+    fn token_endpoints_with_control_characters_are_refused() {
+        for (domain, endpoint) in [
+            (Some("por\ntal.example"), None),
+            (None, Some("https://portal.example/re\nst/")),
+        ] {
+            let e = Auth::token(domain, endpoint, "tok", false).expect_err("refused");
+            assert_eq!(e.code(), "NO_AUTH");
+        }
+    }
+
+    #[test]
     fn bad_webhook_urls_are_no_auth_errors_without_the_secret() {
         for url in [
             "",
@@ -387,6 +403,8 @@ mod tests {
             "https://portal.example/rest/1/topsecret/?a=1",
             "https:///rest/1/topsecret/",
             "https://portal.example/rest/1//",
+            "https://portal.exa\nmple/rest/1/topsecret/",
+            "https://portal.example/rest/1/top\u{0}secret/",
         ] {
             let e = Webhook::parse(url, false).expect_err(url);
             assert_eq!(e.code(), "NO_AUTH", "{url}");

@@ -299,14 +299,29 @@ fn call_params(method: &str, params: &JsValue) -> Result<Option<Json>, Error> {
     params_json(method, params, "a plain object")
 }
 
-/// Validates a typed method's params (`name`: its JS name): from `text`, their JSON
-/// text as the JS layer makes it (a value JSON would change or drop is `{}` there, so
-/// that the error names its field), else from the object itself (when it could not
-/// be serialized: a throwing getter, a revoked proxy), read member by member.
-fn typed(name: &str, params: &JsValue, text: &JsValue) -> Result<Prepared, Error> {
-    match text.as_string().map(Json::parse) {
+/// Validates a typed method's params (`name`: its JS name) from their JSON text as
+/// the JS layer makes it (`text`: a value JSON would change or drop is `{}` there, so
+/// that the error names its field). `undefined` when JSON has no text for them (no
+/// params, a function); anything else is what serializing them threw.
+fn typed(name: &str, text: &JsValue) -> Result<Prepared, Error> {
+    let json = match text.as_string() {
+        Some(text) => Some(Json::parse(text)),
+        None if text.is_undefined() || text.is_null() => None,
+        None => Some(Err(interop::text(text))),
+    };
+    match json {
         Some(Ok(json)) => params::prepare(name, &json),
-        _ => params::prepare(name, &JsJson(params.clone())),
+        None => params::prepare(name, &Json::null()),
+        Some(Err(why)) => {
+            let table = params::methods::<Json>();
+            let method = table.iter().find(|m| m.js == name).map_or(name, |m| m.rest);
+            Err(Error::argument(
+                method,
+                codes::ERROR_ARGUMENT,
+                "params",
+                format!("params must be plain JSON data ({why})"),
+            ))
+        }
     }
 }
 
@@ -325,13 +340,15 @@ pub struct Client {
 }
 
 /// A call between [`Client::begin`] and its end ([`Client::finish`],
-/// [`Client::fail`] or [`Client::resume`]).
+/// [`Client::fail`] or [`Client::resume`]). Its timer and the caller's signal are the
+/// JS layer's while it sends; [`Client::resume`] bounds the rest with what is left.
 struct Pending {
     prepared: Prepared,
     run: client::Run,
     /// The attempt in flight, if one is.
     attempt: Option<client::Attempted>,
-    bounds: Bounds,
+    timeout_ms: u32,
+    signal: Option<JsValue>,
 }
 
 /// A client opened inside a portal's iframe: its channel to the parent and the
@@ -359,14 +376,14 @@ impl Client {
         &self,
         name: &str,
         params: &JsValue,
-        text: &JsValue,
         options: &JsValue,
+        raw: bool,
     ) -> Result<JsValue, Error> {
-        let prepared = if text.is_undefined() || text.as_string().is_some() {
-            typed(name, params, text)?
-        } else {
+        let prepared = if raw {
             call_params(if name.is_empty() { "call" } else { name }, params)
                 .and_then(|p| params::raw(name, p.as_ref()))?
+        } else {
+            typed(name, params)?
         };
         let method = prepared.method.as_str();
         let (signal, timeout_ms) = call_limits(options, method, self.timeout_ms)?;
@@ -375,29 +392,37 @@ impl Client {
         {
             return Ok(JsValue::UNDEFINED);
         }
-        let bounds = start(signal, timeout_ms, method)?;
+        if let Some(s) = &signal {
+            let aborted =
+                transport::signal_aborted(s).map_err(|e| invalid_option(method, "signal", &e))?;
+            if aborted {
+                let stop = TransportError::Aborted { sent: false };
+                return Err(stop.into_error(method, prepared.write));
+            }
+        }
         let mut run = client::Run::default();
         let attempt = self.core.try_now(&prepared, &mut run);
-        let out = Array::new();
-        if let Some(a) = &attempt {
-            out.push(&a.request.url.as_str().into());
-            out.push(&a.request.body.as_str().into());
-            out.push(&bounds.signal());
-        }
         let mut pending = self.pending.borrow_mut();
         let slot = pending.iter().position(Option::is_none).unwrap_or_else(|| {
             pending.push(None);
             pending.len() - 1
         });
+        let mut out = format!("{slot}\n{timeout_ms}\n{}", u8::from(signal.is_some()));
+        if let Some(a) = &attempt {
+            for part in [&a.request.url, &a.request.body] {
+                out.push('\n');
+                out.push_str(part);
+            }
+        }
         if let Some(place) = pending.get_mut(slot) {
             *place = Some(Pending {
                 prepared,
                 run,
                 attempt,
-                bounds,
+                timeout_ms,
+                signal,
             });
         }
-        out.unshift(&JsValue::from_f64(slot as f64));
         Ok(out.into())
     }
 
@@ -413,7 +438,7 @@ impl Client {
     fn settle(
         &self,
         slot: u32,
-        answer: impl FnOnce(&Bounds) -> Result<HttpResponse<Json>, TransportError>,
+        answer: impl FnOnce(&Pending) -> Result<HttpResponse<Json>, TransportError>,
     ) -> JsValue {
         let Some(mut p) = self.take(slot) else {
             return to_js(Error::no_auth("call", "this call has already ended"));
@@ -421,7 +446,7 @@ impl Client {
         let Some(attempt) = p.attempt.take() else {
             return to_js(Error::no_auth(&p.prepared.method, "no attempt in flight"));
         };
-        let answer = answer(&p.bounds);
+        let answer = answer(&p);
         let done = self.core.settle(&p.prepared, &mut p.run, &attempt, answer);
         let outcome = match done {
             None => {
@@ -694,36 +719,38 @@ impl Client {
         self.core.refreshes() as f64
     }
 
-    /// A typed method of [`params::methods`] by its JS name.
-    pub fn invoke(
-        &self,
-        name: JsValue,
-        params: JsValue,
-        options: JsValue,
-        text: JsValue,
-    ) -> Promise {
+    /// A typed method of [`params::methods`] by its JS name, its params as JSON text
+    /// ([`typed`]).
+    pub fn invoke(&self, name: JsValue, params: JsValue, options: JsValue) -> Promise {
         let name = name.as_string().unwrap_or_default();
-        self.run(typed(&name, &params, &text), options)
+        self.run(typed(&name, &params), options)
     }
 
-    /// Starts a typed method (`name`, its JS name; `text` its params' JSON text or
-    /// `undefined`) or, with `text` `null`, any REST method (`call()`).
-    /// Returns `[slot, url, body, signal]` when the first attempt can be sent at once:
-    /// the JS layer sends it (`fetch(url, {method: 'POST', body, signal})`, the content
-    /// type of [`crate::wire::CONTENT_TYPE`]) and hands the answer to [`Client::finish`]
-    /// or its failure to [`Client::fail`]. `[slot]` when the call must wait first (the
-    /// limiter, a due refresh): [`Client::resume`] runs it. `undefined` for a message to
-    /// verify (use `invoke`); an error record when the call is refused before sending.
-    pub fn begin(
-        &self,
-        name: JsValue,
-        params: JsValue,
-        text: JsValue,
-        options: JsValue,
-    ) -> JsValue {
+    /// Starts a typed method (`name`, its JS name; `params`, their JSON text as
+    /// [`typed`] reads it) or, with `raw`, any REST method (`call()`, `params` the
+    /// caller's object).
+    ///
+    /// Returns `"slot\ntimeoutMs\nhasSignal\nurl\nbody"` when the first attempt can
+    /// be sent at once: the JS layer sends it (`fetch(url, {method: 'POST', body,
+    /// signal})`, content type [`crate::wire::CONTENT_TYPE`]) under the call's timeout
+    /// and the caller's signal ([`Client::signal`]), and hands the answer to
+    /// [`Client::finish`] or its failure to [`Client::fail`]. Without url and body, the
+    /// call must wait first (the limiter, a due refresh): [`Client::resume`] runs it.
+    /// `undefined` for a message to verify (use `invoke`); an error record when the
+    /// call is refused before sending.
+    pub fn begin(&self, name: JsValue, params: JsValue, options: JsValue, raw: bool) -> JsValue {
         let name = name.as_string().unwrap_or_default();
-        self.start_call(&name, &params, &text, &options)
+        self.start_call(&name, &params, &options, raw)
             .unwrap_or_else(|e| to_js(self.core.redact(e)))
+    }
+
+    /// The caller's `AbortSignal` of the call in `slot` (checked by [`Client::begin`]).
+    pub fn signal(&self, slot: u32) -> JsValue {
+        self.pending
+            .borrow()
+            .get(slot as usize)
+            .and_then(|p| p.as_ref()?.signal.clone())
+            .unwrap_or(JsValue::UNDEFINED)
     }
 
     /// The answer to the attempt in `slot`: its status, its body's text, and the
@@ -742,25 +769,49 @@ impl Client {
     }
 
     /// The attempt in `slot` got no answer: `cause` is what `fetch` or reading the
-    /// body threw; `sent`, whether `fetch` had been called. Returns as
-    /// [`Client::finish`] does.
-    pub fn fail(&self, slot: u32, sent: bool, cause: JsValue) -> JsValue {
-        self.settle(slot, |bounds| {
-            Err(bounds
-                .stop(sent)
-                .unwrap_or_else(|| TransportError::Network {
+    /// body threw; `sent`, whether `fetch` had been called; `stop`, why the JS layer
+    /// aborted it: 0 it did not, 1 the timeout, 2 the caller's signal, 3 the signal
+    /// could not be listened to. Returns as [`Client::finish`] does.
+    pub fn fail(&self, slot: u32, sent: bool, cause: JsValue, stop: u32) -> JsValue {
+        if stop == 3 {
+            let method = self
+                .take(slot)
+                .map_or_else(String::new, |p| p.prepared.method);
+            let why = format!("is not a usable AbortSignal ({})", interop::text(&cause));
+            return to_js(invalid_option(&method, "signal", &why));
+        }
+        self.settle(slot, |p| {
+            Err(match stop {
+                1 => TransportError::Timeout {
+                    ms: p.timeout_ms,
+                    sent,
+                },
+                2 => TransportError::Aborted { sent },
+                _ => TransportError::Network {
                     cause: interop::text(&cause),
                     sent,
-                }))
+                },
+            })
         })
     }
 
-    /// Runs the call in `slot` on from where it stands (waits, refreshes, attempts).
-    pub fn resume(&self, slot: u32) -> Promise {
+    /// Runs the call in `slot` on from where it stands (waits, refreshes, attempts),
+    /// within the `remaining_ms` of its timeout and the caller's signal.
+    pub fn resume(&self, slot: u32, remaining_ms: f64) -> Promise {
         let (core, pending) = (self.core.clone(), self.take(slot));
         promise(async move {
             let p = pending.ok_or_else(|| Error::no_auth("call", "this call has already ended"))?;
-            let success = core.resume(&p.prepared, &p.bounds, p.run).await?;
+            let (method, write) = (p.prepared.method.as_str(), p.prepared.write);
+            let left = remaining_ms.clamp(0.0, f64::from(p.timeout_ms)) as u32;
+            if left == 0 {
+                let stop = TransportError::Timeout {
+                    ms: p.timeout_ms,
+                    sent: false,
+                };
+                return Err(core.redact(stop.into_error(method, write)));
+            }
+            let bounds = start(p.signal, left, method)?.labelled(p.timeout_ms);
+            let success = core.resume(&p.prepared, &bounds, p.run).await?;
             params::decode(&p.prepared, success.status, success.result)
                 .map(result_to_js)
                 .map_err(|e| core.redact(e))
@@ -776,17 +827,18 @@ impl Client {
     }
 }
 
-/// `crmMessageAdd(params, options)` with the auth in `options`: `webhookUrl`,
+/// `crmMessageAdd(params, options)` (`params` as JSON text, [`typed`]) with the auth
+/// in `options`: `webhookUrl`,
 /// `accessToken` with `domain`/`clientEndpoint`, `bx24`, or a loaded
 /// `globalThis.BX24`. `timeoutMs` and `signal` bound the whole call, the wait for
 /// `BX24.init` included.
 #[wasm_bindgen(js_name = crmMessageAdd)]
-pub fn crm_message_add(params: JsValue, options: JsValue, text: JsValue) -> Promise {
+pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
     let method = MESSAGE_ADD;
     promise(async move {
         // Validation comes first, as on the portal: bad params are reported even when
         // the auth is also missing.
-        let prepared = typed("crmMessageAdd", &params, &text)?;
+        let prepared = typed("crmMessageAdd", &params)?;
         let (signal, timeout_ms) = call_limits(&options, method, DEFAULT_TIMEOUT_MS)?;
         let bounds = start(signal.clone(), timeout_ms, method)?;
         let client = if let Some(url) = string_option(&options, "webhookUrl", method)? {

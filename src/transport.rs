@@ -63,9 +63,7 @@ impl Bounds {
         let caller = match signal {
             None => None,
             Some(signal) => {
-                let aborted = interop::try_get(&signal, "aborted")
-                    .map_err(|e| format!("options.signal is not a usable AbortSignal ({e})"))?;
-                if aborted.and_then(|a| a.as_bool()) == Some(true) {
+                if signal_aborted(&signal)? {
                     controller.abort();
                 } else {
                     interop::call_method(&signal, "addEventListener", &[&"abort".into(), &abort])
@@ -108,9 +106,11 @@ impl Bounds {
         })
     }
 
-    /// The signal every request of the call carries.
-    pub fn signal(&self) -> web_sys::AbortSignal {
-        self.controller.signal()
+    /// The same bounds reporting a timeout as `ms` (a call that already spent part of
+    /// its time elsewhere keeps its own timeout in its error).
+    pub fn labelled(mut self, ms: u32) -> Self {
+        self.timeout_ms = ms;
+        self
     }
 
     /// Resolves when the call's timeout passes or its signal fires.
@@ -146,6 +146,14 @@ impl Bounds {
             futures::future::Either::Right((stop, _)) => Err(stop),
         }
     }
+}
+
+/// Whether the caller's `signal` (an `AbortSignal` by `instanceof`) has fired; an
+/// error when it cannot be read (a lookalike or a proxy failing the brand check).
+pub fn signal_aborted(signal: &JsValue) -> Result<bool, String> {
+    interop::try_get(signal, "aborted")
+        .map(|a| a.and_then(|a| a.as_bool()) == Some(true))
+        .map_err(|e| format!("options.signal is not a usable AbortSignal ({e})"))
 }
 
 /// Sends requests with the global `fetch`.

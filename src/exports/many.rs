@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 
 use super::{
     bounds, call_limits, call_params, invalid_option, json_to_js, option, promise, start, to_js,
-    verification, Client, Core, JsSteps,
+    typed, verification, Client, Core, JsSteps,
 };
 use crate::batch::{self, Item, Progress};
 use crate::client::RequestEvent;
@@ -246,7 +246,8 @@ impl Client {
 
     /// `crmMessageAddMany(items, {onProgress, signal, halt, timeoutMs})`: one entry per
     /// item, `{ok: true, id}` or `{ok: false, error}`; `timeoutMs` bounds each batch
-    /// request, `signal` the whole send.
+    /// request, `signal` the whole send. `items` is the list of each item's params as
+    /// JSON text (see `typed`), made by the JS layer.
     #[wasm_bindgen(js_name = crmMessageAddMany)]
     pub fn crm_message_add_many(&self, items: JsValue, options: JsValue) -> js_sys::Promise {
         let (core, default_timeout, client_verify) =
@@ -274,9 +275,11 @@ impl Client {
                 _ => 0,
             };
             let mut prepared: Vec<_> = (0..count)
-                .map(|i| match list.at(i) {
-                    Some(item) => params::message_add(&item),
-                    None => params::message_add(&JsJson(JsValue::UNDEFINED)),
+                .map(|i| {
+                    typed(
+                        "crmMessageAdd",
+                        &list.at(i).map_or(JsValue::UNDEFINED, |t| t.0),
+                    )
                 })
                 .collect();
             let steps = JsSteps {

@@ -127,28 +127,48 @@ export function makeApi(load) {
   /** Same request as the module's own transport: a CORS simple request (no preflight). */
   const HEADERS = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' };
 
-  /** Sends the first attempt of a call the module began (`[slot, url, body, signal]`)
-   * and hands the answer, or why there was none, back to it; the module decides
-   * (result, error, or going on with waits and further attempts in `resume`). */
-  const attempt = async (c, [slot, url, body, signal]) => {
+  /** Sends the first attempt of a call the module began and hands the answer, or why
+   * there was none, back to it; the module decides (result, error, or going on with
+   * waits and further attempts in `resume`). The call's timeout and the caller's
+   * signal bound the attempt here, as any careful `fetch` does. */
+  const attempt = async (c, begun) => {
+    const [s, ms, hasSignal, url, body] = begun.split('\n');
+    const slot = +s;
+    const timeout = +ms;
+    const deadline = Date.now() + timeout;
+    const signal = hasSignal === '1' ? c.signal(slot) : undefined;
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    const timer = setTimeout(abort, timeout);
+    const stop = () => (!controller.signal.aborted ? 0 : signal?.aborted ? 2 : 1);
     let out;
-    if (url === undefined) {
-      out = undefined;
-    } else if (signal.aborted) {
-      out = c.fail(slot, false, undefined);
-    } else {
-      let sent = false;
+    let hooked = false;
+    try {
       try {
-        const pending = fetch(url, { method: 'POST', headers: HEADERS, body, signal });
-        sent = true;
-        const res = await pending;
-        const text = await res.text();
-        out = c.finish(slot, typeof res.status === 'number' ? res.status : 0, text, res);
+        signal?.addEventListener('abort', abort);
+        hooked = true;
+        if (signal?.aborted) abort();
       } catch (e) {
-        out = c.fail(slot, sent, e);
+        out = c.fail(slot, false, e, 3);
       }
+      if (hooked && url !== undefined) {
+        let sent = false;
+        try {
+          if (controller.signal.aborted) throw undefined;
+          const pending = fetch(url, { method: 'POST', headers: HEADERS, body, signal: controller.signal });
+          sent = true;
+          const res = await pending;
+          const text = await res.text();
+          out = c.finish(slot, typeof res.status === 'number' ? res.status : 0, text, res);
+        } catch (e) {
+          out = c.fail(slot, sent, e, stop());
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      if (hooked) signal?.removeEventListener('abort', abort);
     }
-    if (out === undefined) return c.resume(slot);
+    if (out === undefined) return c.resume(slot, deadline - Date.now());
     if (Array.isArray(out)) return out[0];
     throw toError(out);
   };
@@ -166,12 +186,34 @@ export function makeApi(load) {
     return value;
   }
 
-  /** Typed params as JSON text for the module, or `undefined` when they cannot be
-   * serialized (the module then reads the object itself, member by member). */
+  /** Typed params as JSON text for the module: the text, `undefined` when JSON has
+   * none (no params, a function), or what serializing them threw (a throwing getter,
+   * a revoked proxy, a cycle), which the module reports. */
   const typedText = (params) => {
     try {
-      const text = JSON.stringify(params, strict);
-      return typeof text === 'string' ? text : undefined;
+      return JSON.stringify(params, strict);
+    } catch (e) {
+      return e ?? new Error('params could not be serialized');
+    }
+  };
+
+  /** A mass send's items as their JSON texts (`typedText` each), or `items` itself
+   * when it is not a readable list (the module reports it). */
+  const itemTexts = (items) => {
+    try {
+      if (!Array.isArray(items)) return items;
+      const texts = new Array(items.length);
+      for (let i = 0; i < texts.length; i++) {
+        let item;
+        try {
+          item = items[i];
+        } catch (e) {
+          texts[i] = e ?? new Error('the item could not be read');
+          continue;
+        }
+        texts[i] = typedText(item);
+      }
+      return texts;
     } catch {
       return undefined;
     }
@@ -179,10 +221,10 @@ export function makeApi(load) {
 
   /** A typed method (`name` its JS name) or, with `raw`, `call()` of any method. */
   const send = (c, name, params, options, raw) => {
-    const text = raw ? null : typedText(params);
-    const begun = c.begin(name, params, text, options);
-    if (Array.isArray(begun)) return attempt(c, begun);
-    if (begun === undefined) return raw ? c.call(name, params, options) : c.invoke(name, params, options, text);
+    const input = raw ? params : typedText(params);
+    const begun = c.begin(name, input, options, raw);
+    if (typeof begun === 'string') return attempt(c, begun);
+    if (begun === undefined) return raw ? c.call(name, input, options) : c.invoke(name, input, options);
     return Promise.reject(begun);
   };
 
@@ -293,7 +335,7 @@ export function makeApi(load) {
 
     /** Many messages through batches under the limiter; one entry per item, in order. */
     crmMessageAddMany(items, options) {
-      return run(this, 'crmMessageAddMany', (c) => c.crmMessageAddMany(items, withQuietHooks(options, ['onProgress']))).then(entries);
+      return run(this, 'crmMessageAddMany', (c) => c.crmMessageAddMany(itemTexts(items), withQuietHooks(options, ['onProgress']))).then(entries);
     }
 
     /** Releases the client's wasm memory; later calls reject with `NO_AUTH`. */
@@ -333,7 +375,7 @@ export function makeApi(load) {
       if (!clients.has(client)) return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, 'options.client must be a Client', 'client'));
       return client.crmMessageAdd(params, options);
     }
-    return ready().then((m) => m.crmMessageAdd(params, options, typedText(params))).then(undefined, fail);
+    return ready().then((m) => m.crmMessageAdd(typedText(params), options)).then(undefined, fail);
   }
 
   function isBitrix24Error(value) {
