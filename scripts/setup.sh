@@ -57,6 +57,9 @@ choose_toolchain() {
   if command -v rustc >/dev/null && has_wasm_target "" \
      && cargo clippy --version >/dev/null 2>&1 && cargo fmt --version >/dev/null 2>&1; then
     echo "  the active toolchain has wasm32-unknown-unknown: $(rustc --version)"
+    # The standard library's source lets the release build rebuild std for size
+    # (scripts/build.sh); optional.
+    rustup component add rust-src >/dev/null 2>&1 || echo "  (no rust-src: release builds are a few KB larger)"
     write_env ""
     return
   fi
@@ -113,6 +116,17 @@ install_wasm_pack() {
   cargo install --quiet --force wasm-pack --version "$WASM_PACK_VERSION"
 }
 step "wasm-pack" install_wasm_pack
+
+TWIGGY_VERSION=0.8.0
+install_twiggy() {
+  if twiggy --version 2>/dev/null | grep -q "$TWIGGY_VERSION"; then
+    echo "  $(twiggy --version) already installed"; return
+  fi
+  echo "  cargo install twiggy $TWIGGY_VERSION (about 2 minutes; for the module's size breakdown)"
+  cargo install --quiet --force twiggy --version "$TWIGGY_VERSION" \
+    || echo "  twiggy did not install: builds skip the size breakdown"
+}
+step "twiggy (where the module's bytes go)" install_twiggy
 
 install_chromium() {
   apt_install chromium chromium-driver
