@@ -874,6 +874,15 @@ pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
     })
 }
 
+/// Installs the JS layer's `post(url, body, signal)`, the module's one way to the
+/// network ([`transport::install`]); called once when the module is loaded.
+#[wasm_bindgen]
+pub fn install(post: JsValue) {
+    if let Some(post) = post.dyn_ref::<Function>() {
+        transport::install(post.clone());
+    }
+}
+
 /// The JS names of the typed methods, in table order (the JS layer's list is checked
 /// against it).
 #[wasm_bindgen]

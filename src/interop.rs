@@ -3,8 +3,8 @@
 //! A JS exception that unwinds through wasm frames skips the wasm stack-pointer
 //! restore and Rust's borrow guards; repeated, it corrupts the module for the whole
 //! page. So every imported operation that can throw on a value the caller controls
-//! (property reads, `Array.isArray`, own keys, calls into the caller's functions,
-//! `fetch`, timers) is bound with `catch` and returns a `Result` or an `Option`.
+//! (property reads, `Array.isArray`, own keys, calls into the caller's functions and
+//! the JS layer's, timers) is bound with `catch` and returns a `Result` or an `Option`.
 //! Type tests use `typeof` (never throws) or `instanceof` (whose generated shim
 //! catches). The rest of the crate reads JS values only with these helpers.
 
@@ -24,10 +24,6 @@ use crate::json::{JsonView, Shape};
 extern "C" {
     #[wasm_bindgen(js_namespace = Array, js_name = isArray, catch)]
     fn array_is_array(value: &JsValue) -> Result<bool, JsValue>;
-
-    /// The global `fetch`, bound without assuming a `Window`.
-    #[wasm_bindgen(js_name = fetch, catch)]
-    fn global_fetch(url: &str, init: &JsValue) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(js_name = setTimeout, catch)]
     fn set_timeout(handler: &Function, ms: u32) -> Result<JsValue, JsValue>;
@@ -88,11 +84,6 @@ pub fn call(f: &Function, this: &JsValue, args: &[&JsValue]) -> Result<JsValue, 
 pub fn call_method(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue, String> {
     let f = function(target, name).ok_or_else(|| format!("{name} is not a function"))?;
     call(&f, target, args).map_err(|e| format!("{name} threw: {}", text(&e)))
-}
-
-/// `fetch(url, init)`; a synchronous throw is returned as the error.
-pub fn fetch(url: &str, init: &JsValue) -> Result<Promise, JsValue> {
-    global_fetch(url, init)
 }
 
 /// A Promise that settles as `value` does (a thenable is followed, anything else

@@ -1,17 +1,19 @@
-//! The one seam to the network: `POST` a prepared request with the global `fetch`
-//! (Node 18+, workers, browsers; never `window`) and read the whole answer.
+//! The seam to the network, as the module sees it: the JS layer's `post(url, body,
+//! signal)` ([`install`]), the one function that calls the global `fetch` (Node 18+,
+//! workers, browsers; never `window`) and reads the whole answer. The JS layer sends a
+//! call's first attempt with it too (`Client::begin` in `exports.rs`).
 //!
-//! A call's bounds live here and nowhere else: [`Bounds`] holds one `AbortController`
-//! that the call's timer and the caller's `AbortSignal` both abort. Every attempt's
-//! `fetch` carries its signal, and every wait between attempts (a token refresh,
-//! `BX24.init`) races [`Bounds::stopped`], so `timeoutMs` and `signal` bound the whole
-//! call and nothing is sent after either fired. The request is a plain
-//! `fetch(url, init)`; the response is read structurally (`status`, `headers.get`,
-//! `text()`), so a non-native `fetch` replacement cannot make the module trap.
+//! The bounds of a call run here once the module carries it on: [`Bounds`] holds one
+//! `AbortController` that the call's timer and the caller's `AbortSignal` both abort.
+//! Every request carries its signal, and every wait between attempts (a token
+//! refresh, `BX24.init`) races [`Bounds::stopped`], so `timeoutMs` and `signal` bound
+//! the whole call and nothing is sent after either fired. The answer is read
+//! structurally (`[status, text, response]`, `headers.get`), so a non-native `fetch`
+//! replacement cannot make the module trap.
 
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
-use js_sys::Promise;
+use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortController;
@@ -20,7 +22,9 @@ use crate::client::{Transport, TransportError};
 use crate::envelope::{Body, HttpResponse};
 use crate::interop::{self, Timer};
 use crate::json::Json;
-use crate::wire::{HttpRequest, CONTENT_TYPE};
+use crate::wire::HttpRequest;
+#[cfg(doc)]
+use crate::wire::CONTENT_TYPE;
 
 /// The bounds of one call: its timeout and the caller's signal, joined in one
 /// controller. Created when the call starts; dropping it clears the timer and the
@@ -189,17 +193,18 @@ impl Transport for Fetch {
     }
 }
 
-/// The `fetch` init: POST, the body, its content type, the call's signal.
-fn init(request: &HttpRequest, bounds: &Bounds) -> JsValue {
-    let headers = interop::object();
-    interop::set(&headers, "Content-Type", CONTENT_TYPE.into());
-    interop::set(&headers, "Accept", "application/json".into());
-    let init = interop::object();
-    interop::set(&init, "method", "POST".into());
-    interop::set(&init, "headers", headers);
-    interop::set(&init, "body", request.body.as_str().into());
-    interop::set(&init, "signal", bounds.controller.signal().into());
-    init
+thread_local! {
+    /// The JS layer's `post(url, body, signal)`: see [`install`].
+    static POST: std::cell::RefCell<Option<js_sys::Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs the one `fetch` seam, the JS layer's `post(url, body, signal)`: it sends
+/// `fetch(url, {method: 'POST', headers, body, signal})` with the content type of
+/// [`CONTENT_TYPE`] and resolves to `[status, text, response]` once the whole body is
+/// read. The JS layer sends first attempts with it directly and hands it here once,
+/// at load, for every other request, so there is one place where requests are made.
+pub fn install(post: js_sys::Function) {
+    POST.with(|p| *p.borrow_mut() = Some(post));
 }
 
 async fn send(
@@ -209,20 +214,39 @@ async fn send(
     if let Some(stop) = bounds.stop(false) {
         return Err(stop);
     }
-    let promise = interop::fetch(&request.url, &init(request, bounds)).map_err(|e| {
-        TransportError::Network {
-            cause: interop::text(&e),
-            sent: false,
-        }
+    let network = |e: &JsValue, sent| TransportError::Network {
+        cause: interop::text(e),
+        sent,
+    };
+    let post = POST.with(|p| p.borrow().clone()).ok_or_else(|| {
+        network(
+            &"the module has no transport: load it through the package".into(),
+            false,
+        )
     })?;
-    exchange(promise).await.map_err(|e| {
-        bounds
-            .stop(true)
-            .unwrap_or_else(|| TransportError::Network {
-                cause: interop::text(&e),
-                sent: true,
-            })
-    })
+    let signal: JsValue = bounds.controller.signal().into();
+    let pending = interop::call(
+        &post,
+        &JsValue::UNDEFINED,
+        &[
+            &request.url.as_str().into(),
+            &request.body.as_str().into(),
+            &signal,
+        ],
+    )
+    .map_err(|e| network(&e, false))?;
+    let answer = interop::settle(&pending)
+        .await
+        .map_err(|e| bounds.stop(true).unwrap_or_else(|| network(&e, true)))?;
+    let part = |i: u32| Reflect::get_u32(&answer, i).unwrap_or(JsValue::UNDEFINED);
+    let status = part(0)
+        .as_f64()
+        .filter(|s| (0.0..=999.0).contains(s))
+        .map_or(0, |s| s as u16);
+    let response = part(2);
+    let text = part(1).as_string().unwrap_or_default();
+    let body = Body::read(text, || content_type(&response));
+    Ok(HttpResponse { status, body })
 }
 
 /// A response's `Content-Type` header (read structurally: `headers.get`).
@@ -230,26 +254,4 @@ pub fn content_type(response: &JsValue) -> Option<String> {
     interop::get(response, "headers")
         .and_then(|h| interop::call_method(&h, "get", &[&"content-type".into()]).ok())
         .and_then(|v| v.as_string())
-}
-
-/// Awaits the `fetch` Promise and reads status and the whole body (and the content
-/// type when the body is not JSON).
-async fn exchange(promise: Promise) -> Result<HttpResponse<Json>, JsValue> {
-    let response = JsFuture::from(promise).await?;
-    if !response.is_object() {
-        return Err(JsValue::from_str(
-            "fetch resolved to something that is not a Response",
-        ));
-    }
-    let status = interop::get(&response, "status")
-        .and_then(|s| s.as_f64())
-        .filter(|s| (0.0..=999.0).contains(s))
-        .map_or(0, |s| s as u16);
-    let text = interop::call_method(&response, "text", &[]).map_err(|e| JsValue::from_str(&e))?;
-    let text = interop::settle(&text)
-        .await?
-        .as_string()
-        .unwrap_or_default();
-    let body = Body::read(text, || content_type(&response));
-    Ok(HttpResponse { status, body })
 }

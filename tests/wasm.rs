@@ -6,7 +6,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use b24_openlines::exports::{crm_message_add, Client};
+use b24_openlines::exports::{crm_message_add, install, Client};
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -23,6 +23,11 @@ export async function admin(url, path, body) {
   const res = await fetch(url + '/_portal/' + path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   return res.json();
 }
+export function post(url, body, signal) {
+  return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body, signal })
+    .then((res) => res.text().then((text) => [res.status, text, res]));
+}
+export function post_fn() { return post; }
 export function stringify(e) { return JSON.stringify(e) + ' ' + String(e) + ' ' + e.stack; }
 ")]
 extern "C" {
@@ -30,6 +35,7 @@ extern "C" {
     fn thrown() -> JsValue;
     async fn admin(url: &str, path: &str, body: JsValue) -> JsValue;
     fn stringify(e: &JsValue) -> String;
+    fn post_fn() -> JsValue;
 }
 
 const SEED: &str = r#"{"crmEntityType":"deal","crmEntity":288,"userId":12,"chatId":8773,"message":"Hello from wasm"}"#;
@@ -125,6 +131,7 @@ async fn the_seed_example_reaches_the_local_portal() {
     let (Some(webhook), Some(url)) = (WEBHOOK, PORTAL) else {
         return; // built without a portal: the boundary tests above still ran
     };
+    install(post_fn());
     let id = settle(crm_message_add(
         SEED.into(),
         options(&format!(r#"{{"webhookUrl":"{webhook}"}}"#)),
@@ -146,6 +153,7 @@ async fn a_timeout_rejects_and_a_portal_error_keeps_its_status() {
     let (Some(webhook), Some(url)) = (WEBHOOK, PORTAL) else {
         return;
     };
+    install(post_fn());
     let client =
         Client::from_webhook(JsValue::from_str(webhook), JsValue::UNDEFINED).expect("client");
     admin(

@@ -63,6 +63,7 @@ export function makeApi(load) {
     loading ??= Promise.resolve().then(load).then((m) => {
       const names = Array.from(m.methods());
       if (names.join() !== METHODS.join()) throw new Error(`method tables differ: ${names}`);
+      m.install(post);
       return (glue = m);
     }, (e) => {
       loading = undefined;
@@ -124,8 +125,15 @@ export function makeApi(load) {
     }
   };
 
-  /** Same request as the module's own transport: a CORS simple request (no preflight). */
+  /** A form body, as BX24.js sends it: a CORS simple request (no preflight). */
   const HEADERS = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' };
+
+  /** The one place requests are made: POSTs a prepared request (url and body from the
+   * module) with the call's signal and resolves to `[status, text, response]` once the
+   * whole body is read. First attempts are sent with it here; the module sends every
+   * other request (repeats, batches, reads for verification) with it too. */
+  const post = (url, body, signal) => fetch(url, { method: 'POST', headers: HEADERS, body, signal })
+    .then((res) => res.text().then((text) => [typeof res.status === 'number' ? res.status : 0, text, res]));
 
   /** Sends the first attempt of a call the module began and hands the answer, or why
    * there was none, back to it; the module decides (result, error, or going on with
@@ -155,11 +163,10 @@ export function makeApi(load) {
         let sent = false;
         try {
           if (controller.signal.aborted) throw undefined;
-          const pending = fetch(url, { method: 'POST', headers: HEADERS, body, signal: controller.signal });
+          const pending = post(url, body, controller.signal);
           sent = true;
-          const res = await pending;
-          const text = await res.text();
-          out = c.finish(slot, typeof res.status === 'number' ? res.status : 0, text, res);
+          const [status, text, res] = await pending;
+          out = c.finish(slot, status, text, res);
         } catch (e) {
           out = c.fail(slot, sent, e, stop());
         }
