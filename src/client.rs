@@ -364,7 +364,14 @@ impl<T: Transport> Client<T> {
         };
         let ms = ((reset - finish) * 1000.0).max(0.0);
         let mut s = self.state.borrow_mut();
-        s.resets.retain(|(m, _)| !m.eq_ignore_ascii_case(method));
+        if let Some(known) = s
+            .resets
+            .iter_mut()
+            .find(|(m, _)| m.eq_ignore_ascii_case(method))
+        {
+            known.1 = ms;
+            return;
+        }
         if s.resets.len() >= 16 {
             s.resets.remove(0);
         }

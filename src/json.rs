@@ -127,7 +127,8 @@ impl Json {
         let mut p = Parser {
             bytes: text.as_bytes(),
             pos: 0,
-            nodes: Vec::new(),
+            // About one value per eight bytes of a portal's answer.
+            nodes: Vec::with_capacity(text.len() / 8 + 1),
         };
         p.value(0)?;
         p.space();
