@@ -1,6 +1,6 @@
 // Per-call cost of the package in Node against raw fetch, in one process, on loopback.
 //
-//   node scripts/bench.mjs [--blocks 16] [--calls 250]
+//   node scripts/bench.mjs [--blocks 30] [--calls 150]
 //
 // Starts a local portal (release build: `cargo build --release -p b24-portal`), then
 // alternates blocks of sequential calls of three variants, rotating their order every
@@ -22,7 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: opts } = parseArgs({
-  options: { blocks: { type: 'string', default: '16' }, calls: { type: 'string', default: '250' }, method: { type: 'string', default: 'imopenlines.crm.chat.get' } },
+  options: { blocks: { type: 'string', default: '30' }, calls: { type: 'string', default: '150' }, method: { type: 'string', default: 'imopenlines.crm.chat.get' } },
 });
 const BLOCKS = Number(opts.blocks);
 const CALLS = Number(opts.calls);
