@@ -143,3 +143,21 @@ test('many calls at once all settle, each delivered once', async () => {
   assert.equal(new Set(ids).size, 40);
   assert.equal(await count(), before + 40);
 });
+
+test('free() while calls run lets them end (a repeat included), then the client rejects with NO_AUTH', async () => {
+  const c = Client.fromWebhook(ctx.portal.webhook);
+  await c.ready();
+  await ctx.portal.faults([
+    { method: M, kind: 'delay', delayMs: 300 },
+    { method: 'imopenlines.crm.chat.get', kind: 'query_limit_exceeded' },
+  ]);
+  const slow = c.crmMessageAdd({ ...seed, message: 'freed while in flight' });
+  const repeated = c.crmChatGet({ crmEntityType: 'deal', crmEntity: 288 });
+  await new Promise((r) => setTimeout(r, 50));
+  c.free();
+  assert.ok((await slow) > 0, 'the call in flight resolves with its id');
+  assert.ok(Array.isArray(await repeated), 'the refused read is repeated after the wait and resolves');
+  const e = await rejectionOf(c.crmMessageAdd(seed));
+  assert.equal(e.code, 'NO_AUTH');
+  assert.doesNotMatch(e.message, /pointer|borrowed|ownership/);
+});
