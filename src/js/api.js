@@ -143,7 +143,7 @@ export function makeApi(load) {
     const [s, ms, hasSignal, url, body] = begun.split('\n');
     const slot = +s;
     const timeout = +ms;
-    const deadline = Date.now() + timeout;
+    const deadline = performance.now() + timeout;
     const signal = hasSignal === '1' ? c.signal(slot) : undefined;
     const controller = new AbortController();
     const abort = () => controller.abort();
@@ -175,7 +175,7 @@ export function makeApi(load) {
       clearTimeout(timer);
       if (hooked) signal?.removeEventListener('abort', abort);
     }
-    if (out === undefined) return c.resume(slot, deadline - Date.now());
+    if (out === undefined) return c.resume(slot, deadline - performance.now());
     if (Array.isArray(out)) return out[0];
     throw toError(out);
   };
