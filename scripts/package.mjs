@@ -16,6 +16,7 @@
 import { copyFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { gzipSync, brotliCompressSync } from 'node:zlib';
+import { transformSync } from 'esbuild';
 
 const pkg = new URL('../pkg/', import.meta.url);
 const src = new URL('../src/js/', import.meta.url);
@@ -104,6 +105,15 @@ await writeFile(path('inline.d.cts'), "// Types of the inline entry: the package
 await rm(path(glue.replace(/\.js$/, '.d.ts')), { force: true });
 await rm(path(`${wasm}.d.ts`), { force: true });
 for (const old of ['cjs', 'node.js']) await rm(path(old), { recursive: true, force: true });
+
+// The shipped JS without comments and whitespace (identifiers kept, so stack traces
+// still name the package's functions): what a browser fetches without a bundler.
+// The readable source is src/js/api.js in the repository; types keep their docs.
+for (const f of ['index.js', 'inline.js', 'index.cjs', 'api.js', INLINE, glue]) {
+  const code = await readFile(path(f), 'utf8');
+  const { code: small } = transformSync(code, { minifyWhitespace: true, minifySyntax: true, legalComments: 'none' });
+  await writeFile(path(f), small);
+}
 
 const files = new Set(['index.js', 'inline.js', 'index.cjs', 'api.js', INLINE, 'index.d.ts', 'index.d.cts',
   'inline.d.ts', 'inline.d.cts', glue, wasm]);
