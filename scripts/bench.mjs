@@ -9,8 +9,14 @@
 //   raw    fetch(url, {method: 'POST', body}) + await res.json()
 //   lean   the same with the work any careful client must do: an AbortController, a
 //          timer, res.text() and JSON.parse (the floor for a client with timeouts)
+//   layer  the package's JS layer alone: client.call() with the module's two steps
+//          (begin: prepare the request; finish: judge the answer) answered at once by
+//          a stand-in, so pkg - layer is what the module's steps cost in the loop
 //   pkg    client.call(method, params) of the built package
 //   typed  client.crmChatGet(...) (the same request through a typed method)
+// Then it times the module's two steps themselves, once right after a request (as
+// in a call) and once more back to back, to show how much of their cost is the
+// caches they find cold after network I/O.
 // Every variant sends the same form body to the same method, so the portal's work is
 // identical. The package's size report (target/size-report.json) is printed too.
 import { spawn } from 'node:child_process';
@@ -34,6 +40,8 @@ if (!bin) throw new Error('build the portal first: cargo build --release -p b24-
 const entry = `${root}pkg/inline.js`;
 if (!existsSync(entry)) throw new Error('build the package first: scripts/build.sh');
 const { Client } = await import(pathToFileURL(entry).href);
+const { makeApi } = await import(pathToFileURL(`${root}pkg/api.js`).href);
+const glue = await import(pathToFileURL(`${root}pkg/b24_openlines.js`).href);
 
 const portal = spawn(bin, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const info = JSON.parse(await new Promise((resolve) => createInterface({ input: portal.stdout }).once('line', resolve)));
@@ -43,6 +51,17 @@ try {
   const headers = { 'content-type': 'application/x-www-form-urlencoded' };
   // No pacing: the portal here has no bucket, and pacing is not what is measured.
   const client = Client.fromWebhook(info.webhook, { limits: false });
+  // The JS layer over a stand-in module whose steps answer at once.
+  const standIn = {
+    begin: () => `0\n30000\n0\n${url}\n${body}`,
+    finish: (slot, status, text) => [JSON.parse(text).result],
+    signal: () => undefined,
+  };
+  const layer = makeApi(async () => ({
+    methods: () => ['crmMessageAdd', 'crmChatGet', 'crmChatGetLastId', 'crmChatUserAdd', 'crmChatUserDelete', 'crmLeadCreate'],
+    install: () => {},
+    Client: { fromWebhook: () => standIn },
+  })).Client.fromWebhook(info.webhook);
   const variants = {
     raw: async () => {
       const res = await fetch(url, { method: 'POST', headers, body });
@@ -58,6 +77,7 @@ try {
         clearTimeout(timer);
       }
     },
+    layer: () => layer.call(METHOD, PARAMS),
     pkg: () => client.call(METHOD, PARAMS),
     typed: () => client.crmChatGet({ crmEntityType: 'deal', crmEntity: 288 }),
   };
@@ -79,10 +99,35 @@ try {
   const rows = names.map((n) => ({ variant: n, medianMicros: Number(median(perCall[n]).toFixed(1)), ratioToRaw: Number(ratio(n).toFixed(3)) }));
   console.log(`per-call cost, ${METHOD}, ${BLOCKS} blocks x ${CALLS} sequential calls, Node ${process.version}, loopback:`);
   for (const r of rows) console.log(`  ${r.variant.padEnd(5)} ${String(r.medianMicros).padStart(8)} us/call   ${r.ratioToRaw.toFixed(3)}x raw fetch`);
+  // The module's steps on their own (its own client, loaded by the package above).
+  await client.ready();
+  const module = glue.Client.fromWebhook(info.webhook, { limits: false });
+  const steps = () => {
+    const begun = module.begin(METHOD, PARAMS, undefined, true);
+    return begun;
+  };
+  let afterIo = 0;
+  let backToBack = 0;
+  const ROUNDS = 2000;
+  for (let i = 0; i < ROUNDS + 200; i++) {
+    const res = await fetch(url, { method: 'POST', headers, body });
+    const text = await res.text();
+    const t0 = performance.now();
+    module.finish(+steps().split('\n')[0], res.status, text, res);
+    const t1 = performance.now();
+    module.finish(+steps().split('\n')[0], res.status, text, res);
+    const t2 = performance.now();
+    if (i >= 200) {
+      afterIo += t1 - t0;
+      backToBack += t2 - t1;
+    }
+  }
+  const us = (ms) => ((ms * 1000) / ROUNDS).toFixed(1);
+  console.log(`the module's steps (begin + finish) per call: ${us(afterIo)} us right after a request, ${us(backToBack)} us back to back`);
   const size = JSON.parse(await readFile(`${root}target/size-report.json`, 'utf8'));
   console.log(`package download: ${(size.totalGzip / 1024).toFixed(1)} KB gzipped (.wasm ${(size.wasmGzip / 1024).toFixed(1)} KB + JS ${(size.jsGzip / 1024).toFixed(1)} KB)`);
   if (existsSync(`${root}target/size-breakdown.txt`)) console.log((await readFile(`${root}target/size-breakdown.txt`, 'utf8')).trimEnd());
-  await writeFile(`${root}target/bench.json`, JSON.stringify({ method: METHOD, blocks: BLOCKS, calls: CALLS, rows, size }, null, 2) + '\n');
+  await writeFile(`${root}target/bench.json`, JSON.stringify({ method: METHOD, blocks: BLOCKS, calls: CALLS, rows, steps: { afterIoMicros: Number(us(afterIo)), backToBackMicros: Number(us(backToBack)) }, size }, null, 2) + '\n');
 } finally {
   portal.kill('SIGTERM');
 }
