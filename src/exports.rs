@@ -16,16 +16,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::auth::{Auth, Webhook};
+use crate::auth::{self, Auth, Webhook};
 use crate::client;
 use crate::client::TransportError;
 use crate::envelope::{Body, HttpResponse};
 use crate::error::{codes, Error};
-use crate::frame::{params as frame_params, Param};
-use crate::frame_channel::Channel;
+use crate::frame::{parse_reply, Bootstrap};
 use crate::interop::{self, get, set, JsJson};
 use crate::json::Json;
-use crate::json::{JsonView, Shape};
 use crate::params::{self, Decoded, Prepared, MESSAGE_ADD};
 use crate::tokens;
 use crate::transport::{self, Bounds, Fetch};
@@ -334,7 +332,6 @@ pub struct Client {
     core: Rc<Core>,
     timeout_ms: u32,
     verify: (bool, Option<u32>),
-    frame: Option<Rc<Frame>>,
     /// Calls whose attempt the JS layer is sending ([`Client::begin`]), by slot.
     pending: RefCell<Vec<Option<Pending>>>,
 }
@@ -351,21 +348,12 @@ struct Pending {
     signal: Option<JsValue>,
 }
 
-/// A client opened inside a portal's iframe: its channel to the parent and the
-/// parent's `getInitData` answer.
-struct Frame {
-    channel: Rc<Channel>,
-    init: JsValue,
-    timeout_ms: u32,
-}
-
 impl Client {
     fn with(core: Core, settings: &Settings) -> Client {
         Client {
             core: Rc::new(core),
             timeout_ms: settings.timeout_ms,
             verify: (settings.verify, settings.settle_ms),
-            frame: None,
             pending: RefCell::new(Vec::new()),
         }
     }
@@ -487,28 +475,81 @@ impl Client {
             core.call(&prepared, &bounds).await.map(result_to_js)
         })
     }
+}
 
-    /// Sends a frame command; rejects with `NO_AUTH` outside a frame client.
-    fn frame_command(
-        &self,
-        method: &'static str,
-        command: &'static str,
-        params: String,
-    ) -> Promise {
-        let frame = self.frame.clone();
-        promise(async move {
-            let frame = frame.ok_or_else(|| {
-                Error::no_auth(
-                    method,
-                    "only a client from Client.fromFrame talks to the parent window",
-                )
-            })?;
-            frame
-                .channel
-                .send(command, &params, frame.timeout_ms)
-                .await
-                .map_err(|e| Error::no_auth(method, e))
-        })
+fn frame_client(
+    name: &JsValue,
+    init: &JsValue,
+    refresh: &JsValue,
+    options: &JsValue,
+) -> Result<Client, Error> {
+    let method = "Client.fromFrame";
+    let settings = settings(options, method)?;
+    let boot = name
+        .as_string()
+        .and_then(|n| Bootstrap::parse(&n))
+        .ok_or_else(|| Error::no_auth(method, NOT_FRAMED))?;
+    let view = JsJson(init.clone());
+    let token = auth::token_from_frame(&view, interop::now_ms())
+        .ok_or_else(|| Error::no_auth(method, "getInitData gave no AUTH_ID"))?;
+    let endpoint = auth::frame_endpoint(&view, &boot);
+    let auth = Auth::token(None, Some(&endpoint), &token.access_token, true)
+        .map_err(|e| e.for_method(method))?;
+    let refresh = refresh
+        .dyn_ref::<Function>()
+        .map(|f| tokens::frame_refresher(f.clone(), settings.refresh_ms));
+    let core = Core::new(Fetch, auth, refresh).with_expiry(token.expires_at_ms);
+    let core = many::configured(core, options, method)?;
+    Ok(Client::with(core, &settings))
+}
+
+/// Why a page is not a portal's app frame.
+const NOT_FRAMED: &str =
+    "this page was not opened by a Bitrix24 portal (window.name has no DOMAIN|PROTOCOL|APP_SID)";
+
+/// The parent window's origin for a frame named `name` (`window.name`), or `undefined`
+/// when the page is not a portal's app frame.
+#[wasm_bindgen(js_name = frameOrigin)]
+pub fn frame_origin(name: JsValue) -> Option<String> {
+    Bootstrap::parse(&name.as_string()?).map(|b| b.parent_origin())
+}
+
+/// The message that sends `command` with `params` (JSON text) and callback `id` to
+/// the parent of the frame named `name`.
+#[wasm_bindgen(js_name = frameCommand)]
+pub fn frame_command(
+    name: JsValue,
+    command: JsValue,
+    params: JsValue,
+    id: JsValue,
+) -> Option<String> {
+    let boot = Bootstrap::parse(&name.as_string()?)?;
+    Some(boot.command(
+        &command.as_string()?,
+        &params.as_string().unwrap_or_default(),
+        &id.as_string()?,
+    ))
+}
+
+/// `[callbackId, json]` of a parent's answer, or `undefined` when it is not one.
+#[wasm_bindgen(js_name = frameReply)]
+pub fn frame_reply(data: JsValue) -> JsValue {
+    let Some(data) = data.as_string() else {
+        return JsValue::UNDEFINED;
+    };
+    match parse_reply(&data) {
+        Some((id, json)) => Array::of2(&id.into(), &json.into()).into(),
+        None => JsValue::UNDEFINED,
+    }
+}
+
+/// The frame commands' timeout from a client's options (`refreshTimeoutMs`), or the
+/// error record of an invalid option.
+#[wasm_bindgen(js_name = frameTimeout)]
+pub fn frame_timeout(options: JsValue) -> JsValue {
+    match settings(&options, "Client.fromFrame") {
+        Ok(s) => JsValue::from_f64(f64::from(s.refresh_ms)),
+        Err(e) => to_js(e),
     }
 }
 
@@ -584,23 +625,6 @@ async fn bx24_client(
     Ok(Client::with(core, &settings))
 }
 
-async fn frame_client(options: JsValue) -> Result<Client, Error> {
-    let method = "Client.fromFrame";
-    let settings = settings(&options, method)?;
-    let (channel, init, auth, expires_at_ms, refresh) = tokens::frame_source(settings.refresh_ms)
-        .await
-        .map_err(|e| e.for_method(method))?;
-    let core = Core::new(Fetch, auth, Some(refresh)).with_expiry(expires_at_ms);
-    let core = many::configured(core, &options, method)?;
-    let mut client = Client::with(core, &settings);
-    client.frame = Some(Rc::new(Frame {
-        channel,
-        init,
-        timeout_ms: settings.refresh_ms,
-    }));
-    Ok(client)
-}
-
 #[wasm_bindgen]
 impl Client {
     /// A client for an inbound webhook URL `https://{portal}/rest/{user}/{secret}/`.
@@ -630,81 +654,19 @@ impl Client {
         })
     }
 
-    /// A client for an app inside a Bitrix24 iframe, without BX24.js.
-    #[wasm_bindgen(js_name = fromFrame)]
-    pub fn from_frame(options: JsValue) -> Promise {
-        promise(async move { frame_client(options).await.map(JsValue::from) })
-    }
-
-    /// `{placement, options}` of a frame client, or `undefined`.
-    #[wasm_bindgen(getter)]
-    pub fn placement(&self) -> JsValue {
-        let Some(frame) = &self.frame else {
-            return JsValue::UNDEFINED;
-        };
-        let name = get(&frame.init, "PLACEMENT").unwrap_or_else(|| "DEFAULT".into());
-        let options = get(&frame.init, "PLACEMENT_OPTIONS")
-            .and_then(|o| match o.as_string() {
-                Some(text) => js_sys::JSON::parse(&text).ok(),
-                None => Some(o),
-            })
-            .filter(|o| JsJson(o.clone()).shape() == Shape::Object)
-            .unwrap_or_else(interop::object);
-        let out = interop::object();
-        set(&out, "placement", name);
-        set(&out, "options", options);
-        out
-    }
-
-    /// Fits the iframe to the page's content height (the parent's `resizeWindow`).
-    #[wasm_bindgen(js_name = fitWindow)]
-    pub fn fit_window(&self) -> Promise {
-        let height = get(&js_sys::global(), "document")
-            .and_then(|d| get(&d, "documentElement"))
-            .and_then(|e| get(&e, "scrollHeight"))
-            .and_then(|h| h.as_f64())
-            .filter(|h| h.is_finite() && *h >= 0.0)
-            .unwrap_or(0.0);
-        let params = frame_params(&[
-            ("width", Param::Str("100%")),
-            ("height", Param::Int(height as i64)),
-        ]);
-        self.frame_command("fitWindow", "resizeWindow", params)
-    }
-
-    /// Sets the title the portal shows above the app (the parent's `setTitle`). A
-    /// portal honours it only on the app's own page (placement `DEFAULT`) and drops it
-    /// silently elsewhere, so elsewhere it is refused at once with `COMMAND_DENIED`.
-    #[wasm_bindgen(js_name = setTitle)]
-    pub fn set_title(&self, title: JsValue) -> Promise {
-        let placement = self
-            .frame
-            .as_ref()
-            .and_then(|f| get(&f.init, "PLACEMENT"))
-            .and_then(|p| p.as_string());
-        if placement.as_deref().is_some_and(|p| p != "DEFAULT") {
-            return promise(async {
-                Err(Error::denied(
-                    "setTitle",
-                    "the portal ignores setTitle outside the app's own page (placement DEFAULT)",
-                ))
-            });
-        }
-        match title.as_string() {
-            Some(title) => self.frame_command(
-                "setTitle",
-                "setTitle",
-                frame_params(&[("title", Param::Str(&title))]),
-            ),
-            None => promise(async {
-                Err(Error::argument(
-                    "setTitle",
-                    codes::ERROR_ARGUMENT,
-                    "title",
-                    "title must be a string".to_owned(),
-                ))
-            }),
-        }
+    /// A client for an app inside a Bitrix24 iframe, without BX24.js, from the
+    /// parent's `getInitData` answer (`init`), the frame's `window.name` (`name`), and
+    /// `refresh`, which asks the parent for `refreshAuth` and resolves to its answer.
+    /// The JS layer holds the channel to the parent ([`frame_origin`],
+    /// [`frame_command`], [`frame_reply`]).
+    #[wasm_bindgen(js_name = fromFrameInit)]
+    pub fn from_frame_init(
+        name: JsValue,
+        init: JsValue,
+        refresh: JsValue,
+        options: JsValue,
+    ) -> Result<Client, JsValue> {
+        frame_client(&name, &init, &refresh, &options).map_err(to_js)
     }
 
     /// The portal's origin (never the secret).

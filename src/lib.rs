@@ -22,7 +22,6 @@
 //!
 //! - `interop`: every access to a JS value, none of which can throw into wasm;
 //! - `transport`: the one `fetch` seam, and a call's bounds (timeout and signal);
-//! - `frame_channel`: the frame protocol over `postMessage`;
 //! - `tokens`: where a token comes from in JS (refresh function, BX24.js, frame);
 //! - `exports`: what the package's JS layer (`src/js/api.js`) calls.
 //!
@@ -47,8 +46,6 @@ pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 pub mod exports;
-#[cfg(target_arch = "wasm32")]
-mod frame_channel;
 #[cfg(target_arch = "wasm32")]
 pub mod interop;
 #[cfg(target_arch = "wasm32")]

@@ -1,9 +1,7 @@
 //! Where a client's access token comes from in JS: the caller's refresh function,
-//! BX24.js, or the parent window of a framed app. Each source hands its raw answers
-//! to the core ([`crate::auth`]) to read; here they are only fetched, each wait
-//! bounded by a timeout.
-
-use std::rc::Rc;
+//! BX24.js, or the parent window of a framed app (asked by the JS layer). Each source
+//! hands its raw answers to the core ([`crate::auth`]) to read; here they are only
+//! fetched, each wait bounded by a timeout.
 
 use futures::FutureExt;
 use js_sys::{Function, Promise};
@@ -14,7 +12,6 @@ use crate::auth::{self, Auth, Token};
 use crate::client::{Current, RefreshFuture, Refresher};
 use crate::error::Error;
 use crate::frame::Bootstrap;
-use crate::frame_channel::Channel;
 use crate::interop::{self, JsJson};
 
 /// Awaits `value` for at most `ms` milliseconds; the error says what `what` did
@@ -29,15 +26,35 @@ async fn settle_within(value: &JsValue, ms: u32, what: &str) -> Result<JsValue, 
 /// The caller's refresh function: called with no arguments; its (awaited) value is
 /// read by [`auth::token_from_refresh`].
 pub fn refresher(f: Function, timeout_ms: u32) -> Refresher {
+    reading(f, timeout_ms, "the refresh function", |v, now| {
+        auth::token_from_refresh(v, now).ok_or_else(|| {
+            "the refresh function must resolve to a token string or {accessToken}".to_owned()
+        })
+    })
+}
+
+/// The parent window's `refreshAuth`, asked by the JS layer's `f`; its answer is read
+/// by [`auth::token_from_frame`].
+pub fn frame_refresher(f: Function, timeout_ms: u32) -> Refresher {
+    reading(f, timeout_ms, "refreshAuth", |v, now| {
+        auth::token_from_frame(v, now).ok_or_else(|| "refreshAuth gave no AUTH_ID".to_owned())
+    })
+}
+
+/// Calls `f` with no arguments and reads its (awaited) value with `read`.
+fn reading(
+    f: Function,
+    timeout_ms: u32,
+    what: &'static str,
+    read: fn(&JsJson, f64) -> Result<Token, String>,
+) -> Refresher {
     Box::new(move || -> RefreshFuture {
         let f = f.clone();
         async move {
             let value = interop::call(&f, &JsValue::UNDEFINED, &[])
-                .map_err(|e| format!("the refresh function threw: {}", interop::text(&e)))?;
-            let value = settle_within(&value, timeout_ms, "the refresh function").await?;
-            auth::token_from_refresh(&JsJson(value), interop::now_ms()).ok_or_else(|| {
-                "the refresh function must resolve to a token string or {accessToken}".to_owned()
-            })
+                .map_err(|e| format!("{what} threw: {}", interop::text(&e)))?;
+            let value = settle_within(&value, timeout_ms, what).await?;
+            read(&JsJson(value), interop::now_ms())
         }
         .boxed_local()
     })
@@ -113,33 +130,4 @@ pub fn bx24_source(
     let reader = bx24.clone();
     let current: Current = Box::new(move || bx24_token(&reader).map(|(token, _)| token));
     Ok((auth, refresh, current))
-}
-
-/// Token auth from the parent window, without BX24.js: `getInitData`, then
-/// `refreshAuth` once for all calls in flight when the token expires. Returns the
-/// channel, the init data, the auth, its expiry and the refresher.
-pub async fn frame_source(
-    refresh_ms: u32,
-) -> Result<(Rc<Channel>, JsValue, Auth, Option<f64>, Refresher), Error> {
-    let channel = Channel::open().map_err(|e| Error::no_auth("", e))?;
-    let init = channel
-        .send("getInitData", "", refresh_ms)
-        .await
-        .map_err(|e| Error::no_auth("", e))?;
-    let view = JsJson(init.clone());
-    let token = auth::token_from_frame(&view, interop::now_ms())
-        .ok_or_else(|| Error::no_auth("", "getInitData gave no AUTH_ID"))?;
-    let endpoint = auth::frame_endpoint(&view, &channel.boot);
-    let auth = Auth::token(None, Some(&endpoint), &token.access_token, true)?;
-    let link = channel.clone();
-    let refresh: Refresher = Box::new(move || -> RefreshFuture {
-        let channel = link.clone();
-        async move {
-            let answer = channel.send("refreshAuth", "", refresh_ms).await?;
-            auth::token_from_frame(&JsJson(answer), interop::now_ms())
-                .ok_or_else(|| "refreshAuth gave no AUTH_ID".to_owned())
-        }
-        .boxed_local()
-    });
-    Ok((channel, init, auth, token.expires_at_ms, refresh))
 }

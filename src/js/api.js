@@ -235,6 +235,75 @@ export function makeApi(load) {
     return Promise.reject(begun);
   };
 
+  /** The channel to the parent window of a portal's app frame. `window.name` names the
+   * portal and the app's session (the module reads it); commands go by `postMessage`
+   * to the portal's origin only, answers are taken from that origin only and matched
+   * by callback id, and every command waits at most `ms`. */
+  const openFrame = (m, method, ms) => {
+    const name = typeof globalThis.name === 'string' ? globalThis.name : '';
+    const origin = m.frameOrigin(name);
+    if (origin === undefined) {
+      throw local('NO_AUTH', 'auth', method, 'this page was not opened by a Bitrix24 portal (window.name has no DOMAIN|PROTOCOL|APP_SID)');
+    }
+    const parent = globalThis.parent;
+    if (parent === undefined || parent === null) throw local('NO_AUTH', 'auth', method, 'there is no parent window');
+    const waiting = new Map();
+    const onMessage = (event) => {
+      if (event?.origin !== origin || typeof event.data !== 'string') return;
+      const reply = m.frameReply(event.data);
+      const answer = reply && waiting.get(reply[0]);
+      if (!answer) return;
+      let value = null;
+      try {
+        value = JSON.parse(reply[1]);
+      } catch {
+        // an answer without data
+      }
+      answer(value);
+    };
+    try {
+      globalThis.addEventListener('message', onMessage);
+    } catch (e) {
+      throw local('NO_AUTH', 'auth', method, `this page cannot listen to its parent (${e?.message ?? e})`);
+    }
+    let n = 0;
+    const send = (command, params) => new Promise((resolve, reject) => {
+      const id = `b24${++n}x${Math.floor(Math.random() * 1e9)}`;
+      const done = () => {
+        clearTimeout(timer);
+        waiting.delete(id);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`the portal did not answer ${command} within ${ms} ms`));
+      }, ms);
+      waiting.set(id, (value) => {
+        done();
+        resolve(value);
+      });
+      try {
+        parent.postMessage(m.frameCommand(name, command, params, id), origin);
+      } catch (e) {
+        done();
+        reject(e);
+      }
+    });
+    return { name, send, close: () => globalThis.removeEventListener('message', onMessage) };
+  };
+
+  /** Sends a frame command for `method`; rejects with `NO_AUTH` outside a frame client. */
+  const frameCommand = (self, method, command, params) => {
+    const st = clients.get(self);
+    if (!st) return Promise.reject(notAClient(method));
+    if (st.freed) return Promise.reject(local('NO_AUTH', 'auth', method, 'this client was freed'));
+    if (!st.frame) {
+      return Promise.reject(local('NO_AUTH', 'auth', method, 'only a client from Client.fromFrame talks to the parent window'));
+    }
+    return st.frame.send(command, params).then(undefined, (e) => {
+      throw local('NO_AUTH', 'auth', method, e?.message ?? String(e));
+    });
+  };
+
   /** A caller's hook, made safe to call from the module: what it throws or rejects
    * with is dropped (an async hook's rejection must not become an unhandled one). */
   const quiet = (f) => (event) => {
@@ -284,7 +353,7 @@ export function makeApi(load) {
     /** Use `Client.fromWebhook`, `fromToken`, `fromBx24` or `fromFrame`. A client made
      * with `new Client()` rejects every call with `NO_AUTH`. */
     constructor(build, make) {
-      if (build === BUILD) clients.set(this, { make, wasm: undefined, pending: undefined, freed: false, busy: 0 });
+      if (build === BUILD) clients.set(this, { make, wasm: undefined, pending: undefined, freed: false, busy: 0, frame: undefined });
     }
 
     static fromWebhook(url, options) {
@@ -300,7 +369,27 @@ export function makeApi(load) {
     }
 
     static fromFrame(options) {
-      return ready().then((m) => m.Client.fromFrame(withQuietHooks(options, ['onRequest']))).then(wrap, fail);
+      const method = 'Client.fromFrame';
+      return ready().then(async (m) => {
+        const opts = withQuietHooks(options, ['onRequest']);
+        const ms = m.frameTimeout(opts);
+        if (typeof ms !== 'number') throw ms;
+        const frame = openFrame(m, method, ms);
+        try {
+          let init;
+          try {
+            init = await frame.send('getInitData', '');
+          } catch (e) {
+            throw local('NO_AUTH', 'auth', method, e?.message ?? String(e));
+          }
+          const client = wrap(m.Client.fromFrameInit(frame.name, init, () => frame.send('refreshAuth', ''), opts));
+          clients.get(client).frame = { ...frame, init };
+          return client;
+        } catch (e) {
+          frame.close();
+          throw e;
+        }
+      }).then(undefined, fail);
     }
 
     /** Loads the module and creates this client's wasm object now, so that a bad
@@ -309,15 +398,52 @@ export function makeApi(load) {
       return run(this, 'Client.ready', () => this);
     }
 
-    get placement() { return clients.get(this)?.wasm?.placement; }
+    /** `{placement, options}` of a frame client (from the parent's `getInitData`). */
+    get placement() {
+      const init = clients.get(this)?.frame?.init;
+      if (init === undefined) return undefined;
+      let options = init.PLACEMENT_OPTIONS;
+      if (typeof options === 'string') {
+        try {
+          options = JSON.parse(options);
+        } catch {
+          options = undefined;
+        }
+      }
+      if (options === null || typeof options !== 'object' || Array.isArray(options)) options = {};
+      return { placement: init.PLACEMENT ?? 'DEFAULT', options };
+    }
 
     get portal() { return clients.get(this)?.wasm?.portal; }
 
     get refreshes() { return clients.get(this)?.wasm?.refreshes ?? 0; }
 
-    fitWindow() { return run(this, 'fitWindow', (c) => c.fitWindow()); }
+    /** Fits the iframe to the page's content height (the parent's `resizeWindow`). */
+    fitWindow() {
+      let height = 0;
+      try {
+        const h = globalThis.document?.documentElement?.scrollHeight;
+        if (typeof h === 'number' && Number.isFinite(h) && h >= 0) height = Math.trunc(h);
+      } catch {
+        // no readable document: height 0, as the portal takes it
+      }
+      return frameCommand(this, 'fitWindow', 'resizeWindow', JSON.stringify({ width: '100%', height }));
+    }
 
-    setTitle(title) { return run(this, 'setTitle', (c) => c.setTitle(title)); }
+    /** Sets the title above the app (the parent's `setTitle`). A portal honours it only
+     * on the app's own page (placement DEFAULT) and drops it silently elsewhere, so
+     * elsewhere it is refused at once with `COMMAND_DENIED`. */
+    setTitle(title) {
+      const placement = clients.get(this)?.frame?.init?.PLACEMENT;
+      if (typeof placement === 'string' && placement !== 'DEFAULT') {
+        return Promise.reject(local('COMMAND_DENIED', 'rejected', 'setTitle',
+          "the portal ignores setTitle outside the app's own page (placement DEFAULT)"));
+      }
+      if (typeof title !== 'string') {
+        return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', 'setTitle', 'title must be a string', 'title'));
+      }
+      return frameCommand(this, 'setTitle', 'setTitle', JSON.stringify({ title }));
+    }
 
     call(method, params, options) { return run(this, 'call', (c) => send(c, method, params, options, true)); }
 
@@ -350,6 +476,7 @@ export function makeApi(load) {
       const st = clients.get(this);
       if (!st || st.freed) return;
       st.freed = true;
+      st.frame?.close();
       if (st.busy > 0) return; // released when its last call ends
       const wasm = st.wasm;
       st.wasm = undefined;

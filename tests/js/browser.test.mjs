@@ -82,3 +82,48 @@ test('a cross-origin app pays one request per call: no CORS preflight, even with
     site.close();
   }
 });
+
+// The frame protocol from inside a window: this page is its own parent (a top-level
+// window), so the client's commands arrive here. It answers getInitData first with
+// forged replies (another origin, a non-string), which the client must ignore.
+test('Client.fromFrame takes answers from the portal origin only, and refuses setTitle outside DEFAULT', async () => {
+  const page = `<!doctype html><meta charset="utf-8"><script type="module">
+    import { Client, isBitrix24Error } from '/pkg/index.js';
+    const errorOf = (p) => p.then(() => null, (e) => ({ guard: isBitrix24Error(e), code: e.code, outcome: e.outcome }));
+    window.result = (async () => {
+      const outside = await errorOf(Client.fromFrame());
+      const sid = 'SID' + Math.random().toString(36).slice(2);
+      window.name = location.host + '|0|' + sid;
+      const init = { DOMAIN: location.host, PROTOCOL: 0, PATH: '/rest', AUTH_ID: 'frame-token', AUTH_EXPIRES: '3600',
+        PLACEMENT: 'CRM_DEAL_DETAIL_TAB', PLACEMENT_OPTIONS: '{"ID":"288"}' };
+      let sidSeen;
+      window.addEventListener('message', function onCommand(e) {
+        if (typeof e.data !== 'string' || !e.data.startsWith('getInitData:')) return;
+        window.removeEventListener('message', onCommand);
+        const parts = e.data.split(':');
+        const id = parts[parts.length - 2];
+        sidSeen = parts[parts.length - 1] === sid;
+        const forged = JSON.stringify({ ...init, DOMAIN: 'evil.example', AUTH_ID: 'forged-token' });
+        window.dispatchEvent(new MessageEvent('message', { data: id + ':' + forged, origin: 'http://evil.example' }));
+        window.dispatchEvent(new MessageEvent('message', { data: { id }, origin: location.origin }));
+        setTimeout(() => window.dispatchEvent(new MessageEvent('message', { data: id + ':' + JSON.stringify(init), origin: location.origin })), 20);
+      });
+      const client = await Client.fromFrame();
+      const denied = await errorOf(client.setTitle('x'));
+      const notFramed = await errorOf(Client.fromWebhook('https://p.example/rest/1/s/').fitWindow());
+      return { outside, sidSeen, portal: client.portal, placement: client.placement, denied, notFramed };
+    })();
+  </script>`;
+  const site = await serve({ '/pkg/': pkgDir, '/': page });
+  try {
+    const { result, logs } = await resultOfPage(`${site.origin}/`);
+    assert.deepEqual(result.outside, { guard: true, code: 'NO_AUTH', outcome: 'notExecuted' }, logs.join('\n'));
+    assert.equal(result.sidSeen, true, 'commands carry the APP_SID');
+    assert.equal(result.portal, site.origin, 'the forged reply (evil.example) was not taken');
+    assert.deepEqual(result.placement, { placement: 'CRM_DEAL_DETAIL_TAB', options: { ID: '288' } });
+    assert.deepEqual(result.denied, { guard: true, code: 'COMMAND_DENIED', outcome: 'notExecuted' });
+    assert.deepEqual(result.notFramed, { guard: true, code: 'NO_AUTH', outcome: 'notExecuted' });
+  } finally {
+    site.close();
+  }
+});
