@@ -109,7 +109,7 @@ pub struct Run {
 /// One attempt of a call, ready to send.
 #[derive(Debug)]
 pub struct Attempted {
-    /// The request, with the auth of [`Self::generation`].
+    /// The request, with the auth current when it was made.
     pub request: HttpRequest,
     generation: u64,
     sent_at: f64,

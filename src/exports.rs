@@ -4,7 +4,9 @@
 //!
 //! Errors leave as plain records (`{code, kind, status, method, description,
 //! argument?, outcome, retryable, message}`) in rejected Promises; the JS layer turns
-//! them into `Bitrix24Error` objects. No export throws on any input.
+//! them into `Bitrix24Error` objects. The constructors (`fromWebhook`, `fromToken`,
+//! `fromFrameInit`) throw their error record, which the JS layer catches; no other
+//! export throws, on any input.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -693,9 +695,9 @@ impl Client {
     /// caller's object).
     ///
     /// Returns `"slot\ntimeoutMs\nhasSignal\nurl\nbody"` when the first attempt can
-    /// be sent at once: the JS layer sends it (`fetch(url, {method: 'POST', body,
-    /// signal})`, content type [`crate::wire::CONTENT_TYPE`]) under the call's timeout
-    /// and the caller's signal ([`Client::signal`]), and hands the answer to
+    /// be sent at once: the JS layer sends it with its `post` (see
+    /// [`crate::transport`]) under the call's timeout and the caller's signal
+    /// ([`Client::signal`]), and hands the answer to
     /// [`Client::finish`] or its failure to [`Client::fail`]. Without url and body, the
     /// call must wait first (the limiter, a due refresh): [`Client::resume`] runs it.
     /// `undefined` for a message to verify (use `invoke`); an error record when the

@@ -160,7 +160,7 @@ pub fn signal_aborted(signal: &JsValue) -> Result<bool, String> {
         .map_err(|e| format!("options.signal is not a usable AbortSignal ({e})"))
 }
 
-/// Sends requests with the global `fetch`.
+/// Sends requests through the JS layer's `post` ([`install`]).
 pub struct Fetch;
 
 impl Transport for Fetch {
