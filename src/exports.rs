@@ -684,19 +684,19 @@ impl Client {
     }
 
     /// A typed method of [`params::methods`] by its JS name, its params as JSON text
-    /// ([`typed`]).
+    /// (`typed`).
     pub fn invoke(&self, name: JsValue, params: JsValue, options: JsValue) -> Promise {
         let name = name.as_string().unwrap_or_default();
         self.run(typed(&name, &params), options)
     }
 
     /// Starts a typed method (`name`, its JS name; `params`, their JSON text as
-    /// [`typed`] reads it) or, with `raw`, any REST method (`call()`, `params` the
+    /// `typed` reads it) or, with `raw`, any REST method (`call()`, `params` the
     /// caller's object).
     ///
     /// Returns `"slot\ntimeoutMs\nhasSignal\nurl\nbody"` when the first attempt can
     /// be sent at once: the JS layer sends it with its `post` (see
-    /// [`crate::transport`]) under the call's timeout and the caller's signal
+    /// `transport.rs`) under the call's timeout and the caller's signal
     /// ([`Client::signal`]), and hands the answer to
     /// [`Client::finish`] or its failure to [`Client::fail`]. Without url and body, the
     /// call must wait first (the limiter, a due refresh): [`Client::resume`] runs it.
@@ -791,7 +791,7 @@ impl Client {
     }
 }
 
-/// `crmMessageAdd(params, options)` (`params` as JSON text, [`typed`]) with the auth
+/// `crmMessageAdd(params, options)` (`params` as JSON text, `typed`) with the auth
 /// in `options`: `webhookUrl`,
 /// `accessToken` with `domain`/`clientEndpoint`, `bx24`, or a loaded
 /// `globalThis.BX24`. `timeoutMs` and `signal` bound the whole call, the wait for
@@ -839,7 +839,7 @@ pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
 }
 
 /// Installs the JS layer's `post(url, body, signal)`, the module's one way to the
-/// network ([`transport::install`]); called once when the module is loaded.
+/// network (`transport::install`); called once when the module is loaded.
 #[wasm_bindgen]
 pub fn install(post: JsValue) {
     if let Some(post) = post.dyn_ref::<Function>() {

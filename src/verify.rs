@@ -201,7 +201,7 @@ const MAX_SENDS: u32 = 3;
 
 /// Sends `prepared` (a message) after the watermark `mark` was read, and settles an
 /// unknown outcome by reading the chat: found → delivered; absent after `settle_ms` →
-/// not stored, so sent again (at most [`MAX_SENDS`] sends in all). `claimed`: ids of
+/// not stored, so sent again (at most `MAX_SENDS` sends in all). `claimed`: ids of
 /// other messages of the same send with the same author and text, never taken for this
 /// one (empty for a single send).
 pub async fn send<T: Transport, S: Steps<T>>(
