@@ -21,7 +21,7 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::auth::{self, Auth, Webhook};
 use crate::client;
 use crate::client::TransportError;
-use crate::envelope::{Body, HttpResponse};
+use crate::envelope::HttpResponse;
 use crate::error::{codes, Error};
 use crate::frame::{parse_reply, Bootstrap};
 use crate::interop::{self, get, set, JsJson};
@@ -377,10 +377,18 @@ impl Client {
         };
         let method = prepared.method.as_str();
         let (signal, timeout_ms) = call_limits(options, method, self.timeout_ms)?;
-        if method == MESSAGE_ADD
-            && verification(options, self.verify, timeout_ms, method)?.is_some()
-        {
-            return Ok(JsValue::UNDEFINED);
+        if method == MESSAGE_ADD {
+            if let Some(settle) = verification(options, self.verify, timeout_ms, method)? {
+                let core = self.core.clone();
+                let steps = JsSteps {
+                    signal,
+                    timeout_ms,
+                    method: MESSAGE_ADD,
+                };
+                let verified =
+                    promise(async move { verified_add(&core, &prepared, &steps, settle).await });
+                return Ok(verified.into());
+            }
         }
         if let Some(s) = &signal {
             let aborted =
@@ -455,28 +463,6 @@ impl Client {
             Err(e) => to_js(self.core.redact(e)),
         }
     }
-
-    /// Runs a validated call; every failure is a rejected error record. A message
-    /// with verification on goes through [`verified_add`].
-    fn run(&self, prepared: Result<Prepared, Error>, options: JsValue) -> Promise {
-        let (core, default_timeout, verify) = (self.core.clone(), self.timeout_ms, self.verify);
-        promise(async move {
-            let prepared = prepared?;
-            let (signal, timeout_ms) = call_limits(&options, &prepared.method, default_timeout)?;
-            if prepared.method == MESSAGE_ADD {
-                if let Some(settle) = verification(&options, verify, timeout_ms, MESSAGE_ADD)? {
-                    let steps = JsSteps {
-                        signal,
-                        timeout_ms,
-                        method: MESSAGE_ADD,
-                    };
-                    return verified_add(&core, &prepared, &steps, settle).await;
-                }
-            }
-            let bounds = start(signal, timeout_ms, &prepared.method)?;
-            core.call(&prepared, &bounds).await.map(result_to_js)
-        })
-    }
 }
 
 fn frame_client(
@@ -509,11 +495,15 @@ fn frame_client(
 const NOT_FRAMED: &str =
     "this page was not opened by a Bitrix24 portal (window.name has no DOMAIN|PROTOCOL|APP_SID)";
 
-/// The parent window's origin for a frame named `name` (`window.name`), or `undefined`
-/// when the page is not a portal's app frame.
+/// The parent window's origin for a frame named `name` (`window.name`), or the
+/// `NO_AUTH` error record of `Client.fromFrame` when the page is not a portal's app
+/// frame.
 #[wasm_bindgen(js_name = frameOrigin)]
-pub fn frame_origin(name: JsValue) -> Option<String> {
-    Bootstrap::parse(&name.as_string()?).map(|b| b.parent_origin())
+pub fn frame_origin(name: JsValue) -> JsValue {
+    match name.as_string().and_then(|n| Bootstrap::parse(&n)) {
+        Some(boot) => boot.parent_origin().into(),
+        None => to_js(Error::no_auth("Client.fromFrame", NOT_FRAMED)),
+    }
 }
 
 /// The message that sends `command` with `params` (JSON text) and callback `id` to
@@ -683,13 +673,6 @@ impl Client {
         self.core.refreshes() as f64
     }
 
-    /// A typed method of [`params::methods`] by its JS name, its params as JSON text
-    /// (`typed`).
-    pub fn invoke(&self, name: JsValue, params: JsValue, options: JsValue) -> Promise {
-        let name = name.as_string().unwrap_or_default();
-        self.run(typed(&name, &params), options)
-    }
-
     /// Starts a typed method (`name`, its JS name; `params`, their JSON text as
     /// `typed` reads it) or, with `raw`, any REST method (`call()`, `params` the
     /// caller's object).
@@ -700,8 +683,8 @@ impl Client {
     /// ([`Client::signal`]), and hands the answer to
     /// [`Client::finish`] or its failure to [`Client::fail`]. Without url and body, the
     /// call must wait first (the limiter, a due refresh): [`Client::resume`] runs it.
-    /// `undefined` for a message to verify (use `invoke`); an error record when the
-    /// call is refused before sending.
+    /// A Promise of the result for a message to verify (the module runs it whole,
+    /// [`verified_add`]); an error record when the call is refused before sending.
     pub fn begin(&self, name: JsValue, params: JsValue, options: JsValue, raw: bool) -> JsValue {
         let name = name.as_string().unwrap_or_default();
         self.start_call(&name, &params, &options, raw)
@@ -721,15 +704,7 @@ impl Client {
     /// `Response` (its content type is read only when the body is not JSON).
     /// Returns `[result]`, an error record, or `undefined`: call [`Client::resume`].
     pub fn finish(&self, slot: u32, status: f64, text: JsValue, response: JsValue) -> JsValue {
-        let status = if (0.0..=999.0).contains(&status) {
-            status as u16
-        } else {
-            0
-        };
-        let body = Body::read(text.as_string().unwrap_or_default(), || {
-            transport::content_type(&response)
-        });
-        self.settle(slot, |_| Ok(HttpResponse { status, body }))
+        self.settle(slot, |_| Ok(transport::response(status, &text, &response)))
     }
 
     /// The attempt in `slot` got no answer: `cause` is what `fetch` or reading the
@@ -781,21 +756,12 @@ impl Client {
                 .map_err(|e| core.redact(e))
         })
     }
-
-    /// Any REST method; resolves to its `result` as the portal sent it.
-    pub fn call(&self, method: JsValue, params: JsValue, options: JsValue) -> Promise {
-        let name = method.as_string().unwrap_or_default();
-        let prepared = call_params(if name.is_empty() { "call" } else { &name }, &params)
-            .and_then(|p| params::raw(&name, p.as_ref()));
-        self.run(prepared, options)
-    }
 }
 
-/// `crmMessageAdd(params, options)` (`params` as JSON text, `typed`) with the auth
-/// in `options`: `webhookUrl`,
-/// `accessToken` with `domain`/`clientEndpoint`, `bx24`, or a loaded
-/// `globalThis.BX24`. `timeoutMs` and `signal` bound the whole call, the wait for
-/// `BX24.init` included.
+/// `crmMessageAdd(params, options)` (`params` as JSON text, `typed`) with the auth in
+/// `options`: `webhookUrl`, `accessToken` with `domain`/`clientEndpoint`, `bx24`, or a
+/// loaded `globalThis.BX24`. `timeoutMs` and `signal` bound the whole call, the wait
+/// for `BX24.init` included.
 #[wasm_bindgen(js_name = crmMessageAdd)]
 pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
     let method = MESSAGE_ADD;

@@ -4,9 +4,7 @@
 //! `DOMAIN|PROTOCOL|APP_SID`. The app talks to the parent with `postMessage` strings
 //! `command:params:callbackId:appSid` sent to `http(s)://DOMAIN`; the parent answers
 //! `callbackId:JSON`. This module holds the pure part: reading the bootstrap, building
-//! commands and reading answers. The wasm side only moves the strings.
-
-use crate::json::write_str;
+//! commands and reading answers. The package's JS layer only moves the strings.
 
 /// What `window.name` tells a framed app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,33 +67,6 @@ pub fn parse_reply(data: &str) -> Option<(&str, &str)> {
     (!id.is_empty()).then_some((id, json))
 }
 
-/// JSON text of an object with string and number members, for command params.
-pub fn params(fields: &[(&str, Param<'_>)]) -> String {
-    let mut out = String::from("{");
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_str(&mut out, k);
-        out.push(':');
-        match v {
-            Param::Str(s) => write_str(&mut out, s),
-            Param::Int(n) => out.push_str(&n.to_string()),
-        }
-    }
-    out.push('}');
-    out
-}
-
-/// A command parameter value.
-#[derive(Debug, Clone, Copy)]
-pub enum Param<'a> {
-    /// A string.
-    Str(&'a str),
-    /// A whole number.
-    Int(i64),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,10 +99,9 @@ mod tests {
     fn commands_and_replies_follow_the_wire_format() {
         let b = Bootstrap::parse("p.example|1|SID").expect("framed");
         assert_eq!(b.command("getInitData", "", "cb1"), "getInitData::cb1:SID");
-        let p = params(&[("width", Param::Str("100%")), ("height", Param::Int(420))]);
-        assert_eq!(p, r#"{"width":"100%","height":420}"#);
+        let p = r#"{"width":"100%","height":420}"#;
         assert_eq!(
-            b.command("resizeWindow", &p, "cb2"),
+            b.command("resizeWindow", p, "cb2"),
             r#"resizeWindow:{"width":"100%","height":420}:cb2:SID"#
         );
         assert_eq!(

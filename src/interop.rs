@@ -52,6 +52,13 @@ pub fn try_get(target: &JsValue, key: &str) -> Result<Option<JsValue>, String> {
         .map_err(|e| text(&e))
 }
 
+/// `target[index]`; `None` when absent, `undefined`, or when reading it threw.
+pub fn index(target: &JsValue, index: u32) -> Option<JsValue> {
+    Reflect::get_u32(target, index)
+        .ok()
+        .filter(|v| !v.is_undefined())
+}
+
 /// Sets `target[key] = value`, ignoring a refusal (frozen objects, proxies).
 pub fn set(target: &JsValue, key: &str, value: JsValue) {
     let _ = Reflect::set(target, &JsValue::from_str(key), &value);
@@ -222,10 +229,7 @@ impl JsonView for JsJson {
         if !is_array(&self.0) {
             return None;
         }
-        Reflect::get_u32(&self.0, index)
-            .ok()
-            .filter(|v| !v.is_undefined())
-            .map(JsJson)
+        self::index(&self.0, index).map(JsJson)
     }
 
     fn number_text(&self) -> Option<String> {

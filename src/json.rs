@@ -1,4 +1,4 @@
-//! JSON as the core sees it: read through [`JsonView`], written with [`write_str`].
+//! JSON as the core sees it: read through [`JsonView`].
 //!
 //! Params and answers cross into the core as JSON text (`JSON.stringify` of the
 //! caller's params, a response body) and are read by [`Json`], a small reader made
@@ -43,28 +43,6 @@ pub trait JsonView: Clone {
     /// A number's shortest decimal text, as its own runtime prints it (JS `String(n)`);
     /// `None` when not a number. The core never formats floats itself.
     fn number_text(&self) -> Option<String>;
-}
-
-/// Appends `s` to `out` as a JSON string literal.
-pub fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let b = c as u32;
-                out.push_str("\\u00");
-                out.extend(char::from_digit(b >> 4, 16));
-                out.extend(char::from_digit(b & 15, 16));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// How deep arrays and objects may nest (PHP's `max_input_nesting_level` is 64, so
@@ -611,25 +589,6 @@ impl JsonView for serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn strings_round_trip_through_a_json_parser() {
-        for s in [
-            "",
-            "Hello",
-            "Привет, мир",
-            "quote \" backslash \\ slash /",
-            "lines\n\r\ttabs",
-            "\u{0}\u{1}\u{1f}\u{7f}",
-            "emoji \u{1F600} and \u{2028}",
-            "[B]bold[/B] & <tag>",
-        ] {
-            let mut out = String::new();
-            write_str(&mut out, s);
-            let back: String = serde_json::from_str(&out).expect("valid JSON");
-            assert_eq!(back, s);
-        }
-    }
 
     /// Everything a view shows of `v`, recursively, in one comparable form.
     fn seen<J: JsonView>(v: &J) -> serde_json::Value {

@@ -13,7 +13,7 @@
 
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
-use js_sys::{Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortController;
@@ -238,19 +238,31 @@ async fn send(
     let answer = interop::settle(&pending)
         .await
         .map_err(|e| bounds.stop(true).unwrap_or_else(|| network(&e, true)))?;
-    let part = |i: u32| Reflect::get_u32(&answer, i).unwrap_or(JsValue::UNDEFINED);
-    let status = part(0)
-        .as_f64()
-        .filter(|s| (0.0..=999.0).contains(s))
-        .map_or(0, |s| s as u16);
-    let response = part(2);
-    let text = part(1).as_string().unwrap_or_default();
-    let body = Body::read(text, || content_type(&response));
-    Ok(HttpResponse { status, body })
+    let part = |i: u32| interop::index(&answer, i).unwrap_or(JsValue::UNDEFINED);
+    Ok(response(
+        part(0).as_f64().unwrap_or(0.0),
+        &part(1),
+        &part(2),
+    ))
+}
+
+/// What `post` read: the status (anything but 0 to 999 reads as 0), the body's text
+/// as JSON, or what it was when it is not JSON (the `Response`'s content type is read
+/// only then).
+pub fn response(status: f64, text: &JsValue, response: &JsValue) -> HttpResponse<Json> {
+    let status = if (0.0..=999.0).contains(&status) {
+        status as u16
+    } else {
+        0
+    };
+    let body = Body::read(text.as_string().unwrap_or_default(), || {
+        content_type(response)
+    });
+    HttpResponse { status, body }
 }
 
 /// A response's `Content-Type` header (read structurally: `headers.get`).
-pub fn content_type(response: &JsValue) -> Option<String> {
+fn content_type(response: &JsValue) -> Option<String> {
     interop::get(response, "headers")
         .and_then(|h| interop::call_method(&h, "get", &[&"content-type".into()]).ok())
         .and_then(|v| v.as_string())

@@ -154,18 +154,15 @@ async fn a_timeout_rejects_and_a_portal_error_keeps_its_status() {
         return;
     };
     install(post_fn());
-    let client =
-        Client::from_webhook(JsValue::from_str(webhook), JsValue::UNDEFINED).expect("client");
     admin(
         url,
         "faults",
         JsValue::from_str(r#"{"faults":[{"method":"imopenlines.crm.message.add","kind":"delay","delayMs":1500}]}"#),
     )
     .await;
-    let e = settle(client.invoke(
-        "crmMessageAdd".into(),
+    let e = settle(crm_message_add(
         SEED.into(),
-        options(r#"{"timeoutMs":100}"#),
+        options(&format!(r#"{{"webhookUrl":"{webhook}","timeoutMs":100}}"#)),
     ))
     .await
     .expect_err("times out");
@@ -174,10 +171,9 @@ async fn a_timeout_rejects_and_a_portal_error_keeps_its_status() {
     assert_eq!(get(&e, "outcome").as_string().as_deref(), Some("unknown"));
 
     let finished = SEED.replace("8773", "8772");
-    let e = settle(client.invoke(
-        "crmMessageAdd".into(),
+    let e = settle(crm_message_add(
         finished.as_str().into(),
-        JsValue::UNDEFINED,
+        options(&format!(r#"{{"webhookUrl":"{webhook}"}}"#)),
     ))
     .await
     .expect_err("rejected");

@@ -67,7 +67,7 @@ export function makeApi(load) {
       return (glue = m);
     }, (e) => {
       loading = undefined;
-      throw local('LOAD_ERROR', 'network', 'init', `the WebAssembly module could not be loaded (${e?.message ?? e})`);
+      throw local('LOAD_ERROR', 'network', 'init', `the WebAssembly module could not be loaded (${textOf(e)})`);
     });
     return loading;
   };
@@ -143,34 +143,32 @@ export function makeApi(load) {
     const [s, ms, hasSignal, url, body] = begun.split('\n');
     const slot = +s;
     const timeout = +ms;
+    if (url === undefined) return c.resume(slot, timeout);
     const deadline = performance.now() + timeout;
     const signal = hasSignal === '1' ? c.signal(slot) : undefined;
     const controller = new AbortController();
     const abort = () => controller.abort();
     const timer = setTimeout(abort, timeout);
-    const stop = () => (!controller.signal.aborted ? 0 : signal?.aborted ? 2 : 1);
     let out;
     let hooked = false;
     try {
+      signal?.addEventListener('abort', abort);
+      hooked = true;
+      if (signal?.aborted) abort();
+      let sent = false;
       try {
-        signal?.addEventListener('abort', abort);
-        hooked = true;
-        if (signal?.aborted) abort();
+        if (controller.signal.aborted) throw undefined;
+        const pending = post(url, body, controller.signal);
+        sent = true;
+        const [status, text, res] = await pending;
+        out = c.finish(slot, status, text, res);
       } catch (e) {
-        out = c.fail(slot, false, e, 3);
+        const stop = !controller.signal.aborted ? 0 : signal?.aborted ? 2 : 1;
+        out = c.fail(slot, sent, e, stop);
       }
-      if (hooked && url !== undefined) {
-        let sent = false;
-        try {
-          if (controller.signal.aborted) throw undefined;
-          const pending = post(url, body, controller.signal);
-          sent = true;
-          const [status, text, res] = await pending;
-          out = c.finish(slot, status, text, res);
-        } catch (e) {
-          out = c.fail(slot, sent, e, stop());
-        }
-      }
+    } catch (e) {
+      // the caller's signal could not be listened to
+      out = c.fail(slot, false, e, 3);
     } finally {
       clearTimeout(timer);
       if (hooked) signal?.removeEventListener('abort', abort);
@@ -231,7 +229,7 @@ export function makeApi(load) {
     const input = raw ? params : typedText(params);
     const begun = c.begin(name, input, options, raw);
     if (typeof begun === 'string') return attempt(c, begun);
-    if (begun === undefined) return raw ? c.call(name, input, options) : c.invoke(name, input, options);
+    if (begun instanceof Promise) return begun; // a message to verify: run whole by the module
     return Promise.reject(begun);
   };
 
@@ -242,9 +240,7 @@ export function makeApi(load) {
   const openFrame = (m, method, ms) => {
     const name = typeof globalThis.name === 'string' ? globalThis.name : '';
     const origin = m.frameOrigin(name);
-    if (origin === undefined) {
-      throw local('NO_AUTH', 'auth', method, 'this page was not opened by a Bitrix24 portal (window.name has no DOMAIN|PROTOCOL|APP_SID)');
-    }
+    if (typeof origin !== 'string') throw origin;
     const parent = globalThis.parent;
     if (parent === undefined || parent === null) throw local('NO_AUTH', 'auth', method, 'there is no parent window');
     const waiting = new Map();
@@ -264,7 +260,7 @@ export function makeApi(load) {
     try {
       globalThis.addEventListener('message', onMessage);
     } catch (e) {
-      throw local('NO_AUTH', 'auth', method, `this page cannot listen to its parent (${e?.message ?? e})`);
+      throw local('NO_AUTH', 'auth', method, `this page cannot listen to its parent (${textOf(e)})`);
     }
     let n = 0;
     const send = (command, params) => new Promise((resolve, reject) => {
@@ -291,6 +287,15 @@ export function makeApi(load) {
     return { name, send, close: () => globalThis.removeEventListener('message', onMessage) };
   };
 
+  /** What a thrown value says, without trusting it to be an `Error`. */
+  const textOf = (e) => {
+    try {
+      return typeof e?.message === 'string' ? e.message : String(e);
+    } catch {
+      return 'unknown error';
+    }
+  };
+
   /** Sends a frame command for `method`; rejects with `NO_AUTH` outside a frame client. */
   const frameCommand = (self, method, command, params) => {
     const st = clients.get(self);
@@ -300,7 +305,7 @@ export function makeApi(load) {
       return Promise.reject(local('NO_AUTH', 'auth', method, 'only a client from Client.fromFrame talks to the parent window'));
     }
     return st.frame.send(command, params).then(undefined, (e) => {
-      throw local('NO_AUTH', 'auth', method, e?.message ?? String(e));
+      throw local('NO_AUTH', 'auth', method, textOf(e));
     });
   };
 
@@ -380,7 +385,7 @@ export function makeApi(load) {
           try {
             init = await frame.send('getInitData', '');
           } catch (e) {
-            throw local('NO_AUTH', 'auth', method, e?.message ?? String(e));
+            throw local('NO_AUTH', 'auth', method, textOf(e));
           }
           const client = wrap(m.Client.fromFrameInit(frame.name, init, () => frame.send('refreshAuth', ''), opts));
           clients.get(client).frame = { ...frame, init };
@@ -503,7 +508,7 @@ export function makeApi(load) {
     try {
       client = options === null || options === undefined ? undefined : options.client;
     } catch (e) {
-      return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, `options could not be read (${e?.message ?? e})`, 'options'));
+      return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, `options could not be read (${textOf(e)})`, 'options'));
     }
     if (client !== undefined && client !== null) {
       if (!clients.has(client)) return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, 'options.client must be a Client', 'client'));
