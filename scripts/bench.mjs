@@ -103,7 +103,7 @@ try {
   await client.ready();
   const module = glue.Client.fromWebhook(info.webhook, { limits: false });
   const steps = () => {
-    const begun = module.begin(METHOD, PARAMS, undefined, true);
+    const begun = module.begin(METHOD, JSON.stringify(PARAMS), undefined, true);
     return begun;
   };
   let afterIo = 0;

@@ -263,40 +263,25 @@ pub(crate) fn json_to_js(v: &Json) -> JsValue {
     interop::parse_json(&v.text().into()).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// The caller's params as JSON text (`JSON.stringify`), read by the core: getters run
-/// once, cycles and BigInts are refused, `toJSON` is honoured, `undefined` members
-/// and functions are left out, as a JSON body would have them. `None` for no params.
-fn params_json(method: &str, params: &JsValue, what: &str) -> Result<Option<Json>, Error> {
-    if params.is_undefined() || params.is_null() {
-        return Ok(None);
-    }
+/// `call()` params as the JS layer hands them: their JSON text (`JSON.stringify` of
+/// the caller's object: getters run once, `toJSON` honoured, `undefined` members and
+/// functions left out, as a JSON body would have them), `undefined` for none, `true`
+/// when they are not a plain object, or what serializing them threw.
+fn call_params(method: &str, input: &JsValue) -> Result<Option<Json>, Error> {
     let bad = |why: &str| {
         Error::argument(
             method,
             codes::ERROR_ARGUMENT,
             "params",
-            format!("params must be {what} of JSON values ({why})"),
+            format!("params must be a plain object of JSON values ({why})"),
         )
     };
-    let text = js_sys::JSON::stringify(params).map_err(|e| bad(&interop::text(&e)))?;
-    let text = text.as_string().ok_or_else(|| bad("not serializable"))?;
-    Json::parse(text).map(Some).map_err(|e| bad(&e))
-}
-
-/// `call()` params: a plain object of JSON values, or none.
-fn call_params(method: &str, params: &JsValue) -> Result<Option<Json>, Error> {
-    if !params.is_undefined()
-        && !params.is_null()
-        && (!params.is_object() || interop::is_array(params))
-    {
-        return Err(Error::argument(
-            method,
-            codes::ERROR_ARGUMENT,
-            "params",
-            "params must be a plain object of JSON values (not an object)".to_owned(),
-        ));
+    match input.as_string() {
+        Some(text) => Json::parse(text).map(Some).map_err(|e| bad(&e)),
+        None if input.is_undefined() || input.is_null() => Ok(None),
+        None if input.as_bool() == Some(true) => Err(bad("not an object")),
+        None => Err(bad(&interop::text(input))),
     }
-    params_json(method, params, "a plain object")
 }
 
 /// Validates a typed method's params (`name`: its JS name) from their JSON text as
@@ -674,8 +659,8 @@ impl Client {
     }
 
     /// Starts a typed method (`name`, its JS name; `params`, their JSON text as
-    /// `typed` reads it) or, with `raw`, any REST method (`call()`, `params` the
-    /// caller's object).
+    /// `typed` reads it) or, with `raw`, any REST method (`call()`, `params` as
+    /// `call_params` reads them).
     ///
     /// Returns `"slot\ntimeoutMs\nhasSignal\nurl\nbody"` when the first attempt can
     /// be sent at once: the JS layer sends it with its `post` (see

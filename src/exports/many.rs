@@ -373,7 +373,8 @@ impl Client {
         })
     }
 
-    /// `callPage(method, params, options)`: `{result, total?, next?}` of one page.
+    /// `callPage(method, params, options)`: `{result, total?, next?}` of one page
+    /// (`params` as `call_params` reads them).
     #[wasm_bindgen(js_name = callPage)]
     pub fn call_page(&self, method: JsValue, params: JsValue, options: JsValue) -> js_sys::Promise {
         let (core, default_timeout) = (self.core.clone(), self.timeout_ms);

@@ -224,9 +224,22 @@ export function makeApi(load) {
     }
   };
 
+  /** `call()` params for the module: their JSON text (`toJSON` honoured, `undefined`
+   * members and functions left out, as a JSON body would have them), `undefined` for
+   * none, `true` when they are not a plain object, or what serializing them threw. */
+  const callText = (params) => {
+    if (params === undefined || params === null) return undefined;
+    try {
+      if (typeof params !== 'object' || Array.isArray(params)) return true;
+      return JSON.stringify(params) ?? new Error('not serializable');
+    } catch (e) {
+      return e ?? new Error('not serializable');
+    }
+  };
+
   /** A typed method (`name` its JS name) or, with `raw`, `call()` of any method. */
   const send = (c, name, params, options, raw) => {
-    const input = raw ? params : typedText(params);
+    const input = raw ? callText(params) : typedText(params);
     const begun = c.begin(name, input, options, raw);
     if (typeof begun === 'string') return attempt(c, begun);
     if (begun instanceof Promise) return begun; // a message to verify: run whole by the module
@@ -453,7 +466,7 @@ export function makeApi(load) {
     call(method, params, options) { return run(this, 'call', (c) => send(c, method, params, options, true)); }
 
     /** One page of a list method: `{result, total, next}`. */
-    callPage(method, params, options) { return run(this, 'callPage', (c) => c.callPage(method, params, options)); }
+    callPage(method, params, options) { return run(this, 'callPage', (c) => c.callPage(method, callText(params), options)); }
 
     /** Every item of a list method, page after page (by `next`). */
     async *list(method, params, options) {
