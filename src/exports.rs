@@ -25,7 +25,7 @@ use crate::envelope::HttpResponse;
 use crate::error::{codes, Error};
 use crate::frame::{parse_reply, Bootstrap};
 use crate::interop::{self, get, set, JsJson};
-use crate::json::Json;
+use crate::json::{self, Json};
 use crate::params::{self, Decoded, Prepared, MESSAGE_ADD};
 use crate::tokens;
 use crate::transport::{self, Bounds, Fetch};
@@ -214,7 +214,7 @@ async fn verified_add(
         .ok_or_else(|| Error::no_auth(MESSAGE_ADD, "not a message to verify"))?;
     let mark = verify::read_watermark(core, steps, sent.chat_id).await?;
     match verify::send(core, steps, prepared, mark, &[], settle_ms).await {
-        verify::Settled::Delivered { id, .. } => Ok(JsValue::from_f64(id as f64)),
+        verify::Settled::Delivered { id, .. } => Ok(id.to_string().into()),
         verify::Settled::Failed(e) => Err(e),
     }
 }
@@ -238,24 +238,32 @@ fn verification(
     Ok(on.then(|| settle.unwrap_or(timeout_ms)))
 }
 
-/// Converts a decoded result to JS: ids are numbers, chats plain objects.
-fn result_to_js(v: Decoded<Json>) -> JsValue {
-    match v {
-        Decoded::Number(n) => JsValue::from_f64(n as f64),
-        Decoded::Bool(b) => JsValue::from_bool(b),
-        Decoded::Raw(v) => json_to_js(&v),
-        Decoded::Chats(chats) => chats
-            .into_iter()
-            .map(|c| {
-                let o = interop::object();
-                set(&o, "chatId", JsValue::from_f64(c.chat_id as f64));
-                set(&o, "connectorId", c.connector_id.as_str().into());
-                set(&o, "connectorTitle", c.connector_title.as_str().into());
-                o
-            })
-            .collect::<Array>()
-            .into(),
-    }
+/// A decoded result as the JSON text of what the caller gets (the JS layer parses it
+/// once): ids are numbers, chats plain objects, a raw result the portal's own text.
+fn result_text(v: Decoded<Json>) -> JsValue {
+    let text = match v {
+        Decoded::Number(n) => n.to_string(),
+        Decoded::Bool(b) => b.to_string(),
+        Decoded::Raw(v) => v.text().to_owned(),
+        Decoded::Chats(chats) => {
+            let mut out = String::from("[");
+            for (i, c) in chats.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"chatId\":");
+                out.push_str(&c.chat_id.to_string());
+                out.push_str(",\"connectorId\":");
+                json::write_str(&mut out, &c.connector_id);
+                out.push_str(",\"connectorTitle\":");
+                json::write_str(&mut out, &c.connector_title);
+                out.push('}');
+            }
+            out.push(']');
+            out
+        }
+    };
+    text.into()
 }
 
 /// A JSON value of an answer as a JS value (`JSON.parse` of its own text).
@@ -416,8 +424,9 @@ impl Client {
             .and_then(Option::take)
     }
 
-    /// Settles the attempt in flight in `slot` with its answer: `[result]`, an error
-    /// record, or `undefined` when the call goes on ([`Client::resume`]).
+    /// Settles the attempt in flight in `slot` with its answer: the result's JSON text
+    /// ([`result_text`]), an error record, or `undefined` when the call goes on
+    /// ([`Client::resume`]).
     fn settle(
         &self,
         slot: u32,
@@ -439,12 +448,12 @@ impl Client {
                 return JsValue::UNDEFINED;
             }
             Some(Ok(success)) => {
-                params::decode(&p.prepared, success.status, success.result).map(result_to_js)
+                params::decode(&p.prepared, success.status, success.result).map(result_text)
             }
             Some(Err(e)) => Err(e),
         };
         match outcome {
-            Ok(v) => Array::of1(&v).into(),
+            Ok(v) => v,
             Err(e) => to_js(self.core.redact(e)),
         }
     }
@@ -668,8 +677,9 @@ impl Client {
     /// ([`Client::signal`]), and hands the answer to
     /// [`Client::finish`] or its failure to [`Client::fail`]. Without url and body, the
     /// call must wait first (the limiter, a due refresh): [`Client::resume`] runs it.
-    /// A Promise of the result for a message to verify (the module runs it whole,
-    /// [`verified_add`]); an error record when the call is refused before sending.
+    /// A Promise of the result's JSON text for a message to verify (the module runs it
+    /// whole, [`verified_add`]); an error record when the call is refused before
+    /// sending.
     pub fn begin(&self, name: JsValue, params: JsValue, options: JsValue, raw: bool) -> JsValue {
         let name = name.as_string().unwrap_or_default();
         self.start_call(&name, &params, &options, raw)
@@ -687,7 +697,8 @@ impl Client {
 
     /// The answer to the attempt in `slot`: its status, its body's text, and the
     /// `Response` (its content type is read only when the body is not JSON).
-    /// Returns `[result]`, an error record, or `undefined`: call [`Client::resume`].
+    /// Returns the result's JSON text, an error record, or `undefined`: call
+    /// [`Client::resume`].
     pub fn finish(&self, slot: u32, status: f64, text: JsValue, response: JsValue) -> JsValue {
         self.settle(slot, |_| Ok(transport::response(status, &text, &response)))
     }
@@ -720,7 +731,8 @@ impl Client {
     }
 
     /// Runs the call in `slot` on from where it stands (waits, refreshes, attempts),
-    /// within the `remaining_ms` of its timeout and the caller's signal.
+    /// within the `remaining_ms` of its timeout and the caller's signal. Resolves to the
+    /// result's JSON text ([`result_text`]).
     pub fn resume(&self, slot: u32, remaining_ms: f64) -> Promise {
         let (core, pending) = (self.core.clone(), self.take(slot));
         promise(async move {
@@ -737,7 +749,7 @@ impl Client {
             let bounds = start(p.signal, left, method)?.labelled(p.timeout_ms);
             let success = core.resume(&p.prepared, &bounds, p.run).await?;
             params::decode(&p.prepared, success.status, success.result)
-                .map(result_to_js)
+                .map(result_text)
                 .map_err(|e| core.redact(e))
         })
     }
@@ -746,7 +758,8 @@ impl Client {
 /// `crmMessageAdd(params, options)` (`params` as JSON text, `typed`) with the auth in
 /// `options`: `webhookUrl`, `accessToken` with `domain`/`clientEndpoint`, `bx24`, or a
 /// loaded `globalThis.BX24`. `timeoutMs` and `signal` bound the whole call, the wait
-/// for `BX24.init` included.
+/// for `BX24.init` included. Resolves to the new message id's JSON text
+/// ([`result_text`]).
 #[wasm_bindgen(js_name = crmMessageAdd)]
 pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
     let method = MESSAGE_ADD;
@@ -785,7 +798,7 @@ pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
             };
             return verified_add(&client.core, &prepared, &steps, settle).await;
         }
-        client.core.call(&prepared, &bounds).await.map(result_to_js)
+        client.core.call(&prepared, &bounds).await.map(result_text)
     })
 }
 

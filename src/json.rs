@@ -246,6 +246,29 @@ fn unescape(raw: &str) -> String {
     out
 }
 
+/// Appends `s` as a JSON string literal: quotes, backslashes and control characters
+/// escaped, everything else as is (JSON text is UTF-8).
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                out.push_str("\\u00");
+                let n = u32::from(c);
+                out.extend(char::from_digit(n >> 4, 16));
+                out.extend(char::from_digit(n & 15, 16));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// A number's value from its JSON text (already checked to be a JSON number).
 ///
 /// The nearest double, as `JSON.parse` reads it, whenever the digits (up to 2^53) and

@@ -9,7 +9,7 @@
 
 use b24_openlines::auth::{Auth, Webhook};
 use b24_openlines::envelope::{self, Body, HttpResponse};
-use b24_openlines::json::Json;
+use b24_openlines::json::{Json, JsonView};
 use b24_openlines::params::{self, Decoded, Field, Output, Params, Prepared};
 use b24_openlines::wire;
 use b24_openlines::Error;
@@ -822,6 +822,20 @@ fn webhook_variant(secret: &str, variant: u8, noise: &str) -> String {
 }
 
 proptest! {
+    /// A string written by `json::write_str` reads back as itself, by a standard JSON
+    /// parser and by the module's own reader (results reach the caller through it).
+    #[test]
+    fn written_json_strings_read_back_as_themselves(s in any_string()) {
+        let mut out = String::new();
+        b24_openlines::json::write_str(&mut out, &s);
+        prop_assert_eq!(serde_json::from_str::<String>(&out).ok(), Some(s.clone()));
+        let ours = Json::parse(out).map(|j| match j.shape() {
+            b24_openlines::json::Shape::String(s) => Some(s),
+            _ => None,
+        });
+        prop_assert_eq!(ours, Ok(Some(s)));
+    }
+
     /// `Webhook::parse` takes any string without crashing; refusals are `NO_AUTH`.
     #[test]
     fn webhook_parse_answers_any_string(url in any_string()) {

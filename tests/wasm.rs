@@ -138,7 +138,10 @@ async fn the_seed_example_reaches_the_local_portal() {
     ))
     .await
     .expect("delivered");
-    let id = id.as_f64().expect("a number");
+    let id: f64 = id
+        .as_string()
+        .and_then(|t| t.parse().ok())
+        .expect("an id's JSON text");
     let ledger = admin(url, "messages", JsValue::UNDEFINED).await;
     let entries: js_sys::Array = ledger.dyn_into().expect("array");
     let found = entries.iter().any(|m| {

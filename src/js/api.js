@@ -143,7 +143,7 @@ export function makeApi(load) {
     const [s, ms, hasSignal, url, body] = begun.split('\n');
     const slot = +s;
     const timeout = +ms;
-    if (url === undefined) return c.resume(slot, timeout);
+    if (url === undefined) return c.resume(slot, timeout).then(JSON.parse);
     const deadline = performance.now() + timeout;
     const signal = hasSignal === '1' ? c.signal(slot) : undefined;
     const controller = new AbortController();
@@ -173,8 +173,8 @@ export function makeApi(load) {
       clearTimeout(timer);
       if (hooked) signal?.removeEventListener('abort', abort);
     }
-    if (out === undefined) return c.resume(slot, deadline - performance.now());
-    if (Array.isArray(out)) return out[0];
+    if (out === undefined) return c.resume(slot, deadline - performance.now()).then(JSON.parse);
+    if (typeof out === 'string') return JSON.parse(out);
     throw toError(out);
   };
 
@@ -242,7 +242,7 @@ export function makeApi(load) {
     const input = raw ? callText(params) : typedText(params);
     const begun = c.begin(name, input, options, raw);
     if (typeof begun === 'string') return attempt(c, begun);
-    if (begun instanceof Promise) return begun; // a message to verify: run whole by the module
+    if (begun instanceof Promise) return begun.then(JSON.parse); // a message to verify: run whole by the module
     return Promise.reject(begun);
   };
 
@@ -527,7 +527,7 @@ export function makeApi(load) {
       if (!clients.has(client)) return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, 'options.client must be a Client', 'client'));
       return client.crmMessageAdd(params, options);
     }
-    return ready().then((m) => m.crmMessageAdd(typedText(params), options)).then(undefined, fail);
+    return ready().then((m) => m.crmMessageAdd(typedText(params), options)).then(JSON.parse, fail);
   }
 
   function isBitrix24Error(value) {
