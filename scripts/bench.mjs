@@ -115,7 +115,7 @@ try {
   // The module's steps on their own (its own client, loaded by the package above).
   const module = glue.Client.fromWebhook(info.webhook, { limits: false });
   const steps = () => {
-    const begun = module.begin(METHOD, JSON.stringify(PARAMS), undefined, true);
+    const begun = module.begin(METHOD, JSON.stringify(PARAMS), undefined, 1);
     return begun;
   };
   let afterIo = 0;

@@ -21,12 +21,12 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::auth::{self, Auth, Webhook};
 use crate::client;
 use crate::client::TransportError;
-use crate::envelope::HttpResponse;
+use crate::envelope::{HttpResponse, Success};
 use crate::error::{codes, Error};
 use crate::frame::{parse_reply, Bootstrap};
 use crate::interop::{self, get, set, JsJson};
 use crate::json::{self, Json};
-use crate::params::{self, Decoded, Prepared, MESSAGE_ADD};
+use crate::params::{self, Decoded, Output, Prepared, MESSAGE_ADD};
 use crate::tokens;
 use crate::transport::{self, Bounds, Fetch};
 use crate::verify;
@@ -238,6 +238,26 @@ fn verification(
     Ok(on.then(|| settle.unwrap_or(timeout_ms)))
 }
 
+/// What the caller gets from a call's success, as JSON text: for `callPage` the page
+/// (`{result, total?, next?}`), otherwise the decoded result ([`result_text`]).
+fn success_text(prepared: &Prepared, success: Success<Json>) -> Result<JsValue, Error> {
+    if prepared.output != Output::Page {
+        return params::decode(prepared, success.status, success.result).map(result_text);
+    }
+    let mut out = String::from("{\"result\":");
+    out.push_str(success.result.text());
+    for (key, n) in [("total", success.total), ("next", success.next)] {
+        if let Some(n) = n {
+            out.push_str(",\"");
+            out.push_str(key);
+            out.push_str("\":");
+            out.push_str(&n.to_string());
+        }
+    }
+    out.push('}');
+    Ok(out.into())
+}
+
 /// A decoded result as the JSON text of what the caller gets (the JS layer parses it
 /// once): ids are numbers, chats plain objects, a raw result the portal's own text.
 fn result_text(v: Decoded<Json>) -> JsValue {
@@ -360,17 +380,28 @@ impl Client {
         name: &str,
         params: &JsValue,
         options: &JsValue,
-        raw: bool,
+        kind: u32,
     ) -> Result<JsValue, Error> {
-        let prepared = if raw {
-            call_params(if name.is_empty() { "call" } else { name }, params)
-                .and_then(|p| params::raw(name, p.as_ref()))?
-        } else {
-            typed(name, params)?
+        let prepared = match kind {
+            0 => typed(name, params)?,
+            _ => {
+                let page = kind == 2;
+                let caller = match (name.is_empty(), page) {
+                    (false, _) => name,
+                    (true, false) => "call",
+                    (true, true) => "callPage",
+                };
+                let mut prepared =
+                    call_params(caller, params).and_then(|p| params::raw(name, p.as_ref()))?;
+                if page {
+                    prepared.output = Output::Page;
+                }
+                prepared
+            }
         };
         let method = prepared.method.as_str();
         let (signal, timeout_ms) = call_limits(options, method, self.timeout_ms)?;
-        if method == MESSAGE_ADD {
+        if method == MESSAGE_ADD && prepared.output != Output::Page {
             if let Some(settle) = verification(options, self.verify, timeout_ms, method)? {
                 let core = self.core.clone();
                 let steps = JsSteps {
@@ -447,9 +478,7 @@ impl Client {
                 }
                 return JsValue::UNDEFINED;
             }
-            Some(Ok(success)) => {
-                params::decode(&p.prepared, success.status, success.result).map(result_text)
-            }
+            Some(Ok(success)) => success_text(&p.prepared, success),
             Some(Err(e)) => Err(e),
         };
         match outcome {
@@ -667,9 +696,10 @@ impl Client {
         self.core.refreshes() as f64
     }
 
-    /// Starts a typed method (`name`, its JS name; `params`, their JSON text as
-    /// `typed` reads it) or, with `raw`, any REST method (`call()`, `params` as
-    /// `call_params` reads them).
+    /// Starts a call. `kind` 0: a typed method (`name`, its JS name; `params`, their
+    /// JSON text as `typed` reads it); 1: any REST method (`call()`, `params` as
+    /// `call_params` reads them); 2: the same for one page (`callPage`: the result
+    /// with `total` and `next`).
     ///
     /// Returns `"slot\ntimeoutMs\nhasSignal\nurl\nbody"` when the first attempt can
     /// be sent at once: the JS layer sends it with its `post` (see
@@ -680,9 +710,9 @@ impl Client {
     /// A Promise of the result's JSON text for a message to verify (the module runs it
     /// whole, [`verified_add`]); an error record when the call is refused before
     /// sending.
-    pub fn begin(&self, name: JsValue, params: JsValue, options: JsValue, raw: bool) -> JsValue {
+    pub fn begin(&self, name: JsValue, params: JsValue, options: JsValue, kind: u32) -> JsValue {
         let name = name.as_string().unwrap_or_default();
-        self.start_call(&name, &params, &options, raw)
+        self.start_call(&name, &params, &options, kind)
             .unwrap_or_else(|e| to_js(self.core.redact(e)))
     }
 
@@ -748,9 +778,7 @@ impl Client {
             }
             let bounds = start(p.signal, left, method)?.labelled(p.timeout_ms);
             let success = core.resume(&p.prepared, &bounds, p.run).await?;
-            params::decode(&p.prepared, success.status, success.result)
-                .map(result_text)
-                .map_err(|e| core.redact(e))
+            success_text(&p.prepared, success).map_err(|e| core.redact(e))
         })
     }
 }

@@ -75,6 +75,9 @@ pub enum Output {
     Chats,
     /// The result as the portal sent it.
     Raw,
+    /// The result as the portal sent it, with the envelope's `total` and `next`
+    /// (`callPage`; the caller builds the page from the whole success).
+    Page,
 }
 
 /// One body parameter of a typed call.
@@ -515,7 +518,7 @@ pub fn decode<J: JsonView>(
 ) -> Result<Decoded<J>, Error> {
     let bad = |what: &str| Error::bad_response(&prepared.method, status, what, prepared.write);
     match prepared.output {
-        Output::Raw => Ok(Decoded::Raw(result)),
+        Output::Raw | Output::Page => Ok(Decoded::Raw(result)),
         Output::Id => positive_id(&result.shape())
             .map(Decoded::Number)
             .ok_or_else(|| bad("a result that is not a positive integer id")),

@@ -1,4 +1,4 @@
-//! The exports for many calls at once: `batch`, `crmMessageAddMany`, `callPage`, and a
+//! The exports for many calls at once: `batch` and `crmMessageAddMany`, and a
 //! client's pacing options (`limits`, `retry`, `onRequest`). Like the rest of
 //! [`super`], they convert and delegate: batching, pacing and retries are in the core.
 
@@ -7,8 +7,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::{
-    bounds, call_limits, call_params, invalid_option, json_to_js, option, promise, start, to_js,
-    typed, verification, Client, Core, JsSteps,
+    bounds, call_limits, invalid_option, json_to_js, option, promise, start, to_js, typed,
+    verification, Client, Core, JsSteps,
 };
 use crate::batch::{self, Item, Progress};
 use crate::client::RequestEvent;
@@ -17,7 +17,7 @@ use crate::interop::{self, set, JsJson};
 use crate::json::Json;
 use crate::json::{JsonView, Shape};
 use crate::limiter::Limits;
-use crate::params::{self, MESSAGE_ADD};
+use crate::params::MESSAGE_ADD;
 use crate::policy::Retry;
 use crate::verify::{self, Steps};
 
@@ -370,30 +370,6 @@ impl Client {
                 })
                 .collect::<Array>()
                 .into())
-        })
-    }
-
-    /// `callPage(method, params, options)`: `{result, total?, next?}` of one page
-    /// (`params` as `call_params` reads them).
-    #[wasm_bindgen(js_name = callPage)]
-    pub fn call_page(&self, method: JsValue, params: JsValue, options: JsValue) -> js_sys::Promise {
-        let (core, default_timeout) = (self.core.clone(), self.timeout_ms);
-        let name = method.as_string().unwrap_or_default();
-        let prepared = call_params(if name.is_empty() { "callPage" } else { &name }, &params)
-            .and_then(|p| params::raw(&name, p.as_ref()));
-        promise(async move {
-            let prepared = prepared?;
-            let bounds = bounds(&options, &prepared.method, default_timeout)?;
-            let page = core.exchange(&prepared, &bounds).await?;
-            let o = interop::object();
-            set(&o, "result", json_to_js(&page.result));
-            if let Some(t) = page.total {
-                set(&o, "total", (t as f64).into());
-            }
-            if let Some(n) = page.next {
-                set(&o, "next", (n as f64).into());
-            }
-            Ok(o)
         })
     }
 }

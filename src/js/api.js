@@ -237,10 +237,11 @@ export function makeApi(load) {
     }
   };
 
-  /** A typed method (`name` its JS name) or, with `raw`, `call()` of any method. */
-  const send = (c, name, params, options, raw) => {
-    const input = raw ? callText(params) : typedText(params);
-    const begun = c.begin(name, input, options, raw);
+  /** A typed method (`kind` 0, `name` its JS name), `call()` of any method (1) or
+   * `callPage()` (2). */
+  const send = (c, name, params, options, kind) => {
+    const input = kind === 0 ? typedText(params) : callText(params);
+    const begun = c.begin(name, input, options, kind);
     if (typeof begun === 'string') return attempt(c, begun);
     if (begun instanceof Promise) return begun.then(JSON.parse); // a message to verify: run whole by the module
     return Promise.reject(begun);
@@ -463,10 +464,10 @@ export function makeApi(load) {
       return frameCommand(this, 'setTitle', 'setTitle', JSON.stringify({ title }));
     }
 
-    call(method, params, options) { return run(this, 'call', (c) => send(c, method, params, options, true)); }
+    call(method, params, options) { return run(this, 'call', (c) => send(c, method, params, options, 1)); }
 
     /** One page of a list method: `{result, total, next}`. */
-    callPage(method, params, options) { return run(this, 'callPage', (c) => c.callPage(method, callText(params), options)); }
+    callPage(method, params, options) { return run(this, 'callPage', (c) => send(c, method, params, options, 2)); }
 
     /** Every item of a list method, page after page (by `next`). */
     async *list(method, params, options) {
@@ -510,7 +511,7 @@ export function makeApi(load) {
   }
   for (const name of METHODS) {
     Object.defineProperty(Client.prototype, name, {
-      value: { [name](params, options) { return run(this, name, (c) => send(c, name, params, options, false)); } }[name],
+      value: { [name](params, options) { return run(this, name, (c) => send(c, name, params, options, 0)); } }[name],
       writable: true, configurable: true,
     });
   }

@@ -77,6 +77,9 @@ test('paging: callPage keeps total and next; list walks all 120 leads', async ()
   assert.equal(ids.length, 120);
   assert.equal(new Set(ids).size, 120, 'no lead twice');
   assert.equal(ids[0], '101');
+  const bad = await client.callPage('', 5).catch((e) => e);
+  assert.ok(isBitrix24Error(bad));
+  assert.deepEqual([bad.code, bad.method, bad.argument], ['ERROR_ARGUMENT', 'callPage', 'params']);
 });
 
 test('limiter: a burst goes at once, then the drain rate; the portal refuses nothing', async () => {
