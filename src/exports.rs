@@ -239,7 +239,7 @@ fn verification(
 }
 
 /// What the caller gets from a call's success, as JSON text: for `callPage` the page
-/// (`{result, total?, next?}`), otherwise the decoded result ([`result_text`]).
+/// (`{result, total?, next?}`), otherwise the decoded result (`result_text`).
 fn success_text(prepared: &Prepared, success: Success<Json>) -> Result<JsValue, Error> {
     if prepared.output != Output::Page {
         return params::decode(prepared, success.status, success.result).map(result_text);
@@ -456,7 +456,7 @@ impl Client {
     }
 
     /// Settles the attempt in flight in `slot` with its answer: the result's JSON text
-    /// ([`result_text`]), an error record, or `undefined` when the call goes on
+    /// (`result_text`), an error record, or `undefined` when the call goes on
     /// ([`Client::resume`]).
     fn settle(
         &self,
@@ -708,7 +708,7 @@ impl Client {
     /// [`Client::finish`] or its failure to [`Client::fail`]. Without url and body, the
     /// call must wait first (the limiter, a due refresh): [`Client::resume`] runs it.
     /// A Promise of the result's JSON text for a message to verify (the module runs it
-    /// whole, [`verified_add`]); an error record when the call is refused before
+    /// whole, `verified_add`); an error record when the call is refused before
     /// sending.
     pub fn begin(&self, name: JsValue, params: JsValue, options: JsValue, kind: u32) -> JsValue {
         let name = name.as_string().unwrap_or_default();
@@ -762,7 +762,7 @@ impl Client {
 
     /// Runs the call in `slot` on from where it stands (waits, refreshes, attempts),
     /// within the `remaining_ms` of its timeout and the caller's signal. Resolves to the
-    /// result's JSON text ([`result_text`]).
+    /// result's JSON text (`result_text`).
     pub fn resume(&self, slot: u32, remaining_ms: f64) -> Promise {
         let (core, pending) = (self.core.clone(), self.take(slot));
         promise(async move {
@@ -787,7 +787,7 @@ impl Client {
 /// `options`: `webhookUrl`, `accessToken` with `domain`/`clientEndpoint`, `bx24`, or a
 /// loaded `globalThis.BX24`. `timeoutMs` and `signal` bound the whole call, the wait
 /// for `BX24.init` included. Resolves to the new message id's JSON text
-/// ([`result_text`]).
+/// (`result_text`).
 #[wasm_bindgen(js_name = crmMessageAdd)]
 pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
     let method = MESSAGE_ADD;
