@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use b24_portal::Config;
-use common::{assert_answer, error, request, seed_example, Portal};
+use common::{assert_answer, error, insufficient_scope, request, seed_example, Portal};
 use serde_json::json;
 
 const METHOD: &str = "imopenlines.crm.message.add";
@@ -176,14 +176,7 @@ fn insufficient_scope_names_the_credential_kind() {
     let portal = Portal::start();
     let crm_only = portal.new_webhook(1, Some(&["crm"]));
     let resp = portal.call_via(&crm_only, METHOD, seed_example());
-    assert_answer(
-        &resp,
-        401,
-        &error(
-            "insufficient_scope",
-            "The request requires higher privileges than provided by the webhook token",
-        ),
-    );
+    assert_answer(&resp, 401, &insufficient_scope("webhook"));
     let token = portal
         .admin_post("tokens", json!({"scope": ["crm"]}))
         .json();
@@ -195,10 +188,7 @@ fn insufficient_scope_names_the_credential_kind() {
     assert_answer(
         &portal.post_json(&url, &seed_example()),
         401,
-        &error(
-            "insufficient_scope",
-            "The request requires higher privileges than provided by the access token",
-        ),
+        &insufficient_scope("access"),
     );
     // Global-scope methods need no scope.
     assert_eq!(portal.get(&format!("{crm_only}profile")).status, 200);

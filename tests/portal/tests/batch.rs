@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{arg_null, assert_answer, error, Portal, TIME_KEYS};
+use common::{arg_null, assert_answer, error, insufficient_scope, Portal, TIME_KEYS};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
@@ -275,10 +275,7 @@ fn outer_credentials_are_injected_and_each_command_is_scope_checked() {
         sections(&body),
         json!({
             "result": {"me": portal.call("profile", json!({})).result()},
-            "result_error": {"chats": error(
-                "insufficient_scope",
-                "The request requires higher privileges than provided by the webhook token"
-            )},
+            "result_error": {"chats": insufficient_scope("webhook")},
             "result_total": [],
             "result_next": []
         })

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_answer, error, seed_example, Portal, Resp};
+use common::{assert_answer, error, insufficient_scope, seed_example, Portal, Resp};
 use serde_json::{json, Value};
 
 const METHOD: &str = "imopenlines.crm.message.add";
@@ -450,14 +450,7 @@ fn the_method_needs_the_im_scope() {
     let portal = Portal::start();
     let hook = portal.new_webhook(1, Some(&["imopenlines", "crm"]));
     let resp = portal.call_via(&hook, READ, json!({"DIALOG_ID": "chat8773"}));
-    assert_answer(
-        &resp,
-        401,
-        &error(
-            "insufficient_scope",
-            "The request requires higher privileges than provided by the webhook token",
-        ),
-    );
+    assert_answer(&resp, 401, &insufficient_scope("webhook"));
     let token = portal
         .admin_post("tokens", json!({"scope": ["imopenlines"]}))
         .json()["accessToken"]
@@ -468,14 +461,7 @@ fn the_method_needs_the_im_scope() {
         &portal.rest(READ),
         &json!({"DIALOG_ID": "chat8773", "auth": token}),
     );
-    assert_answer(
-        &resp,
-        401,
-        &error(
-            "insufficient_scope",
-            "The request requires higher privileges than provided by the access token",
-        ),
-    );
+    assert_answer(&resp, 401, &insufficient_scope("access"));
     let im_only = portal.new_webhook(1, Some(&["im"]));
     let resp = portal.call_via(&im_only, READ, json!({"DIALOG_ID": "chat8773"}));
     assert_eq!(resp.status, 200, "{}", resp.text);

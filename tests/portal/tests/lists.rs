@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_answer, error, Portal};
+use common::{assert_answer, error, insufficient_scope, Portal};
 use serde_json::{json, Value};
 
 const METHOD: &str = "crm.lead.list";
@@ -125,10 +125,7 @@ fn rights_and_scope_are_checked() {
     assert_answer(
         &portal.call_via(&lines_only, METHOD, json!({})),
         401,
-        &error(
-            "insufficient_scope",
-            "The request requires higher privileges than provided by the webhook token",
-        ),
+        &insufficient_scope("webhook"),
     );
     let methods = portal.call("methods", json!({"scope": "crm"})).result();
     assert_eq!(methods, json!([METHOD]));

@@ -218,6 +218,14 @@ pub fn error(code: &str, description: &str) -> Value {
     json!({ "error": code, "error_description": description })
 }
 
+/// The OAuth `insufficient_scope` refusal of a `webhook` or an `access` token.
+pub fn insufficient_scope(credential: &str) -> Value {
+    error(
+        "insufficient_scope",
+        &format!("The request requires higher privileges than provided by the {credential} token"),
+    )
+}
+
 /// `ERROR_ARGUMENT` for a null or empty argument.
 pub fn arg_null(name: &str) -> Value {
     json!({
