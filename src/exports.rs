@@ -21,12 +21,12 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::auth::{self, Auth, Webhook};
 use crate::client;
 use crate::client::TransportError;
-use crate::envelope::{HttpResponse, Success};
+use crate::envelope::HttpResponse;
 use crate::error::{codes, Error};
 use crate::frame::{parse_reply, Bootstrap};
 use crate::interop::{self, get, set, JsJson};
-use crate::json::{self, Json};
-use crate::params::{self, Decoded, Output, Prepared, MESSAGE_ADD};
+use crate::json::Json;
+use crate::params::{self, Output, Prepared, MESSAGE_ADD};
 use crate::tokens;
 use crate::transport::{self, Bounds, Fetch};
 use crate::verify;
@@ -238,54 +238,6 @@ fn verification(
     Ok(on.then(|| settle.unwrap_or(timeout_ms)))
 }
 
-/// What the caller gets from a call's success, as JSON text: for `callPage` the page
-/// (`{result, total?, next?}`), otherwise the decoded result (`result_text`).
-fn success_text(prepared: &Prepared, success: Success<Json>) -> Result<JsValue, Error> {
-    if prepared.output != Output::Page {
-        return params::decode(prepared, success.status, success.result).map(result_text);
-    }
-    let mut out = String::from("{\"result\":");
-    out.push_str(success.result.text());
-    for (key, n) in [("total", success.total), ("next", success.next)] {
-        if let Some(n) = n {
-            out.push_str(",\"");
-            out.push_str(key);
-            out.push_str("\":");
-            out.push_str(&n.to_string());
-        }
-    }
-    out.push('}');
-    Ok(out.into())
-}
-
-/// A decoded result as the JSON text of what the caller gets (the JS layer parses it
-/// once): ids are numbers, chats plain objects, a raw result the portal's own text.
-fn result_text(v: Decoded<Json>) -> JsValue {
-    let text = match v {
-        Decoded::Number(n) => n.to_string(),
-        Decoded::Bool(b) => b.to_string(),
-        Decoded::Raw(v) => v.text().to_owned(),
-        Decoded::Chats(chats) => {
-            let mut out = String::from("[");
-            for (i, c) in chats.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str("{\"chatId\":");
-                out.push_str(&c.chat_id.to_string());
-                out.push_str(",\"connectorId\":");
-                json::write_str(&mut out, &c.connector_id);
-                out.push_str(",\"connectorTitle\":");
-                json::write_str(&mut out, &c.connector_title);
-                out.push('}');
-            }
-            out.push(']');
-            out
-        }
-    };
-    text.into()
-}
-
 /// A JSON value of an answer as a JS value (`JSON.parse` of its own text).
 pub(crate) fn json_to_js(v: &Json) -> JsValue {
     interop::parse_json(&v.text().into()).unwrap_or(JsValue::UNDEFINED)
@@ -456,7 +408,7 @@ impl Client {
     }
 
     /// Settles the attempt in flight in `slot` with its answer: the result's JSON text
-    /// (`result_text`), an error record, or `undefined` when the call goes on
+    /// (`params::answer_text`), an error record, or `undefined` when the call goes on
     /// ([`Client::resume`]).
     fn settle(
         &self,
@@ -478,7 +430,7 @@ impl Client {
                 }
                 return JsValue::UNDEFINED;
             }
-            Some(Ok(success)) => success_text(&p.prepared, success),
+            Some(Ok(success)) => params::answer_text(&p.prepared, success).map(JsValue::from),
             Some(Err(e)) => Err(e),
         };
         match outcome {
@@ -762,7 +714,7 @@ impl Client {
 
     /// Runs the call in `slot` on from where it stands (waits, refreshes, attempts),
     /// within the `remaining_ms` of its timeout and the caller's signal. Resolves to the
-    /// result's JSON text (`result_text`).
+    /// result's JSON text (`params::answer_text`).
     pub fn resume(&self, slot: u32, remaining_ms: f64) -> Promise {
         let (core, pending) = (self.core.clone(), self.take(slot));
         promise(async move {
@@ -778,7 +730,9 @@ impl Client {
             }
             let bounds = start(p.signal, left, method)?.labelled(p.timeout_ms);
             let success = core.resume(&p.prepared, &bounds, p.run).await?;
-            success_text(&p.prepared, success).map_err(|e| core.redact(e))
+            params::answer_text(&p.prepared, success)
+                .map(JsValue::from)
+                .map_err(|e| core.redact(e))
         })
     }
 }
@@ -787,7 +741,7 @@ impl Client {
 /// `options`: `webhookUrl`, `accessToken` with `domain`/`clientEndpoint`, `bx24`, or a
 /// loaded `globalThis.BX24`. `timeoutMs` and `signal` bound the whole call, the wait
 /// for `BX24.init` included. Resolves to the new message id's JSON text
-/// (`result_text`).
+/// (`params::answer_text`).
 #[wasm_bindgen(js_name = crmMessageAdd)]
 pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
     let method = MESSAGE_ADD;
@@ -826,7 +780,11 @@ pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
             };
             return verified_add(&client.core, &prepared, &steps, settle).await;
         }
-        client.core.call(&prepared, &bounds).await.map(result_text)
+        client
+            .core
+            .call(&prepared, &bounds)
+            .await
+            .map(|d| d.json_text().into())
     })
 }
 

@@ -7,8 +7,9 @@
 //! missing), ids are positive integers or digit strings, `CRM_ENTITY_TYPE` is one of
 //! `lead`, `deal`, `company`, `contact` in any case.
 
+use crate::envelope::Success;
 use crate::error::{codes, Error};
-use crate::json::{JsonView, Shape};
+use crate::json::{write_str, Json, JsonView, Shape};
 
 /// `imopenlines.crm.message.add`: sends a message to the open-line chat of a CRM item.
 pub const MESSAGE_ADD: &str = "imopenlines.crm.message.add";
@@ -563,6 +564,56 @@ pub fn decode<J: JsonView>(
     }
 }
 
+/// What the caller gets from a call's success, as JSON text (the JS layer parses it
+/// once): for a page (`callPage`) the result with `total` and `next`, otherwise the
+/// decoded result ([`Decoded::json_text`]).
+pub fn answer_text(prepared: &Prepared, success: Success<Json>) -> Result<String, Error> {
+    if prepared.output != Output::Page {
+        return decode(prepared, success.status, success.result).map(|d| d.json_text());
+    }
+    let mut out = String::from("{\"result\":");
+    out.push_str(success.result.text());
+    for (key, n) in [("total", success.total), ("next", success.next)] {
+        if let Some(n) = n {
+            out.push_str(",\"");
+            out.push_str(key);
+            out.push_str("\":");
+            out.push_str(&n.to_string());
+        }
+    }
+    out.push('}');
+    Ok(out)
+}
+
+impl Decoded<Json> {
+    /// The JSON text of what the caller gets: ids are numbers, chats plain objects
+    /// (`chatId`, `connectorId`, `connectorTitle`), a raw result the portal's own text.
+    pub fn json_text(&self) -> String {
+        match self {
+            Decoded::Number(n) => n.to_string(),
+            Decoded::Bool(b) => b.to_string(),
+            Decoded::Raw(v) => v.text().to_owned(),
+            Decoded::Chats(chats) => {
+                let mut out = String::from("[");
+                for (i, c) in chats.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str("{\"chatId\":");
+                    out.push_str(&c.chat_id.to_string());
+                    out.push_str(",\"connectorId\":");
+                    write_str(&mut out, &c.connector_id);
+                    out.push_str(",\"connectorTitle\":");
+                    write_str(&mut out, &c.connector_title);
+                    out.push('}');
+                }
+                out.push(']');
+                out
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -852,5 +903,50 @@ mod tests {
             decode(&p, 200, json!(true)).expect("bool"),
             Decoded::Bool(true)
         );
+    }
+
+    /// A success as the portal sends it: `result` with the envelope's paging counts.
+    fn success(result: &str, total: Option<u64>, next: Option<u64>) -> Success<Json> {
+        let envelope = Json::parse(format!("{{\"result\":{result}}}")).expect("json");
+        Success {
+            status: 200,
+            result: envelope.get("result").expect("result"),
+            envelope,
+            total,
+            next,
+        }
+    }
+
+    #[test]
+    fn answers_reach_the_caller_as_json_text_of_what_they_decode_to() {
+        let text = |p: &Prepared, s| -> Value {
+            serde_json::from_str(&answer_text(p, s).expect("decodes")).expect("JSON text")
+        };
+        let add = prepare("crmMessageAdd", &seed()).expect("valid");
+        assert_eq!(text(&add, success("\"501\"", None, None)), json!(501));
+        let chats = chat_get(&json!({"crmEntityType": "deal", "crmEntity": 288})).expect("valid");
+        let listed =
+            r#"[{"CHAT_ID":"5","CONNECTOR_ID":"livechat","CONNECTOR_TITLE":"Say \"hi\"\n\u00e9"}]"#;
+        assert_eq!(
+            text(&chats, success(listed, None, None)),
+            json!([{"chatId": 5, "connectorId": "livechat", "connectorTitle": "Say \"hi\"\n\u{e9}"}])
+        );
+        let mut page = raw("crm.lead.list", None::<&Value>).expect("valid");
+        let leads = r#"[{"ID":"1"}, {"ID":"2"}]"#;
+        assert_eq!(
+            text(&page, success(leads, Some(120), Some(50))),
+            json!([{"ID": "1"}, {"ID": "2"}])
+        );
+        page.output = Output::Page;
+        assert_eq!(
+            text(&page, success(leads, Some(120), Some(50))),
+            json!({"result": [{"ID": "1"}, {"ID": "2"}], "total": 120, "next": 50})
+        );
+        assert_eq!(
+            text(&page, success("[]", Some(0), None)),
+            json!({"result": [], "total": 0})
+        );
+        let e = answer_text(&add, success("false", None, None)).expect_err("not an id");
+        assert_eq!(e.code(), "BAD_RESPONSE");
     }
 }
