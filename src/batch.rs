@@ -21,6 +21,7 @@ use crate::client::{Client, Transport};
 use crate::envelope::{self, Body, HttpResponse};
 use crate::error::{codes, Details, Error, Outcome, Unanswered};
 use crate::json::{JsonView, Shape};
+use crate::outbox;
 use crate::params::{self, Decoded, Output, Params, Prepared};
 use crate::query;
 
@@ -190,8 +191,9 @@ pub fn halted(method: &str) -> Error {
         argument: None,
         outcome: Outcome::NotExecuted,
         retryable: crate::policy::retryable(Outcome::NotExecuted, "", true),
-        note: "",
+        note: crate::error::Note::None,
         verified: false,
+        candidates: Box::default(),
     })
 }
 
@@ -376,6 +378,13 @@ where
         .iter()
         .map(|(i, p)| Command::from_prepared(format!("m{i}"), p))
         .collect();
+    // Each message is in the client's outbox while it is sent.
+    let keys: RefCell<Vec<Option<u64>>> = RefCell::new(
+        sendable
+            .iter()
+            .map(|(_, p)| outbox::Sent::of(p).map(|s| client.outbox(|o| o.enter(s))))
+            .collect(),
+    );
     send(client, &commands, halt, options, &mut |first, chunk| {
         let mut entries = entries.borrow_mut();
         for (k, item) in chunk.iter().enumerate() {
@@ -395,6 +404,11 @@ where
                 },
                 Item::Failed(e) => Err(client.redact(e.clone())),
             };
+            if let Some(key) = keys.borrow_mut().get_mut(first + k).and_then(Option::take) {
+                let unknown = matches!(&outcome, Err(e) if e.outcome() == Outcome::Unknown);
+                let id = outcome.as_ref().ok().copied();
+                client.outbox(|o| o.close(key, id, unknown));
+            }
             if let Some(slot) = entries.get_mut(*index) {
                 *slot = Some(outcome);
             }
@@ -402,6 +416,10 @@ where
         progress(&tally(&entries));
     })
     .await;
+    // Messages never sent (the signal, or `halt`) leave the outbox.
+    for key in keys.into_inner().into_iter().flatten() {
+        client.outbox(|o| o.close(key, None, false));
+    }
     let entries = entries.into_inner();
     if sendable.is_empty() {
         progress(&tally(&entries));

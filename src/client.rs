@@ -13,8 +13,9 @@ use crate::auth::Auth;
 pub use crate::auth::Token;
 use crate::envelope::{self, HttpResponse, Success};
 use crate::error::{codes, Details, Error, Outcome, Unanswered};
-use crate::json::JsonView;
+use crate::json::{JsonView, Shape};
 use crate::limiter::{Limiter, Limits};
+use crate::outbox::{Outbox, Sent};
 use crate::params::{self, Decoded, Prepared};
 use crate::policy::{self, Next, Retry};
 use crate::wire::{self, HttpRequest};
@@ -114,6 +115,8 @@ pub struct Attempted {
     generation: u64,
     sent_at: f64,
     waited_ms: f64,
+    /// The message's entry in the client's [`Outbox`], for a message sent.
+    outbox: Option<u64>,
 }
 
 /// One HTTP exchange as `onRequest` reports it: no parameter value, no secret.
@@ -165,6 +168,8 @@ struct State {
     resets: Vec<(String, f64)>,
     /// Jitter's random state (xorshift).
     rng: u64,
+    /// This client's messages in flight or of unknown outcome, and its answered ids.
+    outbox: Outbox,
 }
 
 impl State {
@@ -222,6 +227,7 @@ impl<T: Transport> Client<T> {
                 retry: Retry::DEFAULT,
                 resets: Vec::new(),
                 rng: seed,
+                outbox: Outbox::default(),
             }),
         }
     }
@@ -422,8 +428,9 @@ impl<T: Transport> Client<T> {
                         argument: None,
                         outcome: Outcome::NotExecuted,
                         retryable: false,
-                        note: "",
+                        note: crate::error::Note::None,
                         verified: false,
+                        candidates: Box::default(),
                     }));
                 }
             }
@@ -443,14 +450,21 @@ impl<T: Transport> Client<T> {
 
     /// The next attempt's request, encoded with the current token.
     fn attempt(&self, prepared: &Prepared, run: &mut Run, waited_ms: f64) -> Attempted {
-        let s = self.state.borrow();
+        let mut s = self.state.borrow_mut();
         run.attempt += 1;
+        let outbox = Sent::of(prepared).map(|sent| s.outbox.enter(sent));
         Attempted {
             request: wire::encode(&s.auth, prepared),
             generation: s.generation,
             sent_at: self.transport.now_ms(),
             waited_ms,
+            outbox,
         }
+    }
+
+    /// Runs `f` on this client's [`Outbox`].
+    pub fn outbox<R>(&self, f: impl FnOnce(&mut Outbox) -> R) -> R {
+        f(&mut self.state.borrow_mut().outbox)
     }
 
     /// The first attempt of a call when it can be sent at once: no wait for the
@@ -518,10 +532,22 @@ impl<T: Transport> Client<T> {
         let error = match answer {
             Ok(success) => {
                 self.note_time(method, &success);
+                if let Some(key) = attempt.outbox {
+                    let id = match success.result.shape() {
+                        Shape::Number(n) if n >= 1.0 => Some(n as u64),
+                        Shape::String(s) => s.parse().ok(),
+                        _ => None,
+                    };
+                    self.outbox(|o| o.close(key, id, id.is_none()));
+                }
                 return Some(Ok(success));
             }
             Err(e) => e,
         };
+        if let Some(key) = attempt.outbox {
+            let unknown = error.outcome() == Outcome::Unknown;
+            self.outbox(|o| o.close(key, None, unknown));
+        }
         if error
             .code()
             .eq_ignore_ascii_case(codes::QUERY_LIMIT_EXCEEDED)

@@ -56,10 +56,14 @@ pub struct Details {
     /// Whether repeating the same call unchanged may succeed without risking a duplicate.
     pub retryable: bool,
     /// What the outcome means for the caller, appended to the message (e.g. "a message
-    /// may have been delivered"); empty when there is nothing to add.
-    pub note: &'static str,
+    /// may have been delivered").
+    pub note: Note,
     /// Whether the outcome was established by reading the chat back (verified delivery).
     pub verified: bool,
+    /// Verified delivery of a message of unknown outcome: the ids of messages by the
+    /// same author in the chat that this client cannot account for, any of which may be
+    /// this message, so its absence is not proven (empty otherwise).
+    pub candidates: Box<[u64]>,
 }
 
 impl fmt::Debug for Details {
@@ -75,6 +79,7 @@ impl fmt::Debug for Details {
             .field("retryable", &self.retryable)
             .field("note", &self.note)
             .field("verified", &self.verified)
+            .field("candidates", &self.candidates)
             .finish()
     }
 }
@@ -139,10 +144,27 @@ fn message(d: &Details) -> String {
     }
 }
 
-/// How the texts of an unanswered call end, by outcome.
-const MAY_HAVE_BEEN_DELIVERED: &str =
-    "; the portal may have executed it (a message may have been delivered), so it was not repeated";
-const NOT_SENT: &str = "; nothing was sent";
+/// How an error's text ends, by outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Note {
+    /// Nothing to add.
+    #[default]
+    None,
+    /// The request may have been executed: a message may have been delivered.
+    MayHaveBeenDelivered,
+    /// Nothing left the client.
+    NotSent,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Note::None => "",
+            Note::MayHaveBeenDelivered => "; the portal may have executed it (a message may have been delivered), so it was not repeated",
+            Note::NotSent => "; nothing was sent",
+        })
+    }
+}
 
 /// Why no answer was read (the transport's view).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,8 +221,9 @@ impl Error {
             argument: argument.map(str::to_owned),
             outcome: Outcome::NotExecuted,
             retryable: false,
-            note: "",
+            note: Note::None,
             verified: false,
+            candidates: Box::default(),
         }
     }
 
@@ -234,6 +257,29 @@ impl Error {
         self.details_mut().verified = verified;
     }
 
+    /// An unknown outcome that verification could not settle because the chat holds
+    /// messages by the same author that this client cannot account for (`ids`).
+    pub fn with_candidates(mut self, ids: Vec<u64>) -> Self {
+        let d = self.details_mut();
+        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
+        d.description = format!(
+            "{}; the chat holds messages by the same sender that this client cannot account for (ids {}), so the message's absence is not proven",
+            d.description,
+            list.join(", ")
+        );
+        d.candidates = ids.into_boxed_slice();
+        self
+    }
+
+    /// An unknown outcome whose request was still running when the call gave up: it may
+    /// store its message yet.
+    pub fn still_running(mut self) -> Self {
+        let d = self.details_mut();
+        d.description
+            .push_str("; the request was still running on the portal when the call gave up");
+        self
+    }
+
     /// The same error for another method (auth errors raised before a method is known).
     pub fn for_method(mut self, method: &str) -> Self {
         method.clone_into(&mut self.details_mut().method);
@@ -260,12 +306,13 @@ impl Error {
             argument,
             outcome,
             retryable: false,
-            note: "",
+            note: Note::None,
             verified: false,
+            candidates: Box::default(),
         };
         d.retryable = outcome::retryable(outcome, &lower, write);
         if outcome == Outcome::Unknown && write {
-            d.note = MAY_HAVE_BEEN_DELIVERED;
+            d.note = Note::MayHaveBeenDelivered;
         }
         if outcome::is_limit(&lower) {
             Error::RateLimited(d)
@@ -303,9 +350,9 @@ impl Error {
         };
         let mut d = Self::local(code, method, description, None);
         d.note = match outcome {
-            Outcome::Unknown if write => MAY_HAVE_BEEN_DELIVERED,
-            Outcome::NotExecuted => NOT_SENT,
-            _ => "",
+            Outcome::Unknown if write => Note::MayHaveBeenDelivered,
+            Outcome::NotExecuted => Note::NotSent,
+            _ => Note::None,
         };
         d.outcome = outcome;
         // An abort is the caller's own decision: never "try again".
@@ -338,7 +385,7 @@ impl Error {
         let description = format!("the portal answered HTTP {status} with {what}");
         let mut d = Self::local(codes::BAD_RESPONSE, method, description, None);
         if write {
-            d.note = MAY_HAVE_BEEN_DELIVERED;
+            d.note = Note::MayHaveBeenDelivered;
         }
         d.status = status;
         d.outcome = Outcome::Unknown;

@@ -54,6 +54,14 @@ fn to_js(e: Error) -> JsValue {
     if d.verified {
         set(&o, "verified", true.into());
     }
+    if !d.candidates.is_empty() {
+        let ids: Array = d
+            .candidates
+            .iter()
+            .map(|id| JsValue::from(*id as f64))
+            .collect();
+        set(&o, "candidates", ids.into());
+    }
     o
 }
 
@@ -178,17 +186,24 @@ fn bounds(options: &JsValue, method: &str, default_timeout: u32) -> Result<Bound
     start(signal, timeout_ms, method)
 }
 
-/// The steps of a verified send in JS: each request gets the call's timeout afresh,
+/// The steps of a verified send in JS: each request gets the call's timeout afresh (a
+/// message send the settle window more: it is watched, not aborted, past its timeout),
 /// and the settle window ends early (unsettled) when the caller's signal fires.
 struct JsSteps {
     signal: Option<JsValue>,
     timeout_ms: u32,
+    settle_ms: u32,
     method: &'static str,
 }
 
 impl verify::Steps<Fetch> for JsSteps {
     fn options(&self) -> Result<Bounds, Error> {
         start(self.signal.clone(), self.timeout_ms, self.method)
+    }
+
+    fn send_options(&self) -> Result<Bounds, Error> {
+        let watched = self.timeout_ms.saturating_add(self.settle_ms);
+        start(self.signal.clone(), watched, self.method)
     }
 
     fn settle(&self, ms: u32) -> LocalBoxFuture<'_, bool> {
@@ -359,6 +374,7 @@ impl Client {
                 let steps = JsSteps {
                     signal,
                     timeout_ms,
+                    settle_ms: settle,
                     method: MESSAGE_ADD,
                 };
                 let verified =
@@ -776,6 +792,7 @@ pub fn crm_message_add(params: JsValue, options: JsValue) -> Promise {
             let steps = JsSteps {
                 signal,
                 timeout_ms,
+                settle_ms: settle,
                 method,
             };
             return verified_add(&client.core, &prepared, &steps, settle).await;

@@ -43,6 +43,11 @@ pub trait JsonView: Clone {
     /// A number's shortest decimal text, as its own runtime prints it (JS `String(n)`);
     /// `None` when not a number. The core never formats floats itself.
     fn number_text(&self) -> Option<String>;
+    /// Whether the value is a string holding a lone surrogate (JS `'\uD800'`), which
+    /// its [`Shape::String`] shows as U+FFFD.
+    fn lone_surrogate(&self) -> bool {
+        false
+    }
 }
 
 /// How deep arrays and objects may nest (PHP's `max_input_nesting_level` is 64, so
@@ -195,13 +200,19 @@ impl Json {
 /// Unescapes a JSON string literal's text (quotes included); lone surrogates become
 /// U+FFFD, as they do when JS hands such a string to wasm.
 fn unescape(raw: &str) -> String {
+    unescaped(raw).0
+}
+
+/// [`unescape`], and whether the text held a lone surrogate.
+fn unescaped(raw: &str) -> (String, bool) {
     let inner = raw
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
         .unwrap_or(raw);
     if !inner.contains('\\') {
-        return inner.to_owned();
+        return (inner.to_owned(), false);
     }
+    let mut lone = false;
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     let hex4 = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
@@ -231,8 +242,14 @@ fn unescape(raw: &str) -> String {
                             chars = look;
                             0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
                         }
-                        _ => 0xFFFD,
+                        _ => {
+                            lone = true;
+                            0xFFFD
+                        }
                     }
+                } else if (0xDC00..0xE000).contains(&hi) {
+                    lone = true;
+                    0xFFFD
                 } else {
                     hi
                 };
@@ -243,7 +260,7 @@ fn unescape(raw: &str) -> String {
         };
         out.push(e);
     }
-    out
+    (out, lone)
 }
 
 /// Appends `s` as a JSON string literal: quotes, backslashes and control characters
@@ -573,6 +590,10 @@ impl JsonView for Json {
 
     fn number_text(&self) -> Option<String> {
         (self.node().kind == Kind::Number).then(|| self.text().to_owned())
+    }
+
+    fn lone_surrogate(&self) -> bool {
+        self.node().kind == Kind::String && unescaped(self.text()).1
     }
 }
 

@@ -16,6 +16,8 @@
 //! - [`policy`]: refresh-and-retry, wait-and-retry on a limit, or fail;
 //! - [`batch`]: batch commands, their splitting and their per-command results;
 //! - [`client`]: the life of a call over a [`client::Transport`];
+//! - [`message_text`]: a message's text as stored, as history shows it, and recognising it;
+//! - [`outbox`]: the messages a client sent or is sending, to tell them from others';
 //! - [`verify`]: settling an unknown message outcome by reading the chat back.
 //!
 //! The wasm build adds, importing the core and never the other way:
@@ -36,6 +38,8 @@ pub mod error;
 pub mod frame;
 pub mod json;
 pub mod limiter;
+pub mod message_text;
+pub mod outbox;
 pub mod outcome;
 pub mod params;
 pub mod policy;

@@ -245,6 +245,10 @@ impl<'a, J: JsonView> Fields<'a, J> {
     fn text(&self, js: &str, wire: &str) -> Result<String, Error> {
         match self.get(js) {
             v if php_empty(&v) => Err(self.empty(codes::ERROR_ARGUMENT, wire, js)),
+            // It would be sent as U+FFFD: not the text the caller passed.
+            Shape::String(_) if self.obj.get(js).is_some_and(|v| v.lone_surrogate()) => {
+                Err(self.invalid(wire, js, "well-formed text: it holds a lone surrogate"))
+            }
             Shape::String(s) => Ok(s),
             _ => Err(self.invalid(wire, js, "a string")),
         }

@@ -1,18 +1,34 @@
 //! Verified delivery: when a message's outcome is unknown, read the chat back to find
-//! out, and send it again only once the chat shows it was not stored.
+//! out, and send it again only once the chat proves it was not stored.
 //!
 //! `imopenlines.crm.message.add` takes no idempotency key. Before sending, the client
 //! reads the chat's last message id (the watermark) with `im.dialog.messages.get`
 //! (`LAST_ID: 0`, scope `im`). When the answer is lost, it reads the messages after the
-//! watermark (`FIRST_ID`, oldest first) and looks for one by the same author with the
-//! same text as the messenger stores it. Found: delivered, with its real id. Absent: the
-//! request may still be running on the portal, so the client waits a settle window and
-//! reads again; absent again, it sends once more. A wait or read it cannot finish (the
-//! caller's signal, a refused read) leaves the outcome unknown.
+//! watermark and looks for one by the same author whose text is the message's, as
+//! stored or as a current portal shows it ([`message_text::recognises`]). Found:
+//! delivered, with its real id. Not found, the message is sent again only on proof of
+//! absence, when all of these hold:
+//!
+//! - the request visibly ended: the portal's answer arrived (an error envelope, a body
+//!   cut short, a gateway's page) or the connection closed. A send with no answer in
+//!   its timeout is not aborted but watched for the settle window more; one still
+//!   running when that ends may yet store its message, so its outcome stays unknown;
+//! - the settle window passed since it ended, and a read after it shows the message
+//!   absent;
+//! - every message by the same author after the watermark is accounted for: an id this
+//!   client was answered with, or the text of one of its messages in flight or of
+//!   unknown outcome ([`Outbox`](crate::outbox::Outbox)). Any other (the operator
+//!   typing in the messenger, another app, a text the client cannot recognise) leaves
+//!   the outcome unknown, and the error names those messages (`candidates`).
+//!
+//! A wait or read that cannot finish (the caller's signal, a refused read) leaves the
+//! outcome unknown too.
 
 use crate::client::{Client, Transport};
 use crate::error::{Error, Outcome};
 use crate::json::{JsonView, Shape};
+#[cfg(doc)]
+use crate::message_text;
 use crate::params::{Decoded, Field, Output, Params, Prepared};
 
 /// The method that reads a chat's history.
@@ -21,57 +37,7 @@ pub const HISTORY: &str = "im.dialog.messages.get";
 /// The longest page `im.dialog.messages.get` returns.
 const PAGE: u64 = 50;
 
-/// The messenger's length limit: longer texts are cut to this many characters and
-/// ` (...)`.
-const MESSAGE_LIMIT: usize = 20_000;
-
-/// What a sent message is recognised by in the chat's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sent {
-    /// The chat it went to.
-    pub chat_id: u64,
-    /// The sender (`USER_ID`), the history's `author_id`.
-    pub author: u64,
-    /// The text as the messenger stores it ([`stored_text`]).
-    pub text: String,
-}
-
-impl Sent {
-    /// The message of a prepared `imopenlines.crm.message.add` call.
-    pub fn of(prepared: &Prepared) -> Option<Sent> {
-        let Params::Fields(fields) = &prepared.params else {
-            return None;
-        };
-        let field = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v);
-        match (field("CHAT_ID"), field("USER_ID"), field("MESSAGE")) {
-            (Some(Field::Int(chat_id)), Some(Field::Int(author)), Some(Field::Str(text))) => {
-                Some(Sent {
-                    chat_id: *chat_id,
-                    author: *author,
-                    text: stored_text(text),
-                })
-            }
-            _ => None,
-        }
-    }
-}
-
-/// What the messenger stores for a message text: `[BR]`, `[br]` and `#BR#` become line
-/// breaks, surrounding whitespace is trimmed, and a text longer than 20,006 characters
-/// is cut to 20,000 followed by ` (...)`.
-pub fn stored_text(raw: &str) -> String {
-    let text = ["[BR]", "[br]", "#BR#"]
-        .iter()
-        .fold(raw.to_owned(), |t, tag| crate::text::replace(&t, tag, "\n"));
-    let text = text.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0b']);
-    if text.chars().count() > MESSAGE_LIMIT + 6 {
-        let mut cut: String = text.chars().take(MESSAGE_LIMIT).collect();
-        cut.push_str(" (...)");
-        cut
-    } else {
-        text.to_owned()
-    }
-}
+pub use crate::outbox::Sent;
 
 fn history_call(chat_id: u64, position: (&'static str, u64), limit: u64) -> Prepared {
     Prepared {
@@ -147,6 +113,9 @@ pub enum Settled {
 pub trait Steps<T: Transport> {
     /// Fresh options (timeout and signal) for one request.
     fn options(&self) -> Result<T::Options, Error>;
+    /// Options for sending the message itself: its timeout does not abort it, which is
+    /// watched for the settle window more (a request still running may yet store it).
+    fn send_options(&self) -> Result<T::Options, Error>;
     /// Waits `ms`, unless the caller's signal fires first (`false` then).
     fn settle(&self, ms: u32) -> futures::future::LocalBoxFuture<'_, bool>;
 }
@@ -167,27 +136,67 @@ pub async fn read_watermark<T: Transport, S: Steps<T>>(
     .ok_or_else(|| Error::bad_response(HISTORY, 200, "a history without a message list", false))
 }
 
-/// Finds the first message matching `sent` after `mark` whose id is not `claimed` (by
-/// other messages of the same send). `Ok(None)`: not there (yet).
-pub async fn find<T: Transport, S: Steps<T>>(
+/// What a read of the chat after the watermark shows about a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Look {
+    /// It is there, with this id.
+    Found(u64),
+    /// It is not there, and every other message by its author is accounted for.
+    Absent,
+    /// It is not there, but these messages by its author are not this client's: its
+    /// absence is not proven.
+    Unproven(Vec<u64>),
+}
+
+/// Reads the chat after `mark` and looks for `sent` there ([`judge`]).
+pub async fn look<T: Transport, S: Steps<T>>(
     client: &Client<T>,
     steps: &S,
     sent: &Sent,
     mark: u64,
     claimed: &[u64],
-) -> Result<Option<u64>, Error> {
+) -> Result<Look, Error> {
     let history = read_after(client, steps, sent.chat_id, mark).await?;
-    Ok(first_unclaimed(&history, sent, claimed))
+    Ok(client.outbox(|o| judge(&history, sent, claimed, o)))
 }
 
-/// The first message of `history` by `sent`'s author with its text, not `claimed`.
-fn first_unclaimed(history: &[(u64, u64, String)], sent: &Sent, claimed: &[u64]) -> Option<u64> {
-    history
+/// What `history` (messages after the watermark, `(id, author, text)`) shows about
+/// `sent`: the first message by its author with its text whose id is neither
+/// `claimed` (by other messages of the same send) nor an id `outbox` was answered
+/// with; else whether every message by that author is one of this client's.
+pub fn judge(
+    history: &[(u64, u64, String)],
+    sent: &Sent,
+    claimed: &[u64],
+    outbox: &crate::outbox::Outbox,
+) -> Look {
+    let taken = |id: &u64| claimed.contains(id) || outbox.has_id(*id);
+    if let Some((id, _, _)) = history
         .iter()
-        .find(|(id, author, text)| {
-            *author == sent.author && *text == sent.text && !claimed.contains(id)
+        .find(|(id, author, text)| !taken(id) && sent.is(*author, text))
+    {
+        return Look::Found(*id);
+    }
+    let foreign: Vec<u64> = history
+        .iter()
+        .filter(|(id, author, text)| {
+            *author == sent.author
+                && !taken(id)
+                && !outbox.accounts_for(sent.chat_id, *id, *author, text)
         })
         .map(|(id, _, _)| *id)
+        .collect();
+    if foreign.is_empty() {
+        Look::Absent
+    } else {
+        Look::Unproven(foreign)
+    }
+}
+
+/// Whether the request behind an unknown outcome visibly ended (an answer of any kind
+/// arrived, or the connection closed); a timeout or an abort leaves it running.
+pub fn ended(e: &Error) -> bool {
+    !matches!(e, Error::Timeout(_) | Error::Aborted(_))
 }
 
 fn with_verified(mut e: Error, verified: bool) -> Error {
@@ -200,9 +209,9 @@ fn with_verified(mut e: Error, verified: bool) -> Error {
 const MAX_SENDS: u32 = 3;
 
 /// Sends `prepared` (a message) after the watermark `mark` was read, and settles an
-/// unknown outcome by reading the chat: found → delivered; absent after `settle_ms` →
-/// not stored, so sent again (at most `MAX_SENDS` sends in all). `claimed`: ids of
-/// other messages of the same send with the same author and text, never taken for this
+/// unknown outcome by reading the chat: found → delivered; proven absent after the
+/// settle window → not stored, so sent again (at most `MAX_SENDS` sends in all); else
+/// unknown. `claimed`: ids of other messages of the same send, never taken for this
 /// one (empty for a single send).
 pub async fn send<T: Transport, S: Steps<T>>(
     client: &Client<T>,
@@ -218,9 +227,9 @@ pub async fn send<T: Transport, S: Steps<T>>(
     let mut sends = 0;
     loop {
         sends += 1;
-        // A send after the first is verified: the chat showed the earlier one absent.
+        // A send after the first is verified: the chat proved the earlier one absent.
         let verified = sends > 1;
-        let answer = match steps.options() {
+        let answer = match steps.send_options() {
             Ok(o) => client.call(prepared, &o).await,
             Err(e) => Err(e),
         };
@@ -237,26 +246,36 @@ pub async fn send<T: Transport, S: Steps<T>>(
             Err(e) if e.outcome() == Outcome::Unknown => e,
             Err(e) => return Settled::Failed(with_verified(e, verified)),
         };
+        let found = |id: u64| {
+            client.outbox(|o| o.settled(&sent, Some(id)));
+            Settled::Delivered { id, verified: true }
+        };
         // First read: a request that ended on the portal (5xx, cut body, dropped after
         // storing) shows its message now.
-        match find(client, steps, &sent, mark, claimed).await {
-            Ok(Some(id)) => return Settled::Delivered { id, verified: true },
-            Ok(None) => {}
+        match look(client, steps, &sent, mark, claimed).await {
+            Ok(Look::Found(id)) => return found(id),
+            Ok(_) => {}
             Err(_) => return Settled::Failed(unknown),
         }
-        // The request may still be running: wait, then read again.
+        // Still running when the call gave up: it may store its message yet.
+        if !ended(&unknown) {
+            return Settled::Failed(unknown.still_running());
+        }
+        // It ended: wait the settle window, then read again.
         if !steps.settle(settle_ms).await {
             return Settled::Failed(unknown);
         }
-        match find(client, steps, &sent, mark, claimed).await {
-            Ok(Some(id)) => return Settled::Delivered { id, verified: true },
-            Ok(None) => {}
+        match look(client, steps, &sent, mark, claimed).await {
+            Ok(Look::Found(id)) => return found(id),
+            Ok(Look::Unproven(others)) => return Settled::Failed(unknown.with_candidates(others)),
+            Ok(Look::Absent) => {}
             Err(_) => return Settled::Failed(unknown),
         }
         if sends >= MAX_SENDS {
             return Settled::Failed(unknown);
         }
-        // Not stored: sending again cannot duplicate it.
+        // Proven absent: sending again cannot duplicate it.
+        client.outbox(|o| o.settled(&sent, None));
     }
 }
 
@@ -349,8 +368,9 @@ pub struct Entry {
 }
 
 /// Settles every unknown outcome of a mass send by reading the chats back, in item
-/// order: a match not claimed by another message of the send is this one's; those
-/// still absent after `settle_ms` are sent again through [`send`].
+/// order, by the rules of [`send`]: a match not claimed by another message of the send
+/// is this one's; one whose request ended and that is proven absent after
+/// `settle_ms` is sent again through [`send`]; any other stays unknown.
 pub async fn settle_many<T: Transport, S: Steps<T>>(
     client: &Client<T>,
     steps: &S,
@@ -362,10 +382,17 @@ pub async fn settle_many<T: Transport, S: Steps<T>>(
         .iter()
         .filter_map(|e| e.outcome.as_ref().ok().copied())
         .collect();
+    // Messages whose absence a read proved (the last read's verdict, per entry).
+    let mut looks: Vec<Option<Look>> = vec![None; entries.len()];
     for pass in 0..2 {
         // Before the second pass, the settle window (none to wait for: done).
-        if pass == 1 && (!entries.iter().any(unknown) || !steps.settle(settle_ms).await) {
-            return;
+        if pass == 1 {
+            let waiting = entries
+                .iter()
+                .any(|e| matches!(&e.outcome, Err(err) if err.outcome() == Outcome::Unknown && ended(err)));
+            if !waiting || !steps.settle(settle_ms).await {
+                break;
+            }
         }
         // Each chat's history after its watermark is read once per pass, for all of
         // its unknown messages.
@@ -378,36 +405,75 @@ pub async fn settle_many<T: Transport, S: Steps<T>>(
             let Ok(history) = read_after(client, steps, chat, mark).await else {
                 continue;
             };
-            for e in entries.iter_mut().filter(|e| unknown(e) && e.mark == mark) {
+            // Found messages first, so that no later item's check counts them.
+            for (e, verdict) in entries.iter_mut().zip(looks.iter_mut()) {
+                if !unknown(e) || e.mark != mark {
+                    continue;
+                }
                 let Some(sent) = e.prepared.as_ref().and_then(Sent::of) else {
                     continue;
                 };
                 if sent.chat_id != chat {
                     continue;
                 }
-                if let Some(id) = first_unclaimed(&history, &sent, &claimed) {
+                let look = client.outbox(|o| judge(&history, &sent, &claimed, o));
+                if let Look::Found(id) = look {
                     claimed.push(id);
+                    client.outbox(|o| o.settled(&sent, Some(id)));
                     e.outcome = Ok(id);
                     e.verified = true;
                 }
+                *verdict = Some(look);
+            }
+            // Then what stays unfound is judged against every message claimed.
+            for (e, verdict) in entries.iter_mut().zip(looks.iter_mut()) {
+                if !unknown(e) || e.mark != mark || verdict.is_none() {
+                    continue;
+                }
+                if let Some(sent) = e.prepared.as_ref().and_then(Sent::of) {
+                    if sent.chat_id == chat {
+                        *verdict = Some(client.outbox(|o| judge(&history, &sent, &claimed, o)));
+                    }
+                }
             }
         }
+        if pass == 0 {
+            // Only what the second read shows counts as proof.
+            looks.iter_mut().for_each(|l| *l = None);
+        }
     }
-    // Still absent after the settle window: not stored, so sent again.
-    for e in entries.iter_mut().filter(|e| unknown(e)) {
-        let Some(prepared) = e.prepared.clone() else {
+    // Proven absent: sent again; else the outcome stays unknown, saying why.
+    for (e, look) in entries.iter_mut().zip(looks) {
+        let Err(err) = &e.outcome else {
             continue;
         };
-        match send(client, steps, &prepared, e.mark, &claimed, settle_ms).await {
-            Settled::Delivered { id, .. } => {
-                claimed.push(id);
-                e.outcome = Ok(id);
-                e.verified = true;
+        if err.outcome() != Outcome::Unknown {
+            continue;
+        }
+        let err = err.clone();
+        match look {
+            _ if !ended(&err) => e.outcome = Err(err.still_running()),
+            Some(Look::Unproven(others)) => e.outcome = Err(err.with_candidates(others)),
+            Some(Look::Absent) => {
+                let Some(prepared) = e.prepared.clone() else {
+                    continue;
+                };
+                if let Some(sent) = Sent::of(&prepared) {
+                    client.outbox(|o| o.settled(&sent, None));
+                }
+                match send(client, steps, &prepared, e.mark, &claimed, settle_ms).await {
+                    Settled::Delivered { id, .. } => {
+                        claimed.push(id);
+                        e.outcome = Ok(id);
+                        e.verified = true;
+                    }
+                    Settled::Failed(err) => {
+                        e.verified = err.details().verified;
+                        e.outcome = Err(err);
+                    }
+                }
             }
-            Settled::Failed(err) => {
-                e.verified = err.details().verified;
-                e.outcome = Err(err);
-            }
+            _ => {}
         }
     }
 }
@@ -423,56 +489,77 @@ pub fn sorted_unique<T: Ord>(v: Vec<T>) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::Outbox;
     use serde_json::json;
 
     fn sent() -> Sent {
-        Sent {
-            chat_id: 8773,
-            author: 12,
-            text: "Hello".into(),
-        }
-    }
-
-    #[test]
-    fn texts_compare_as_the_messenger_stores_them() {
-        assert_eq!(stored_text("  a[BR]b#BR#c[br]d \n"), "a\nb\nc\nd");
-        let long = "x".repeat(20_010);
-        let stored = stored_text(&long);
-        assert!(stored.ends_with(" (...)"));
-        assert_eq!(stored.chars().count(), 20_006);
-        assert_eq!(stored_text(&"y".repeat(20_006)).chars().count(), 20_006);
+        Sent::new(8773, 12, "Hello https://x.y")
     }
 
     #[test]
     fn the_sent_message_is_read_from_the_prepared_call() {
         let p = crate::params::message_add(&json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 12, "chatId": 8773, "message": " Hello[BR]"}))
             .expect("valid");
-        assert_eq!(
-            Sent::of(&p),
-            Some(Sent {
-                chat_id: 8773,
-                author: 12,
-                text: "Hello".into()
-            })
-        );
+        assert_eq!(Sent::of(&p), Some(Sent::new(8773, 12, "Hello")));
+        assert_eq!(Sent::of(&p).map(|s| s.text), Some("Hello".to_owned()));
         let w = watermark_call(8773);
         assert_eq!(w.method, HISTORY);
         assert!(!w.write);
-    }
-
-    #[test]
-    fn a_match_is_the_first_unclaimed_message_by_the_same_author_and_text() {
-        let history = vec![
-            (101, 12, "Hello".to_owned()),
-            (102, 14, "Hello".to_owned()),
-            (103, 12, "Hello again".to_owned()),
-            (104, 12, "Hello".to_owned()),
-        ];
-        assert_eq!(first_unclaimed(&history, &sent(), &[]), Some(101));
-        assert_eq!(first_unclaimed(&history, &sent(), &[101]), Some(104));
-        assert_eq!(first_unclaimed(&history, &sent(), &[101, 104]), None);
         assert_eq!(watermark(&json!({"messages": [{"id": 7}]})), Some(7));
         assert_eq!(watermark(&json!({"messages": []})), Some(0));
         assert_eq!(watermark(&json!(false)), None);
+    }
+
+    #[test]
+    fn a_match_is_the_first_message_by_the_author_in_either_form_not_claimed() {
+        let o = Outbox::default();
+        let shown = "Hello [URL]https://x.y[/URL]".to_owned();
+        let history = vec![
+            (101, 12, shown.clone()),
+            (102, 14, shown.clone()),
+            (103, 12, "Hello https://x.y".to_owned()),
+        ];
+        assert_eq!(judge(&history, &sent(), &[], &o), Look::Found(101));
+        assert_eq!(judge(&history, &sent(), &[101], &o), Look::Found(103));
+        assert_eq!(
+            judge(&history, &sent(), &[101, 103], &o),
+            Look::Absent,
+            "another author's message is no reason to doubt"
+        );
+    }
+
+    #[test]
+    fn absence_is_proven_only_when_every_message_by_the_author_is_accounted_for() {
+        let mut o = Outbox::default();
+        let history = vec![
+            (201, 12, "Order [URL]https://x.y/1[/URL]".to_owned()),
+            (202, 12, "typed by the operator".to_owned()),
+            (203, 12, "answered".to_owned()),
+        ];
+        assert_eq!(
+            judge(&history, &sent(), &[], &o),
+            Look::Unproven(vec![201, 202, 203])
+        );
+        let other = o.enter(Sent::new(8773, 12, "Order https://x.y/1"));
+        o.close(other, None, true);
+        let answered = o.enter(Sent::new(8773, 12, "answered"));
+        o.close(answered, Some(203), false);
+        assert_eq!(judge(&history, &sent(), &[], &o), Look::Unproven(vec![202]));
+        assert_eq!(judge(&history, &sent(), &[202], &o), Look::Absent);
+    }
+
+    #[test]
+    fn only_an_answer_or_a_closed_connection_shows_that_a_request_ended() {
+        assert!(ended(&Error::network("m", "reset", true)));
+        assert!(ended(&Error::bad_response("m", 502, "an HTML page", true)));
+        assert!(!ended(&Error::timeout("m", 100, true)));
+        assert!(!ended(&Error::aborted("m", true)));
+        let e = Error::timeout("m", 100, true).with_candidates(vec![5, 7]);
+        assert_eq!(&*e.details().candidates, &[5, 7]);
+        assert!(e.to_string().contains("ids 5, 7"), "{e}");
+        assert!(Error::timeout("m", 100, true)
+            .still_running()
+            .to_string()
+            .contains("still running"));
     }
 }

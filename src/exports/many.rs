@@ -285,6 +285,7 @@ impl Client {
             let steps = JsSteps {
                 signal,
                 timeout_ms,
+                settle_ms: settle.unwrap_or(0),
                 method,
             };
             // With verification, each chat's watermark first (in batches); a chat that
@@ -321,7 +322,13 @@ impl Client {
                 &core,
                 prepared,
                 halt,
-                &mut || steps.options(),
+                &mut || {
+                    if settle.is_some() {
+                        steps.send_options()
+                    } else {
+                        steps.options()
+                    }
+                },
                 &mut report,
             )
             .await;

@@ -26,6 +26,7 @@ export function makeApi(load) {
       this.outcome = fields.outcome;
       this.retryable = fields.retryable;
       if (fields.verified) this.verified = true;
+      if (fields.candidates) this.candidates = fields.candidates;
     }
   }
 
@@ -178,12 +179,18 @@ export function makeApi(load) {
     throw toError(out);
   };
 
+  /** The brands of boxed primitives, which JSON would unbox. */
+  const BOXED = ['[object String]', '[object Number]', '[object Boolean]'];
+  const brand = Object.prototype.toString;
+
   /** How typed params become JSON: a value that JSON would change or drop (a Date, a
-   * boxed string, NaN, a function, a symbol, a BigInt) becomes `{}`, which no field
-   * accepts, so the module's error names that field rather than sending its JSON. */
+   * boxed string, number or boolean, NaN, a function, a symbol, a BigInt) becomes `{}`,
+   * which no field accepts, so the module's error names that field rather than sending
+   * its JSON. */
   function strict(key, value) {
     const t = typeof value;
     if (t === 'function' || t === 'symbol' || t === 'bigint' || (t === 'number' && !Number.isFinite(value))) return {};
+    if (t === 'object' && value !== null && key !== '' && BOXED.includes(brand.call(value))) return {};
     if (t !== 'object' && key !== '') {
       const given = this[key];
       if (given !== null && typeof given === 'object') return {};

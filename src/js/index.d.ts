@@ -342,6 +342,11 @@ export declare class Bitrix24Error extends Error {
   readonly retryable: boolean;
   /** Present (true) when the outcome was established by reading the chat back (`verify`). */
   readonly verified?: true;
+  /** With `verify`, on an `unknown` outcome: the ids of messages by the same sender in the
+   * chat that this client cannot account for (the operator typing in the messenger, another
+   * app, a text changed beyond recognition). Any of them may be this message, so it was not
+   * sent again: look at them to decide. */
+  readonly candidates?: readonly number[];
 }
 
 /** A Bitrix24 portal client: holds the auth (and refreshes a token once for all calls in

@@ -5,12 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, crmMessageAdd } from 'b24-openlines';
 import { rejectionOf, seed, usePortal } from './portal.mjs';
+import { PROBES } from './probes.mjs';
 
 const ctx = usePortal();
 const M = 'imopenlines.crm.message.add';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ledgerTexts = async () => (await ctx.portal.messages()).map((m) => m.message);
 const count = (texts, t) => texts.filter((x) => x === t).length;
+/** The i-th soak text: a probe text as apps send them (at most 300 characters), made unique. */
+const soakText = (i, tag) => `${Array.from(PROBES[i % PROBES.length]).slice(0, 300).join('')} soak ${i} ${tag}`;
 
 test('a message whose answer was lost after it was stored is found in the chat, with its id', async () => {
   const client = Client.fromWebhook(ctx.portal.webhook, { verify: true, settleMs: 300 });
@@ -69,7 +72,8 @@ test('without the im scope the watermark cannot be read: nothing is sent', async
   assert.equal(count(await ledgerTexts(), text), 0);
 });
 
-test('soak: 2,000 verified messages under every fault kind: 0 duplicates, 0 losses, 0 unknowns', { timeout: 300_000 }, async () => {
+for (const historyText of ['parsed', 'stored']) test(`soak, history as ${historyText}: 1,000 verified messages with links, entities and emoji under every fault kind: 0 duplicates, 0 losses, 0 unknowns`, { timeout: 300_000 }, async () => {
+  await ctx.portal.admin('settings', { historyText });
   // The portal's bucket is off here and limit refusals come only as injected faults:
   // no pacing and no automatic retries, so that verification alone is measured.
   const client = Client.fromWebhook(ctx.portal.webhook, { timeoutMs: 400, verify: true, settleMs: 800, limits: false, retry: false });
@@ -79,8 +83,9 @@ test('soak: 2,000 verified messages under every fault kind: 0 duplicates, 0 loss
     method: M, kind, count: 1_000_000, probability: 0.012, seed: 1000 + i,
     ...(kind === 'delay' ? { delayMs: 600 } : {}),
   })));
-  const N = 2000;
-  const texts = Array.from({ length: N }, (_, i) => `soak ${i} ${Math.random().toString(36).slice(2)}`);
+  const N = 1000;
+  const tag = Math.random().toString(36).slice(2);
+  const texts = Array.from({ length: N }, (_, i) => soakText(i, tag));
   const outcomes = new Array(N);
   let next = 0;
   // 8 senders at a time.
@@ -116,7 +121,7 @@ test('soak: 2,000 verified messages under every fault kind: 0 duplicates, 0 loss
     }
   }
   const faults = (await ctx.portal.requests()).filter((r) => r.fault).length;
-  console.log(`# verified soak: ${N} messages, ${faults} faults injected: ${JSON.stringify(tally)}`);
+  console.log(`# verified soak (${historyText} history): ${N} messages, ${faults} faults injected: ${JSON.stringify(tally)}`);
   assert.ok(faults >= N * 0.1, `at least 10% faults (${faults})`);
   assert.equal(tally.duplicates, 0);
   assert.equal(tally.lost, 0);
@@ -149,7 +154,8 @@ test('a mass send with verify settles a batch whose answer was lost: found messa
   assert.deepEqual(progress.at(-1), { done: 60, total: 60, delivered: 60, failed: 0, unknown: 0 });
 });
 
-test('soak: 2,000 messages through verified mass sends, lost and slow batches included: 0 duplicates, 0 losses, 0 unknowns', { timeout: 300_000 }, async () => {
+for (const historyText of ['parsed', 'stored']) test(`soak, history as ${historyText}: 1,000 messages with links, entities and emoji through verified mass sends, lost and slow batches included: 0 duplicates, 0 losses, 0 unknowns`, { timeout: 300_000 }, async () => {
+  await ctx.portal.admin('settings', { historyText });
   const client = Client.fromWebhook(ctx.portal.webhook, { limits: false, retry: false, timeoutMs: 500, verify: true, settleMs: 900 });
   const before = (await ctx.portal.messages()).length;
   const kinds = ['drop_after_store', 'status500_after', 'status500_before', 'truncated', 'html', 'delay'];
@@ -159,7 +165,8 @@ test('soak: 2,000 messages through verified mass sends, lost and slow batches in
     ...(kind === 'delay' ? { delayMs: 700 } : {}),
   })));
   const tag = Math.random().toString(36).slice(2);
-  const items = Array.from({ length: 2000 }, (_, i) => ({ ...seed, message: `mass ${tag} ${i % 1900}` }));
+  // 50 texts twice: twins in one send.
+  const items = Array.from({ length: 1000 }, (_, i) => ({ ...seed, message: soakText(i % 950, tag) }));
   const entries = [];
   for (let i = 0; i < items.length; i += 500) {
     entries.push(...await client.crmMessageAddMany(items.slice(i, i + 500)));
@@ -180,7 +187,7 @@ test('soak: 2,000 messages through verified mass sends, lost and slow batches in
     else tally.failed++;
   }
   const ids = entries.filter((e) => e.ok).map((e) => e.id);
-  console.log(`# verified mass soak: ${items.length} messages, ${faulted} of the batches faulted: ${JSON.stringify(tally)}, ledger ${ledger.length}`);
+  console.log(`# verified mass soak (${historyText} history): ${items.length} messages, ${faulted} of the batches faulted: ${JSON.stringify(tally)}, ledger ${ledger.length}`);
   assert.ok(faulted >= 4, `faults hit batches (${faulted})`);
   assert.equal(tally.unknown, 0);
   assert.equal(tally.wrongText, 0, 'every id is its own message');

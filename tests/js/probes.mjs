@@ -1,0 +1,31 @@
+// Message texts as apps send them, for the verified-delivery tests: links, entities,
+// emoji, BB-codes and line-break codes, which a current portal's history shows changed.
+
+export const PROBES = [
+  'Order https://shop.example.com/o/1042 is ready',
+  'Pay here: https://pay.example.com/i?id=7&s=2.',
+  'Pay here: https://pay.example.com/i?id=7&amp;s=2&amp;t=3',
+  'Track www.post.example.com/t/XY12, thanks!',
+  'See (https://example.com/path) and https://example.com/a[1]',
+  "It's at https://example.com/it's here",
+  'Links: http://a.example, ftp://b.example; mailto://c.example? tel://+79001234567!',
+  'Tom &amp; Jerry &lt;3 &quot;quoted&quot; &#33; &#169; &amp;lt;',
+  '(C) 2026 Example (TM), (r) and (Tm)',
+  'a\u00a0b \u00a0 c\u00a0',
+  'line1<br />line2[BR]line3#BR#line4[br]line5 <br> <br/>',
+  'Hi 😀 👍🏽 🇷🇺 and 中文 and Заказ № 5',
+  '[b]bold[/b] [i]it[/i] <b>x</b> [color=#ff0000]red[/color]',
+  '[url=example.com]our site[/url] and [URL]https://a.example[/URL] and [url=https://b.example]https://b.example[/url]',
+  '[CODE]https://example.com &amp; (C)[/CODE] then https://x.example &amp; (C)',
+  'mail me: user@example.com or write to support@example.org',
+  'Hello [USER=1][/USER], your order https://shop.example.com/o/7 is paid',
+  '   \t padded https://pad.example   ',
+  `${'long '.repeat(4100)}https://cut.example/end`,
+  'Emoji only: 😀',
+  'https://example.com',
+  'www.example.com/only',
+  'gopher://not.a.link and ahttps://not.either',
+  'Quotes "https://q.example/x" {https://b.example/y}',
+  'A price: 5 &#036; and 7 &#124; 8 &#91;x&#93; &#092;',
+];
+
