@@ -1,6 +1,7 @@
 //! The unauthenticated admin API under `/_portal/`: the ledger, counters,
 //! reset, extra tokens and webhooks, scripted faults, run-time settings
-//! (limits, token lifetimes), the portal clock and fixtures.
+//! (limits, token lifetimes, what history returns as text), the portal clock
+//! and fixtures.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::random_credential;
+use crate::config::HistoryText;
 use crate::envelope::iso8601;
 use crate::faults::FaultSpec;
 use crate::fixtures::{self, Fixtures};
@@ -245,6 +247,7 @@ struct SettingsChange {
     operating_limit: Option<OperatingLimitChange>,
     token_ttl_seconds: Option<f64>,
     refresh_ttl_seconds: Option<f64>,
+    history_text: Option<HistoryText>,
 }
 
 fn settings_view(app: &App) -> Json<Value> {
@@ -304,6 +307,7 @@ async fn change_settings(State(app): State<Arc<App>>, bytes: Bytes) -> AdminResu
         settings.refresh_ttl_seconds = req
             .refresh_ttl_seconds
             .unwrap_or(settings.refresh_ttl_seconds);
+        settings.history_text = req.history_text.unwrap_or(settings.history_text);
         if req.rate_limit.is_some() {
             store.bucket = LeakyBucket::default();
         }

@@ -25,6 +25,31 @@ pub enum NonMemberCode {
     MessageAddError,
 }
 
+/// What `im.dialog.messages.get` returns as a message's `text` (§12 of the
+/// fact sheet).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HistoryText {
+    /// The stored text through the messenger's text parser
+    /// (`\Bitrix\Im\Text::parse`, see [`crate::text::parse`]): links
+    /// become `[URL]` BB-code, entities are decoded, … (current portals).
+    #[default]
+    Parsed,
+    /// The text as stored (see [`crate::text::store`]): portals from before
+    /// ~2023 and old on-premise installs.
+    Stored,
+}
+
 /// How to run a portal. `Config::default()` is what the CLI uses without flags.
 /// Its `Debug` output hides the secret and the token.
 #[derive(Clone)]
@@ -64,6 +89,8 @@ pub struct Config {
     /// second is a portal minute). The clock drives token expiry, the
     /// leaky bucket, the operating window and every `time` field.
     pub time_scale: f64,
+    /// What `im.dialog.messages.get` returns as a message's `text`.
+    pub history_text: HistoryText,
 }
 
 /// The request-rate limit of §5.1: a counter per portal that each REST
@@ -136,6 +163,7 @@ impl Default for Config {
             rate_limit: RateLimit::default(),
             operating_limit: OperatingLimit::default(),
             time_scale: 1.0,
+            history_text: HistoryText::default(),
         }
     }
 }
@@ -160,6 +188,7 @@ impl std::fmt::Debug for Config {
             .field("rate_limit", &self.rate_limit)
             .field("operating_limit", &self.operating_limit)
             .field("time_scale", &self.time_scale)
+            .field("history_text", &self.history_text)
             .finish()
     }
 }

@@ -4,19 +4,19 @@
 //! access by `\Bitrix\Im\Dialog::hasAccess`). The crate README lists the
 //! facts and their sources.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::HistoryText;
 use crate::crm;
 use crate::envelope::{iso8601, RestError};
 use crate::php;
 use crate::request::Params;
 use crate::state::{Directory, User};
-
-/// Longest text the messenger stores; a longer one is cut to this many
-/// characters and ` (...)` is appended (`CIMMessenger::MESSAGE_LIMIT`).
-pub const MESSAGE_LIMIT: usize = 20_000;
+use crate::text;
 
 /// Text of the note `imopenlines.crm.message.add` attaches to every
 /// message it sends. The server takes a localised string whose English
@@ -36,7 +36,7 @@ pub struct ChatMessage {
     pub author_id: i64,
     /// When it was stored, `date('c')`.
     pub date: String,
-    /// Text as stored (see [`stored_text`]).
+    /// Text as stored (see [`text::store`]).
     pub text: String,
     /// The attachment, if any.
     pub attach: Option<Attach>,
@@ -64,33 +64,15 @@ pub struct AttachBlock {
     pub message: String,
 }
 
-/// What the messenger stores for `MESSAGE`: `[BR]`, `[br]` and `#BR#`
-/// become line breaks, surrounding whitespace is trimmed (PHP `trim`), and
-/// a text longer than [`MESSAGE_LIMIT`] + 6 characters is cut to
-/// [`MESSAGE_LIMIT`] characters followed by ` (...)`.
-pub fn stored_text(raw: &str) -> String {
-    let text = raw
-        .replace("[BR]", "\n")
-        .replace("[br]", "\n")
-        .replace("#BR#", "\n");
-    let text = text.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0b']);
-    if text.chars().count() > MESSAGE_LIMIT + 6 {
-        let cut: String = text.chars().take(MESSAGE_LIMIT).collect();
-        format!("{cut} (...)")
-    } else {
-        text.to_owned()
-    }
-}
-
 /// Stores a message sent by `imopenlines.crm.message.add` in its chat's
 /// history, with the "sent automatically" note; the author has read the
-/// chat up to it.
+/// chat up to it. `text` is what the messenger stores ([`text::store`]).
 pub fn append_from_crm(
     dir: &mut Directory,
     id: i64,
     chat_id: i64,
     author_id: i64,
-    raw: &str,
+    text: String,
     now: f64,
 ) {
     let attach = Attach {
@@ -105,7 +87,7 @@ pub fn append_from_crm(
         id,
         author_id,
         date: iso8601(now),
-        text: stored_text(raw),
+        text,
         attach: Some(attach),
     });
     dir.last_read.insert((chat_id, author_id), id);
@@ -234,7 +216,7 @@ struct MessageOut<'a> {
     chat_id: i64,
     author_id: i64,
     date: &'a str,
-    text: &'a str,
+    text: Cow<'a, str>,
     unread: bool,
     uuid: Option<()>,
     replaces: [(); 0],
@@ -292,9 +274,7 @@ impl<'a> UserOut<'a> {
         Self {
             id: user.id,
             active: user.active,
-            name: format!("{} {}", user.name, user.last_name)
-                .trim()
-                .to_owned(),
+            name: user.full_name(),
             first_name: &user.name,
             last_name: &user.last_name,
             work_position: "",
@@ -334,11 +314,15 @@ struct Answer<'a> {
 }
 
 /// `im.dialog.messages.get` for `reader`: the answer, or `false` for a
-/// private dialogue this portal does not have.
+/// private dialogue this portal does not have. Each message's `text` is
+/// what `text_mode` says: the stored text through the messenger's parser
+/// ([`text::parse`], current portals, user names as they are now) or the
+/// stored text itself (old portals).
 pub fn dialog_messages_get(
     dir: &Directory,
     reader: i64,
     params: &Params,
+    text_mode: HistoryText,
 ) -> Result<Box<serde_json::value::RawValue>, RestError> {
     let args = upper_params(params);
     let chat_id_text;
@@ -401,7 +385,10 @@ pub fn dialog_messages_get(
             chat_id,
             author_id: m.author_id,
             date: &m.date,
-            text: &m.text,
+            text: match text_mode {
+                HistoryText::Parsed => Cow::Owned(text::parse(&m.text, dir)),
+                HistoryText::Stored => Cow::Borrowed(m.text.as_str()),
+            },
             unread: last_read.is_some_and(|read| read < m.id),
             uuid: None,
             replaces: [],
@@ -512,17 +499,6 @@ fn select<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stored_text_trims_breaks_and_cuts() {
-        assert_eq!(stored_text("  a[BR]b#BR#c[br]d \n"), "a\nb\nc\nd");
-        let long = "x".repeat(MESSAGE_LIMIT + 6);
-        assert_eq!(stored_text(&long), long);
-        let longer = "y".repeat(MESSAGE_LIMIT + 7);
-        let cut = stored_text(&longer);
-        assert!(cut.ends_with("y (...)"));
-        assert_eq!(cut.chars().count(), MESSAGE_LIMIT + 6);
-    }
 
     #[test]
     fn dialog_ids_follow_the_server_pattern() {

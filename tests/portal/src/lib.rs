@@ -15,6 +15,10 @@
 //! ```
 //!
 //! Inside an async context use [`serve`], which returns a [`Portal`] handle.
+//!
+//! [`text`] models what the messenger stores of a sent text and what
+//! `im.dialog.messages.get` returns for it ([`text::store`], [`text::parse`]),
+//! usable on their own as an oracle.
 
 mod admin;
 mod auth;
@@ -36,8 +40,9 @@ mod rest;
 mod seed;
 mod server;
 mod state;
+pub mod text;
 
-pub use config::{Config, NonMemberCode, OperatingLimit, RateLimit, DEFAULT_SCOPE};
+pub use config::{Config, HistoryText, NonMemberCode, OperatingLimit, RateLimit, DEFAULT_SCOPE};
 pub use request::{
     read as read_rest_request, Presented, RestRequest, RestTarget, Transport, WebhookPath,
 };

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use b24_portal::{Config, NonMemberCode, OperatingLimit, RateLimit, DEFAULT_SCOPE};
+use b24_portal::{Config, HistoryText, NonMemberCode, OperatingLimit, RateLimit, DEFAULT_SCOPE};
 use clap::Parser;
 
 /// A local Bitrix24 portal serving the imopenlines.crm.* REST methods.
@@ -76,6 +76,10 @@ struct Cli {
     /// minute); drives token expiry, limits and every time field.
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     time_scale: f64,
+    /// What im.dialog.messages.get returns as a message's text: parsed by the
+    /// messenger's text parser (current portals) or as stored (old portals).
+    #[arg(long, value_enum, default_value_t = HistoryText::Parsed)]
+    history_text: HistoryText,
 }
 
 fn main() -> ExitCode {
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
             cost_seconds: cli.operating_cost,
         },
         time_scale: cli.time_scale,
+        history_text: cli.history_text,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -17,6 +17,7 @@ use crate::list::{self, Page, Start};
 use crate::php;
 use crate::request::Params;
 use crate::state::{CrmItem, CrmType, MessageRecord, Store};
+use crate::text;
 
 /// A method's answer: its result, already encoded as JSON, and for a list
 /// method the page it is (`next`, `total`).
@@ -255,6 +256,9 @@ fn message_add(call: &mut Call<'_>) -> Result<Output, RestError> {
             NonMemberCode::MessageAddError => RestError::message_add_error(),
         });
     }
+    // A text that makes the messenger's parser recurse kills the PHP
+    // process (§12): the answer is a 500 and nothing is stored.
+    let stored = text::store(&text, &call.store.directory).map_err(|_| RestError::internal())?;
     let id = call.store.directory.next_message_id;
     call.store.directory.next_message_id += 1;
     call.store.ledger.messages.push(MessageRecord {
@@ -273,7 +277,7 @@ fn message_add(call: &mut Call<'_>) -> Result<Output, RestError> {
         id,
         chat_id,
         user_id,
-        &text,
+        stored,
         call.now,
     );
     raw(&id)
@@ -281,8 +285,13 @@ fn message_add(call: &mut Call<'_>) -> Result<Output, RestError> {
 
 /// `im.dialog.messages.get` (im module `dialogMessagesGet`, see `history`).
 fn dialog_messages_get(call: &mut Call<'_>) -> Result<Output, RestError> {
-    history::dialog_messages_get(&call.store.directory, call.caller.user_id, call.args.0)
-        .map(Output::plain)
+    history::dialog_messages_get(
+        &call.store.directory,
+        call.caller.user_id,
+        call.args.0,
+        call.store.settings.history_text,
+    )
+    .map(Output::plain)
 }
 
 #[derive(Serialize)]

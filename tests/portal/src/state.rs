@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
-use crate::config::{Config, OperatingLimit, RateLimit};
+use crate::config::{Config, HistoryText, OperatingLimit, RateLimit};
 use crate::faults::{FaultKind, FaultQueue};
 use crate::limits::{Clock, LeakyBucket, Operating};
 use crate::seed;
@@ -36,6 +36,15 @@ pub struct User {
     pub active: bool,
     /// Is a chat bot.
     pub bot: bool,
+}
+
+impl User {
+    /// Full name as the messenger writes it: `Name Last name`, trimmed.
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.name, self.last_name)
+            .trim()
+            .to_owned()
+    }
 }
 
 /// CRM item types `CRM_ENTITY_TYPE` may name.
@@ -427,6 +436,8 @@ pub struct Settings {
     pub token_ttl_seconds: f64,
     /// Lifetime of new refresh tokens, seconds.
     pub refresh_ttl_seconds: f64,
+    /// What `im.dialog.messages.get` returns as a message's `text`.
+    pub history_text: HistoryText,
 }
 
 impl Settings {
@@ -437,6 +448,7 @@ impl Settings {
             operating_limit: config.operating_limit,
             token_ttl_seconds: config.token_ttl.as_secs_f64(),
             refresh_ttl_seconds: config.refresh_ttl.as_secs_f64(),
+            history_text: config.history_text,
         }
     }
 }

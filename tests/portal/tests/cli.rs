@@ -207,6 +207,7 @@ fn help_lists_the_flags_and_bad_flags_fail() {
         "--operating-limit-secs",
         "--operating-cost",
         "--time-scale",
+        "--history-text",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }

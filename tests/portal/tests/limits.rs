@@ -48,6 +48,7 @@ fn limits_are_off_by_default() {
             "operatingLimit": {"enabled": false, "limitSeconds": 480.0, "costSeconds": null},
             "tokenTtlSeconds": 3600.0,
             "refreshTtlSeconds": 15552000.0,
+            "historyText": "parsed",
             "bucketLevel": 0.0
         })
     );
