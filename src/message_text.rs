@@ -107,7 +107,7 @@ const ENTITIES: [(&str, &str); 15] = [
 /// surrounding whitespace trimmed.
 pub fn canonical(t: &str) -> String {
     // Tags first: a link's end may split an entity (`…&#39[/URL];`).
-    let mut t = tags(&t.replace('\u{a0}', " "));
+    let mut t = tags(&text::replace(t, "\u{a0}", " "));
     // Each pass shortens the text, so this ends.
     while t.contains('&') {
         let next = ENTITIES
@@ -139,7 +139,7 @@ pub fn canonical(t: &str) -> String {
 fn tags(t: &str) -> String {
     let mut out = String::with_capacity(t.len());
     let mut rest = t;
-    while let Some(i) = rest.find(['[', '(']) {
+    while let Some(i) = rest.bytes().position(|b| b == b'[' || b == b'(') {
         out.push_str(rest.get(..i).unwrap_or_default());
         let tail = rest.get(i..).unwrap_or_default();
         let used = if starts_with_ci(tail, "[url]") {

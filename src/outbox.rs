@@ -71,7 +71,7 @@ pub const UNKNOWN_KEPT: usize = 256;
 pub struct Outbox {
     /// Messages in flight (`false`) or whose outcome is unknown (`true`), by key.
     open: Vec<(u64, bool, Sent)>,
-    ids: std::collections::VecDeque<u64>,
+    ids: Vec<u64>,
     next: u64,
 }
 
@@ -110,9 +110,9 @@ impl Outbox {
     /// Records the id of a message of this client (an answer, or found by reading).
     pub fn known(&mut self, id: u64) {
         if self.ids.len() >= IDS_KEPT {
-            self.ids.pop_front();
+            self.ids.remove(0);
         }
-        self.ids.push_back(id);
+        self.ids.push(id);
     }
 
     /// Verification settled a message of unknown outcome: found with `id`, or shown
