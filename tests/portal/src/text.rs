@@ -143,9 +143,8 @@ pub fn store(sent: &str, users: &dyn Users) -> Result<String, Refused> {
 ///    `[url]` tags and bare links become `[URL]…[/URL]` or
 ///    `[URL=link]text[/URL]`; `<nomodify>` tags are dropped; `[cut]…[/cut]`
 ///    becomes an HTML spoiler table; `(C)`, `(TM)`, `(R)` in any case become
-///    entities; the text is trimmed;
-/// 4. exactly `<br />` (and `#BR#`, `[br]`) becomes a line feed, the
-///    entities `&#169;`, `&#153;`, `&#174;` become `(c)`, `(tm)`, `(r)`, and
+///    `(c)`, `(tm)`, `(r)`; the text is trimmed;
+/// 4. exactly `<br />` (and `#BR#`, `[br]`) becomes a line feed, and
 ///    `&nbsp; &quot; &#092; &#036; &#33; &#91; &#93; &#39; &lt; &gt; &#124;
 ///    &amp;` are decoded, `&amp;` last (`&nbsp;` to a plain space);
 /// 5. the blocks of step 1 are put back.
@@ -465,14 +464,11 @@ fn convert_text(text: &str) -> String {
     let text = convert_anchors(&text);
     let text = convert_cuts(&text);
     let text = text
-        .replace("(c)", "&#169;")
-        .replace("(C)", "&#169;")
-        .replace("(tm)", "&#153;")
-        .replace("(TM)", "&#153;")
-        .replace("(Tm)", "&#153;")
-        .replace("(tM)", "&#153;")
-        .replace("(r)", "&#174;")
-        .replace("(R)", "&#174;");
+        .replace("(C)", "(c)")
+        .replace("(TM)", "(tm)")
+        .replace("(Tm)", "(tm)")
+        .replace("(tM)", "(tm)")
+        .replace("(R)", "(r)");
     php_trim(&text).to_owned()
 }
 
@@ -860,18 +856,15 @@ fn trim_line_breaks(text: &str) -> String {
     )
 }
 
-/// What `Text::parse` does after the text parser: line-break codes, the
-/// entities the parser made of `(c)`, `(tm)`, `(r)`, then the HTML entities,
+/// What `Text::parse` does after the text parser: line-break codes, then the
+/// HTML entities (not `&#169;` and the other sign entities, fact sheet §12),
 /// each replacement over the whole text in this order (`&amp;` last, so
 /// `&amp;lt;` gives `&lt;`).
 fn decode_entities(text: &str) -> String {
-    const STEPS: [(&str, &str); 18] = [
+    const STEPS: [(&str, &str); 15] = [
         ("<br />", "\n"),
         ("#BR#", "\n"),
         ("[br]", "\n"),
-        ("&#169;", "(c)"),
-        ("&#153;", "(tm)"),
-        ("&#174;", "(r)"),
         ("&nbsp;", " "),
         ("&quot;", "\""),
         ("&#092;", "\\"),
