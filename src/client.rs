@@ -13,7 +13,7 @@ use crate::auth::Auth;
 pub use crate::auth::Token;
 use crate::envelope::{self, HttpResponse, Success};
 use crate::error::{codes, Details, Error, Outcome, Unanswered};
-use crate::json::{JsonView, Shape};
+use crate::json::JsonView;
 use crate::limiter::{Limiter, Limits};
 use crate::outbox::{Outbox, Sent};
 use crate::params::{self, Decoded, Prepared};
@@ -533,9 +533,9 @@ impl<T: Transport> Client<T> {
             Ok(success) => {
                 self.note_time(method, &success);
                 if let Some(key) = attempt.outbox {
-                    let id = match success.result.shape() {
-                        Shape::Number(n) if n >= 1.0 => Some(n as u64),
-                        Shape::String(s) => s.parse().ok(),
+                    let id = match params::decode(prepared, success.status, success.result.clone())
+                    {
+                        Ok(Decoded::Number(id)) => Some(id),
                         _ => None,
                     };
                     self.outbox(|o| o.close(key, id, id.is_none()));

@@ -45,12 +45,13 @@ pub fn stored(raw: &str) -> String {
         let tail = rest.get(at + 6..).unwrap_or_default();
         let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
         let code = digits > 0 && tail.get(digits..).is_some_and(|t| t.starts_with(']'));
-        let used = if code { at + 7 + digits } else { at + 1 };
-        if !code {
-            out.push_str(rest.get(..used).unwrap_or_default());
+        // A code is dropped; anything else that starts like one is kept.
+        let (kept, used) = if code {
+            (at, at + 7 + digits)
         } else {
-            out.push_str(rest.get(..at).unwrap_or_default());
-        }
+            (at + 1, at + 1)
+        };
+        out.push_str(rest.get(..kept).unwrap_or_default());
         rest = rest.get(used..).unwrap_or_default();
     }
     out.push_str(rest);
@@ -81,7 +82,8 @@ pub fn recognises(stored: &str, canonical_stored: &str, shown: &str) -> bool {
 }
 
 /// The HTML entities the parser decodes (`&nbsp;` to a plain space), and the sign
-/// entities it writes for `(C)`, `(TM)` and `(R)`.
+/// entities `&#169;`, `&#153;` and `&#174;` (decoded to `(c)`, `(tm)`, `(r)` here so that
+/// a portal that decodes them and one that does not give the same form).
 const ENTITIES: [(&str, &str); 15] = [
     ("&nbsp;", " "),
     ("&quot;", "\""),

@@ -13,7 +13,7 @@ use crate::message_text;
 use crate::params::{Field, Params, Prepared, MESSAGE_ADD};
 
 /// What a sent message is recognised by in the chat's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Sent {
     /// The chat it went to.
     pub chat_id: u64,
@@ -21,26 +21,31 @@ pub struct Sent {
     pub author: u64,
     /// The text as the messenger stores it ([`message_text::stored`]).
     pub text: String,
-    /// Its canonical form ([`message_text::canonical`]).
-    pub canonical: String,
+    /// Its canonical form ([`message_text::canonical`]), made when first compared:
+    /// most messages are never looked for.
+    canonical: std::cell::OnceCell<String>,
 }
+
+/// Two messages are the same by chat, author and stored text (the canonical form
+/// follows from the text).
+impl PartialEq for Sent {
+    fn eq(&self, other: &Self) -> bool {
+        self.chat_id == other.chat_id && self.author == other.author && self.text == other.text
+    }
+}
+
+impl Eq for Sent {}
 
 impl Sent {
     /// The message of a prepared `imopenlines.crm.message.add` call.
     pub fn of(prepared: &Prepared) -> Option<Sent> {
-        if prepared.method != MESSAGE_ADD {
-            return None;
-        }
-        let Params::Fields(fields) = &prepared.params else {
-            return None;
-        };
-        let field = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v);
-        match (field("CHAT_ID"), field("USER_ID"), field("MESSAGE")) {
-            (Some(Field::Int(chat_id)), Some(Field::Int(author)), Some(Field::Str(text))) => {
-                Some(Sent::new(*chat_id, *author, text))
-            }
-            _ => None,
-        }
+        let (chat_id, author, text) = fields(prepared)?;
+        Some(Sent::new(chat_id, author, text))
+    }
+
+    /// The chat of a prepared `imopenlines.crm.message.add` call.
+    pub fn chat_of(prepared: &Prepared) -> Option<u64> {
+        fields(prepared).map(|(chat, _, _)| chat)
     }
 
     /// The message of `raw` text sent to `chat_id` as `author`.
@@ -49,14 +54,37 @@ impl Sent {
         Sent {
             chat_id,
             author,
-            canonical: message_text::canonical(&text),
             text,
+            canonical: std::cell::OnceCell::new(),
         }
     }
 
     /// Whether a history message (its author and text as shown) is this message.
     pub fn is(&self, author: u64, shown: &str) -> bool {
-        author == self.author && message_text::recognises(&self.text, &self.canonical, shown)
+        author == self.author
+            && message_text::recognises(
+                &self.text,
+                self.canonical
+                    .get_or_init(|| message_text::canonical(&self.text)),
+                shown,
+            )
+    }
+}
+
+/// `CHAT_ID`, `USER_ID` and `MESSAGE` of a prepared `imopenlines.crm.message.add`.
+fn fields(prepared: &Prepared) -> Option<(u64, u64, &str)> {
+    if prepared.method != MESSAGE_ADD {
+        return None;
+    }
+    let Params::Fields(fields) = &prepared.params else {
+        return None;
+    };
+    let field = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v);
+    match (field("CHAT_ID"), field("USER_ID"), field("MESSAGE")) {
+        (Some(Field::Int(chat)), Some(Field::Int(author)), Some(Field::Str(text))) => {
+            Some((*chat, *author, text.as_str()))
+        }
+        _ => None,
     }
 }
 

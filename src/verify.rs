@@ -382,9 +382,16 @@ pub async fn settle_many<T: Transport, S: Steps<T>>(
         .iter()
         .filter_map(|e| e.outcome.as_ref().ok().copied())
         .collect();
-    // Messages whose absence a read proved (the last read's verdict, per entry).
+    // Each entry's message, made once.
+    let sents: Vec<Option<Sent>> = entries
+        .iter()
+        .map(|e| e.prepared.as_ref().and_then(Sent::of))
+        .collect();
+    // What the last read showed of each entry still unknown after it.
     let mut looks: Vec<Option<Look>> = vec![None; entries.len()];
     for pass in 0..2 {
+        // Only what the read after the settle window shows counts as proof.
+        looks.iter_mut().for_each(|l| *l = None);
         // Before the second pass, the settle window (none to wait for: done).
         if pass == 1 {
             let waiting = entries
@@ -398,52 +405,39 @@ pub async fn settle_many<T: Transport, S: Steps<T>>(
         // its unknown messages.
         let chats: Vec<(u64, u64)> = entries
             .iter()
-            .filter(|e| unknown(e))
-            .filter_map(|e| Some((e.prepared.as_ref().and_then(Sent::of)?.chat_id, e.mark)))
+            .zip(&sents)
+            .filter(|(e, _)| unknown(e))
+            .filter_map(|(e, s)| Some((s.as_ref()?.chat_id, e.mark)))
             .collect();
         for (chat, mark) in sorted_unique(chats) {
             let Ok(history) = read_after(client, steps, chat, mark).await else {
                 continue;
             };
+            let here = |e: &Entry, s: &Option<Sent>| {
+                unknown(e) && e.mark == mark && s.as_ref().is_some_and(|s| s.chat_id == chat)
+            };
             // Found messages first, so that no later item's check counts them.
-            for (e, verdict) in entries.iter_mut().zip(looks.iter_mut()) {
-                if !unknown(e) || e.mark != mark {
-                    continue;
-                }
-                let Some(sent) = e.prepared.as_ref().and_then(Sent::of) else {
+            for (e, sent) in entries.iter_mut().zip(&sents) {
+                let Some(s) = sent.as_ref().filter(|_| here(e, sent)) else {
                     continue;
                 };
-                if sent.chat_id != chat {
-                    continue;
-                }
-                let look = client.outbox(|o| judge(&history, &sent, &claimed, o));
-                if let Look::Found(id) = look {
+                if let Look::Found(id) = client.outbox(|o| judge(&history, s, &claimed, o)) {
                     claimed.push(id);
-                    client.outbox(|o| o.settled(&sent, Some(id)));
+                    client.outbox(|o| o.settled(s, Some(id)));
                     e.outcome = Ok(id);
                     e.verified = true;
                 }
-                *verdict = Some(look);
             }
             // Then what stays unfound is judged against every message claimed.
-            for (e, verdict) in entries.iter_mut().zip(looks.iter_mut()) {
-                if !unknown(e) || e.mark != mark || verdict.is_none() {
-                    continue;
-                }
-                if let Some(sent) = e.prepared.as_ref().and_then(Sent::of) {
-                    if sent.chat_id == chat {
-                        *verdict = Some(client.outbox(|o| judge(&history, &sent, &claimed, o)));
-                    }
+            for ((e, sent), look) in entries.iter().zip(&sents).zip(looks.iter_mut()) {
+                if let Some(s) = sent.as_ref().filter(|_| here(e, sent)) {
+                    *look = Some(client.outbox(|o| judge(&history, s, &claimed, o)));
                 }
             }
-        }
-        if pass == 0 {
-            // Only what the second read shows counts as proof.
-            looks.iter_mut().for_each(|l| *l = None);
         }
     }
     // Proven absent: sent again; else the outcome stays unknown, saying why.
-    for (e, look) in entries.iter_mut().zip(looks) {
+    for ((e, sent), look) in entries.iter_mut().zip(&sents).zip(looks) {
         let Err(err) = &e.outcome else {
             continue;
         };
@@ -455,13 +449,11 @@ pub async fn settle_many<T: Transport, S: Steps<T>>(
             _ if !ended(&err) => e.outcome = Err(err.still_running()),
             Some(Look::Unproven(others)) => e.outcome = Err(err.with_candidates(others)),
             Some(Look::Absent) => {
-                let Some(prepared) = e.prepared.clone() else {
+                let (Some(prepared), Some(s)) = (e.prepared.as_ref(), sent) else {
                     continue;
                 };
-                if let Some(sent) = Sent::of(&prepared) {
-                    client.outbox(|o| o.settled(&sent, None));
-                }
-                match send(client, steps, &prepared, e.mark, &claimed, settle_ms).await {
+                client.outbox(|o| o.settled(s, None));
+                match send(client, steps, prepared, e.mark, &claimed, settle_ms).await {
                     Settled::Delivered { id, .. } => {
                         claimed.push(id);
                         e.outcome = Ok(id);

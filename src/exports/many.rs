@@ -295,18 +295,13 @@ impl Client {
                 let chats = verify::sorted_unique(
                     prepared
                         .iter()
-                        .filter_map(|p| p.as_ref().ok().and_then(verify::Sent::of))
-                        .map(|s| s.chat_id)
+                        .filter_map(|p| p.as_ref().ok().and_then(verify::Sent::chat_of))
                         .collect(),
                 );
                 let read = verify::read_watermarks(&core, &steps, &chats).await;
                 marks = chats.into_iter().zip(read).collect();
                 for p in prepared.iter_mut() {
-                    let chat = p
-                        .as_ref()
-                        .ok()
-                        .and_then(verify::Sent::of)
-                        .map(|s| s.chat_id);
+                    let chat = p.as_ref().ok().and_then(verify::Sent::chat_of);
                     if let Some((_, Err(e))) = marks.iter().find(|(c, _)| Some(*c) == chat) {
                         *p = Err(e.clone());
                     }
@@ -337,10 +332,7 @@ impl Client {
                 .zip(sent)
                 .map(|(p, outcome)| {
                     let prepared = p.ok();
-                    let chat = prepared
-                        .as_ref()
-                        .and_then(verify::Sent::of)
-                        .map(|s| s.chat_id);
+                    let chat = prepared.as_ref().and_then(verify::Sent::chat_of);
                     let mark = marks
                         .iter()
                         .find(|(c, _)| Some(*c) == chat)
