@@ -76,7 +76,16 @@ async function open(query = {}) {
 }
 
 const log = () => ctx.portal.admin('frame/log');
-const entriesFor = async (command, since) => (await log()).slice(since).filter((e) => e.command === command);
+// The parent page reports each decision with a fetch it does not wait for, so a report
+// may reach the portal after the answer (or the silence) the app saw: wait for it.
+const entriesFor = async (command, since, atLeast = 1) => {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const entries = (await log()).slice(since).filter((e) => e.command === command);
+    if (entries.length >= atLeast || Date.now() > deadline) return entries;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
 
 test('getInitData gives the placement options as an object, in both transports', async () => {
   for (const transport of ['post', 'get']) {
@@ -185,8 +194,9 @@ test('UI commands are accepted and left unanswered; openPath refuses paths it ma
   for (const [command, params] of [['openPath', { path: '/crm/deal/details/288/' }], ['selectUser', { mult: false }],
     ['selectCRM', { entityType: ['deal'] }], ['imOpenMessenger', { dialogId: 'chat8773' }], ['openApplication', {}],
     ['closeApplication', null], ['placementBindEvent', { event: 'x' }]]) {
+    const before = (await entriesFor(command, since, 0)).length;
     assert.equal(await card.send(command, params, 300), 'no answer', command);
-    const entries = await entriesFor(command, since);
+    const entries = await entriesFor(command, since, before + 1);
     assert.equal(entries.at(-1).accepted, true, command);
     assert.equal(entries.at(-1).answered, false, command);
   }
@@ -195,6 +205,8 @@ test('UI commands are accepted and left unanswered; openPath refuses paths it ma
   const main = await open();
   assert.equal(await main.send('placementBindEvent', { event: 'x' }, 300), 'no answer');
   assert.equal(await main.send('noSuchCommand', {}, 300), 'no answer');
+  await entriesFor('placementBindEvent', since, 2);
+  await entriesFor('noSuchCommand', since);
   const reasons = (await log()).slice(since).filter((e) => !e.accepted).map((e) => `${e.command}:${e.reason}`);
   assert.ok(reasons.includes('placementBindEvent:unknown') && reasons.includes('noSuchCommand:unknown'), JSON.stringify(reasons));
   // The object form of a message is understood too.
