@@ -38,6 +38,7 @@ pub mod error;
 pub mod frame;
 pub mod json;
 pub mod limiter;
+pub mod machine;
 pub mod message_text;
 pub mod outbox;
 pub mod outcome;

@@ -199,14 +199,15 @@ pub fn ended(e: &Error) -> bool {
     !matches!(e, Error::Timeout(_) | Error::Aborted(_))
 }
 
-fn with_verified(mut e: Error, verified: bool) -> Error {
+/// `e`, saying whether reading the chat established it.
+pub fn with_verified(mut e: Error, verified: bool) -> Error {
     e.set_verified(verified);
     e
 }
 
 /// How many times a message may be sent in all: a send is repeated only after the
 /// chat showed the previous one was not stored.
-const MAX_SENDS: u32 = 3;
+pub const MAX_SENDS: u32 = 3;
 
 /// Sends `prepared` (a message) after the watermark `mark` was read, and settles an
 /// unknown outcome by reading the chat: found → delivered; proven absent after the
@@ -318,6 +319,27 @@ where
         .collect()
 }
 
+/// One page of a history read: its messages as `(id, author, text)`, and the id to
+/// read on from when the page was full (`None`: the last page).
+pub fn page<J: JsonView>(result: &J, from: u64) -> (Vec<(u64, u64, String)>, Option<u64>) {
+    let list = messages(result);
+    let full = list.len() as u64 >= PAGE;
+    let mut out = Vec::new();
+    let mut last = None;
+    for m in &list {
+        let Some(id) = id_of(m.get("id")) else {
+            continue;
+        };
+        last = Some(last.map_or(id, |l: u64| l.max(id)));
+        if let (Some(author), Some(Shape::String(text))) =
+            (id_of(m.get("author_id")), m.get("text").map(|t| t.shape()))
+        {
+            out.push((id, author, text));
+        }
+    }
+    (out, last.filter(|l| full && *l > from))
+}
+
 /// Every message of `chat` after `mark`, oldest first, as `(id, author, text)`.
 async fn read_after<T: Transport, S: Steps<T>>(
     client: &Client<T>,
@@ -334,23 +356,11 @@ async fn read_after<T: Transport, S: Steps<T>>(
         let Decoded::Raw(result) = read else {
             return Ok(out);
         };
-        let list = messages(&result);
-        let full = list.len() as u64 >= PAGE;
-        let mut last = None;
-        for m in &list {
-            let Some(id) = id_of(m.get("id")) else {
-                continue;
-            };
-            last = Some(last.map_or(id, |l: u64| l.max(id)));
-            if let (Some(author), Some(Shape::String(text))) =
-                (id_of(m.get("author_id")), m.get("text").map(|t| t.shape()))
-            {
-                out.push((id, author, text));
-            }
-        }
-        match last {
-            Some(l) if full && l > from => from = l,
-            _ => return Ok(out),
+        let (list, next) = page(&result, from);
+        out.extend(list);
+        match next {
+            Some(l) => from = l,
+            None => return Ok(out),
         }
     }
 }

@@ -1,0 +1,424 @@
+//! The machine on its own, against scripted answers on a hand-moved clock.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use super::*;
+use crate::auth::Webhook;
+use crate::error::Outcome;
+use serde_json::{json, Value};
+
+fn prepared(text: &str) -> Prepared {
+    crate::params::message_add(&json!({"crmEntityType": "deal", "crmEntity": 288, "userId": 12, "chatId": 8773, "message": text}))
+        .expect("valid")
+}
+
+fn webhook() -> Config {
+    Config::new(Auth::Webhook(
+        Webhook::parse("https://portal.example/rest/12/hooksecret/", false).expect("ok"),
+    ))
+}
+
+fn token(refresh: bool) -> Config {
+    let mut c = Config::new(
+        Auth::token(Some("https://portal.example"), None, "old-token-1", false).expect("ok"),
+    );
+    if refresh {
+        c.source = Source::Refresh;
+    }
+    c
+}
+
+const WHOLE: Bounds = Bounds {
+    timeout_ms: 1_000,
+    whole: true,
+};
+
+fn actions(m: &mut Machine) -> Vec<Action> {
+    std::iter::from_fn(|| m.poll_action()).collect()
+}
+
+fn sends(actions: &[Action]) -> Vec<(ReqId, String, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { req, url, body, .. } => Some((*req, url.clone(), body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn done(actions: &[Action]) -> Option<&Result<Answer, Error>> {
+    actions.iter().find_map(|a| match a {
+        Action::Done { result, .. } => Some(result),
+        _ => None,
+    })
+}
+
+fn ok(req: ReqId, result: Value) -> Input {
+    Input::Response {
+        req,
+        status: 200,
+        body: json!({"result": result, "time": {"start": 1.0, "finish": 1.1}}).to_string(),
+        content_type: "application/json".to_owned(),
+    }
+}
+
+fn refused(req: ReqId, status: u16, code: &str) -> Input {
+    Input::Response {
+        req,
+        status,
+        body: json!({"error": code, "error_description": "refused"}).to_string(),
+        content_type: "application/json".to_owned(),
+    }
+}
+
+fn lost(req: ReqId) -> Input {
+    Input::NoResponse {
+        req,
+        why: NoAnswer::Network,
+        sent: true,
+        cause: "socket hang up".to_owned(),
+    }
+}
+
+#[test]
+fn a_call_is_one_send_and_one_done() {
+    let mut m = Machine::new(webhook(), 0.0);
+    let op = m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let a = actions(&mut m);
+    let s = sends(&a);
+    assert_eq!(s.len(), 1);
+    assert!(
+        s[0].1
+            .ends_with("/rest/12/hooksecret/imopenlines.crm.message.add"),
+        "{}",
+        s[0].1
+    );
+    assert!(s[0].2.contains("MESSAGE=Hi"), "{}", s[0].2);
+    m.handle(ok(s[0].0, json!(77)), 5.0);
+    let a = actions(&mut m);
+    assert!(
+        matches!(a.as_slice(), [Action::Done { op: o, result: Ok(Answer::Text(t)) }] if *o == op && t == "77")
+    );
+    assert_eq!(m.running(), 0);
+    assert_eq!(m.poll_timeout(), None);
+}
+
+#[test]
+fn a_lost_write_is_never_sent_again_and_says_it_may_have_been_delivered() {
+    let mut m = Machine::new(webhook(), 0.0);
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    m.handle(lost(s[0].0), 3.0);
+    let a = actions(&mut m);
+    assert!(sends(&a).is_empty());
+    let e = done(&a).unwrap().as_ref().unwrap_err();
+    assert_eq!(e.code(), codes::NETWORK_ERROR);
+    assert_eq!(e.outcome(), Outcome::Unknown);
+}
+
+#[test]
+fn the_deadline_cancels_a_request_in_flight_and_a_late_answer_changes_nothing() {
+    let mut m = Machine::new(webhook(), 0.0);
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    assert_eq!(m.poll_timeout(), Some(1_000.0));
+    m.handle(Input::Tick, 999.0);
+    assert!(actions(&mut m).is_empty(), "not yet");
+    m.handle(Input::Tick, 1_000.0);
+    let a = actions(&mut m);
+    assert!(matches!(a[0], Action::Cancel { req } if req == s[0].0));
+    let e = done(&a).unwrap().as_ref().unwrap_err();
+    assert_eq!(e.code(), codes::TIMEOUT);
+    assert!(e.to_string().contains("1000 ms"), "{e}");
+    m.handle(ok(s[0].0, json!(77)), 1_200.0);
+    assert!(actions(&mut m).is_empty());
+}
+
+#[test]
+fn concurrent_expired_calls_share_one_refresh_and_retry_once_each() {
+    let mut m = Machine::new(token(true), 0.0);
+    for i in 0..3 {
+        m.start(Call::Single(prepared(&format!("m{i}"))), WHOLE, false, 0.0);
+    }
+    let s = sends(&actions(&mut m));
+    assert_eq!(s.len(), 3);
+    for (req, _, body) in &s {
+        assert!(body.contains("auth=old-token-1"), "{body}");
+        m.handle(refused(*req, 401, "expired_token"), 10.0);
+    }
+    let a = actions(&mut m);
+    assert_eq!(
+        a.iter().filter(|a| matches!(a, Action::AskToken)).count(),
+        1,
+        "{a:?}"
+    );
+    assert!(sends(&a).is_empty());
+    m.handle(
+        Input::Token(TokenAnswer::Value(
+            Json::parse("\"new-token-2\"".to_owned()).unwrap(),
+        )),
+        20.0,
+    );
+    let s = sends(&actions(&mut m));
+    assert_eq!(s.len(), 3);
+    assert!(s.iter().all(|(_, _, b)| b.contains("auth=new-token-2")));
+    assert_eq!(m.refreshes(), 1);
+    for (i, (req, _, _)) in s.iter().enumerate() {
+        m.handle(ok(*req, json!(100 + i)), 30.0);
+    }
+    let a = actions(&mut m);
+    assert_eq!(
+        a.iter()
+            .filter(|a| matches!(a, Action::Done { result: Ok(_), .. }))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn a_refresh_that_never_answers_fails_its_waiters_with_the_cause_and_a_late_token_is_ignored() {
+    let mut c = token(true);
+    c.refresh_ms = 100;
+    let mut m = Machine::new(c, 0.0);
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    m.handle(refused(s[0].0, 401, "expired_token"), 5.0);
+    assert!(matches!(actions(&mut m).as_slice(), [Action::AskToken]));
+    assert_eq!(m.poll_timeout(), Some(105.0));
+    m.handle(Input::Tick, 105.0);
+    let a = actions(&mut m);
+    let e = done(&a).unwrap().as_ref().unwrap_err();
+    assert_eq!(e.code(), "expired_token");
+    assert!(
+        e.to_string()
+            .contains("the refresh function did not settle within 100 ms"),
+        "{e}"
+    );
+    m.handle(
+        Input::Token(TokenAnswer::Value(
+            Json::parse("\"late\"".to_owned()).unwrap(),
+        )),
+        200.0,
+    );
+    assert_eq!(m.refreshes(), 0);
+}
+
+#[test]
+fn a_known_expiry_is_refreshed_before_sending_and_a_failure_sends_nothing() {
+    let mut c = token(true);
+    c.expires_at = Some(50.0);
+    let mut m = Machine::new(c, 0.0);
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 60.0);
+    assert!(matches!(actions(&mut m).as_slice(), [Action::AskToken]));
+    m.handle(Input::Token(TokenAnswer::Rejected("no".to_owned())), 70.0);
+    let a = actions(&mut m);
+    assert!(sends(&a).is_empty());
+    let e = done(&a).unwrap().as_ref().unwrap_err();
+    assert_eq!(e.outcome(), Outcome::NotExecuted);
+    assert!(e.to_string().contains("nothing was sent"), "{e}");
+}
+
+#[test]
+fn limit_refusals_wait_and_go_again_with_the_wait_reported() {
+    let mut c = webhook();
+    c.observe = true;
+    let mut m = Machine::new(c, 0.0);
+    m.start(
+        Call::Single(prepared("Hi")),
+        Bounds {
+            timeout_ms: 60_000,
+            whole: true,
+        },
+        false,
+        0.0,
+    );
+    let s = sends(&actions(&mut m));
+    m.handle(refused(s[0].0, 503, "QUERY_LIMIT_EXCEEDED"), 10.0);
+    let a = actions(&mut m);
+    assert!(
+        matches!(&a[0], Action::Report(r) if r.code == "QUERY_LIMIT_EXCEEDED" && r.attempt == 1)
+    );
+    let wake = m.poll_timeout().unwrap();
+    assert!(wake > 10.0);
+    m.handle(Input::Tick, wake);
+    let mut s = sends(&actions(&mut m));
+    // The limiter was saturated by the refusal: a further wait may come first.
+    if s.is_empty() {
+        let wake = m.poll_timeout().unwrap();
+        m.handle(Input::Tick, wake);
+        s = sends(&actions(&mut m));
+    }
+    assert_eq!(s.len(), 1);
+    m.handle(ok(s[0].0, json!(5)), 3_000.0);
+    let a = actions(&mut m);
+    assert!(matches!(&a[0], Action::Report(r) if r.attempt == 2 && r.waited_ms > 0.0));
+    assert!(matches!(done(&a), Some(Ok(Answer::Text(t))) if t == "5"));
+}
+
+#[test]
+fn an_abort_while_waiting_for_the_limiter_sends_nothing_and_gives_the_place_back() {
+    let mut c = webhook();
+    c.limits = Some(crate::limiter::Limits::new(2.0, 1.0).unwrap());
+    let mut m = Machine::new(c, 0.0);
+    let first = m.start(Call::Single(prepared("a")), WHOLE, false, 0.0);
+    let second = m.start(Call::Single(prepared("b")), WHOLE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    assert_eq!(s.len(), 1, "the second waits for the limiter");
+    m.handle(Input::Abort(second), 1.0);
+    let a = actions(&mut m);
+    let e = done(&a).unwrap().as_ref().unwrap_err();
+    assert_eq!(
+        (e.code(), e.outcome()),
+        (codes::ABORTED, Outcome::NotExecuted)
+    );
+    m.handle(Input::Abort(first), 2.0);
+    let a = actions(&mut m);
+    assert!(matches!(a[0], Action::Cancel { req } if req == s[0].0));
+    let e = done(&a).unwrap().as_ref().unwrap_err();
+    assert_eq!((e.code(), e.outcome()), (codes::ABORTED, Outcome::Unknown));
+}
+
+fn history(messages: &[(u64, u64, &str)]) -> Value {
+    json!({"messages": messages.iter().map(|(id, a, t)| json!({"id": id, "author_id": a, "text": t})).collect::<Vec<_>>()})
+}
+
+#[test]
+fn a_verified_send_finds_its_lost_message_in_the_parsed_history() {
+    let mut m = Machine::new(webhook(), 0.0);
+    let call = Call::Verified {
+        prepared: prepared("Pay https://x.y/1"),
+        settle_ms: 500,
+    };
+    m.start(
+        call,
+        Bounds {
+            timeout_ms: 1_000,
+            whole: false,
+        },
+        false,
+        0.0,
+    );
+    let s = sends(&actions(&mut m));
+    assert!(s[0].1.ends_with("im.dialog.messages.get"));
+    m.handle(ok(s[0].0, history(&[(40, 3, "old")])), 1.0);
+    let s = sends(&actions(&mut m));
+    assert!(s[0].1.ends_with("imopenlines.crm.message.add"));
+    m.handle(
+        Input::Response {
+            req: s[0].0,
+            status: 502,
+            body: "<html>".into(),
+            content_type: "text/html".into(),
+        },
+        2.0,
+    );
+    let s = sends(&actions(&mut m));
+    assert!(s[0].2.contains("FIRST_ID=40"), "{}", s[0].2);
+    m.handle(
+        ok(s[0].0, history(&[(41, 12, "Pay [URL]https://x.y/1[/URL]")])),
+        3.0,
+    );
+    let a = actions(&mut m);
+    assert!(
+        matches!(done(&a), Some(Ok(Answer::Text(t))) if t == "41"),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_verified_send_proven_absent_after_the_settle_window_is_sent_once_more() {
+    let mut m = Machine::new(webhook(), 0.0);
+    let call = Call::Verified {
+        prepared: prepared("Hi"),
+        settle_ms: 500,
+    };
+    m.start(
+        call,
+        Bounds {
+            timeout_ms: 1_000,
+            whole: false,
+        },
+        false,
+        0.0,
+    );
+    let s = sends(&actions(&mut m));
+    m.handle(ok(s[0].0, history(&[])), 1.0);
+    let s = sends(&actions(&mut m));
+    m.handle(lost(s[0].0), 2.0);
+    let s = sends(&actions(&mut m));
+    m.handle(ok(s[0].0, history(&[])), 3.0);
+    assert!(actions(&mut m).is_empty(), "the settle window");
+    assert_eq!(m.poll_timeout(), Some(503.0));
+    m.handle(Input::Tick, 503.0);
+    let s = sends(&actions(&mut m));
+    m.handle(ok(s[0].0, history(&[])), 504.0);
+    let s = sends(&actions(&mut m));
+    assert!(
+        s[0].1.ends_with("imopenlines.crm.message.add"),
+        "sent again"
+    );
+    m.handle(ok(s[0].0, json!(9)), 505.0);
+    assert!(matches!(done(&actions(&mut m)), Some(Ok(Answer::Text(t))) if t == "9"));
+}
+
+#[test]
+fn a_mass_send_reports_progress_and_marks_a_lost_batch_unknown() {
+    let mut c = webhook();
+    c.limits = None;
+    let mut m = Machine::new(c, 0.0);
+    let items: Vec<_> = (0..60).map(|i| Ok(prepared(&format!("n{i}")))).collect();
+    let call = Call::Mass {
+        items,
+        halt: false,
+        settle_ms: None,
+    };
+    m.start(
+        call,
+        Bounds {
+            timeout_ms: 1_000,
+            whole: false,
+        },
+        false,
+        0.0,
+    );
+    let s = sends(&actions(&mut m));
+    assert!(s[0].1.ends_with("/batch"));
+    let results: serde_json::Map<String, Value> = (0..50)
+        .map(|i| (format!("m{i}"), json!(1000 + i)))
+        .collect();
+    m.handle(
+        ok(s[0].0, json!({"result": results, "result_error": []})),
+        1.0,
+    );
+    let a = actions(&mut m);
+    assert!(
+        matches!(
+            a[0],
+            Action::Progress {
+                counts: Progress {
+                    done: 50,
+                    total: 60,
+                    delivered: 50,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{a:?}"
+    );
+    let s = sends(&a);
+    m.handle(lost(s[0].0), 2.0);
+    let a = actions(&mut m);
+    let Some(Ok(Answer::Mass(entries))) = done(&a) else {
+        panic!("{a:?}")
+    };
+    assert_eq!(entries.iter().filter(|e| e.is_ok()).count(), 50);
+    assert!(entries[50..]
+        .iter()
+        .all(|e| matches!(e, Err(e) if e.outcome() == Outcome::Unknown)));
+}
