@@ -19,6 +19,9 @@
 //! [`text`] models what the messenger stores of a sent text and what
 //! `im.dialog.messages.get` returns for it ([`text::store`], [`text::parse`]),
 //! usable on their own as an oracle.
+//!
+//! [`sim::InProcess`] runs the portal without sockets on a clock that moves
+//! only when told, for deterministic simulations.
 
 mod admin;
 mod auth;
@@ -39,6 +42,7 @@ mod request;
 mod rest;
 mod seed;
 mod server;
+pub mod sim;
 mod state;
 pub mod text;
 

@@ -32,8 +32,22 @@ impl Clock {
         }
     }
 
+    /// A clock standing still at `unix`: it moves only when set or
+    /// advanced (for in-process simulations, see [`crate::sim`]).
+    pub fn stopped(unix: f64) -> Self {
+        Self {
+            real_base: 0.0,
+            virtual_base: unix,
+            scale: 0.0,
+        }
+    }
+
     /// Portal time, Unix seconds with microseconds.
     pub fn now(&self) -> f64 {
+        if self.scale == 0.0 {
+            // A stopped clock never reads the system time.
+            return self.virtual_base;
+        }
         self.virtual_base + (unix_now() - self.real_base) * self.scale
     }
 

@@ -23,7 +23,7 @@ use crate::envelope::{iso8601_millis, RestError, JSON_CONTENT_TYPE};
 use crate::php;
 use crate::request::{self, Params};
 use crate::rest;
-use crate::state::{App, RequestRecord};
+use crate::state::{App, Issued, RequestRecord};
 
 /// Routes of the token endpoint, with and without the trailing slash.
 pub fn routes() -> Router<Arc<App>> {
@@ -35,7 +35,7 @@ pub fn routes() -> Router<Arc<App>> {
 /// A successful exchange, fields in the order the docs show them.
 #[derive(Serialize)]
 struct Grant<'a> {
-    access_token: String,
+    access_token: &'a str,
     expires: i64,
     expires_in: i64,
     scope: String,
@@ -45,7 +45,7 @@ struct Grant<'a> {
     client_endpoint: String,
     member_id: &'a str,
     user_id: i64,
-    refresh_token: String,
+    refresh_token: &'a str,
 }
 
 fn invalid_request() -> RestError {
@@ -73,35 +73,14 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let clock = Instant::now();
-    let at = iso8601_millis(app.lock().clock.now());
+    let received = Instant::now();
+    let at = app.lock().clock.now();
     let params = request::parse_params(&method, uri.query(), &headers, &body);
-    let outcome = exchange(&app, &params);
-    let (status, body, error, user_id) = match outcome {
-        Ok((body, user_id)) => (StatusCode::OK, body, None, Some(user_id)),
-        Err(err) => (err.status, err.body(), Some(err.code), None),
-    };
-    let client = !php::is_empty(params.get("client_id"));
-    let record = RequestRecord {
-        id: 0,
-        at,
-        http_method: method.to_string(),
-        path: uri.path().to_owned(),
-        method: LOG_METHOD.to_owned(),
-        param_names: params.keys().cloned().collect(),
-        status: status.as_u16(),
-        error,
-        auth: if client { "client" } else { "none" },
-        user_id,
-        fault: None,
-        duration_ms: clock.elapsed().as_secs_f64() * 1000.0,
-        grant_type: Some(php::to_string(params.get("grant_type")).unwrap_or_default()),
-    };
-    if app.config.log {
-        eprintln!("{}", rest::log_line(&record));
+    let answer = answer(&app, &method, uri.path(), &params, received, at);
+    if let Some(line) = &answer.log_line {
+        eprintln!("{line}");
     }
-    app.lock().ledger.log(record);
-    let mut response = (status, body).into_response();
+    let mut response = (answer.status, answer.body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(JSON_CONTENT_TYPE),
@@ -109,9 +88,64 @@ async fn token(
     response
 }
 
+/// What the token endpoint answers, as [`answer`] decided and recorded it.
+pub struct TokenAnswer {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// JSON body: the grant, or `{error, error_description}`.
+    pub body: Vec<u8>,
+    /// The tokens issued, or the error code.
+    pub outcome: Result<Issued, String>,
+    /// The stderr line for the request, when `config.log` asks for one.
+    pub log_line: Option<String>,
+}
+
+/// One request at the token endpoint, synchronous: [`exchange`], then the
+/// request log entry (grant type and outcome, never a parameter value).
+/// `received` is the real time the request arrived (for its duration) and
+/// `at` the portal time.
+pub fn answer(
+    app: &App,
+    method: &Method,
+    path: &str,
+    params: &Params,
+    received: Instant,
+    at: f64,
+) -> TokenAnswer {
+    let (status, body, outcome, user_id) = match exchange(app, params) {
+        Ok((body, user_id, issued)) => (StatusCode::OK, body, Ok(issued), Some(user_id)),
+        Err(err) => (err.status, err.body(), Err(err.code), None),
+    };
+    let client = !php::is_empty(params.get("client_id"));
+    let record = RequestRecord {
+        id: 0,
+        at: iso8601_millis(at),
+        http_method: method.to_string(),
+        path: path.to_owned(),
+        method: LOG_METHOD.to_owned(),
+        param_names: params.keys().cloned().collect(),
+        status: status.as_u16(),
+        error: outcome.as_ref().err().cloned(),
+        auth: if client { "client" } else { "none" },
+        user_id,
+        fault: None,
+        duration_ms: received.elapsed().as_secs_f64() * 1000.0,
+        grant_type: Some(php::to_string(params.get("grant_type")).unwrap_or_default()),
+    };
+    let log_line = app.config.log.then(|| rest::log_line(&record));
+    app.lock().ledger.log(record);
+    TokenAnswer {
+        status,
+        body,
+        outcome,
+        log_line,
+    }
+}
+
 /// Checks the grant, the client and the refresh token, in that order, and
-/// counts the outcome. On success: the answer and the tokens' user.
-fn exchange(app: &App, params: &Params) -> Result<(Vec<u8>, i64), RestError> {
+/// counts the outcome. On success: the answer, the tokens' user and the
+/// tokens.
+fn exchange(app: &App, params: &Params) -> Result<(Vec<u8>, i64, Issued), RestError> {
     let text = |name: &str| php::to_string(params.get(name)).unwrap_or_default();
     let mut store = app.lock();
     let outcome = (|| {
@@ -150,7 +184,7 @@ fn exchange(app: &App, params: &Params) -> Result<(Vec<u8>, i64), RestError> {
             .split_once("://")
             .map_or(app.base_url.as_str(), |(_, host)| host);
         let grant = Grant {
-            access_token,
+            access_token: &access_token,
             expires: expires.floor() as i64,
             expires_in: settings.token_ttl_seconds.round() as i64,
             scope: scope.join(","),
@@ -160,10 +194,16 @@ fn exchange(app: &App, params: &Params) -> Result<(Vec<u8>, i64), RestError> {
             client_endpoint: format!("{}/rest/", app.base_url),
             member_id: &app.secrets.member_id,
             user_id,
-            refresh_token,
+            refresh_token: &refresh_token,
         };
         let body = serde_json::to_vec(&grant).map_err(|_| RestError::internal())?;
-        Ok((body, user_id))
+        let issued = Issued {
+            access_token,
+            refresh_token,
+            ttl: settings.token_ttl_seconds,
+            expires,
+        };
+        Ok((body, user_id, issued))
     })();
     match outcome {
         Ok(_) => store.ledger.counters.refreshes += 1,

@@ -6,6 +6,12 @@
 //! existence (`ERROR_METHOD_NOT_FOUND` before any credential check), then
 //! credentials and scope, then the operating-time limit, then the method's
 //! own validation.
+//!
+//! The work is synchronous and in two halves, [`admit`] (read the request,
+//! the rate limit, take a scripted fault) and [`answer`] (execute, envelope,
+//! ledger), so that the HTTP handler can sleep for a fault's delay between
+//! them and in-process callers ([`respond`], used by [`crate::sim`]) run
+//! the same code without any I/O.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,12 +35,17 @@ use crate::server::ConnectionControl;
 use crate::state::{App, RequestRecord, Store};
 
 /// What the portal decided to answer, before faults that mangle delivery.
-struct Reply {
-    status: StatusCode,
-    content_type: &'static str,
-    body: Vec<u8>,
-    error: Option<String>,
-    user_id: Option<i64>,
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `Content-Type` of the body.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+    /// Error code, for the request log.
+    pub error: Option<String>,
+    /// Authenticated user, for the request log.
+    pub user_id: Option<i64>,
 }
 
 impl Reply {
@@ -44,6 +55,17 @@ impl Reply {
             content_type: JSON_CONTENT_TYPE,
             body: err.body(),
             error: Some(err.code),
+            user_id: None,
+        }
+    }
+
+    /// The plain `404` for a path outside `/rest` (not in the request log).
+    fn not_found() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            content_type: "text/plain; charset=utf-8",
+            body: b"Not found\n".to_vec(),
+            error: None,
             user_id: None,
         }
     }
@@ -81,7 +103,9 @@ pub async fn handle(
     }
 }
 
-/// The request's work; `None` when the connection is to be dropped unanswered.
+/// The request's work over HTTP: [`admit`] (taking a scripted fault), the
+/// fault's delay, [`answer`], then what the fault does to the delivery.
+/// `None` when the connection is to be dropped unanswered.
 async fn process(
     app: Arc<App>,
     control: Option<Extension<ConnectionControl>>,
@@ -90,104 +114,28 @@ async fn process(
     headers: HeaderMap,
     body: Bytes,
 ) -> Option<Response> {
-    let clock = Instant::now();
-    let Some(request::RestRequest {
-        target,
-        mut params,
-        presented,
-    }) = request::read(&http_method, &uri, &headers, &body)
-    else {
-        return Some((StatusCode::NOT_FOUND, "Not found\n").into_response());
+    let arrival = Arrival {
+        http_method: &http_method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
     };
-    let method = target
-        .as_ref()
-        .map(|t| t.method.to_lowercase())
-        .unwrap_or_default();
-    let list_start = request::strip_reserved(&mut params);
-
-    let (start, admitted, fault) = {
-        let mut store = app.lock();
-        let start = store.clock.now();
-        let limit = store.settings.rate_limit;
-        let admitted = store.bucket.admit(&limit, start);
-        let fault = if admitted {
-            store.faults.take(&method)
-        } else {
-            store.ledger.counters.query_limit_exceeded.add(&method);
-            None
-        };
-        (start, admitted, fault)
+    let admitted = match admit(&app, &arrival, Faults::Scripted) {
+        Ok(admitted) => admitted,
+        Err(reply) => return Some(reply.into_response()),
     };
-    if let Some(FaultHit { delay_ms, .. }) = fault.filter(|f| f.delay_ms > 0) {
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    if let Some(delay) = admitted.fault_delay() {
+        tokio::time::sleep(delay).await;
     }
-    let kind = fault.map(|f| f.kind);
-    let mut reply = match kind {
-        _ if !admitted => Reply::error(RestError::query_limit_exceeded()),
-        Some(FaultKind::Html) => Reply {
-            status: StatusCode::BAD_GATEWAY,
-            content_type: "text/html; charset=utf-8",
-            body: faults::BAD_GATEWAY_PAGE.as_bytes().to_vec(),
-            error: None,
-            user_id: None,
-        },
-        Some(FaultKind::Status500Before) => Reply::error(RestError::internal()),
-        Some(FaultKind::ExpiredToken) => Reply::error(RestError::expired_token()),
-        Some(FaultKind::MessageAddError) => Reply::error(RestError::message_add_error()),
-        Some(FaultKind::QueryLimitExceeded) => Reply::error(RestError::query_limit_exceeded()),
-        Some(FaultKind::OperationTimeLimit) => Reply::error(RestError::operation_time_limit()),
-        _ => {
-            let cmd_order = if method == methods::BATCH {
-                request::batch_order(&http_method, uri.query(), &headers, &body)
-            } else {
-                Vec::new()
-            };
-            let call = Incoming {
-                params: &params,
-                list_start,
-                presented: &presented,
-                start,
-                cmd_order: &cmd_order,
-            };
-            execute(&app, target.as_ref(), &call)
-        }
-    };
-
-    let record = RequestRecord {
-        id: 0,
-        at: iso8601_millis(start),
-        http_method: http_method.to_string(),
-        path: request::redacted_path(uri.path()),
-        method: method.clone(),
-        param_names: params.keys().cloned().collect(),
-        status: reply.status.as_u16(),
-        error: reply.error.clone(),
-        auth: presented.kind(),
-        user_id: reply.user_id,
-        fault: kind,
-        duration_ms: clock.elapsed().as_secs_f64() * 1000.0,
-        grant_type: None,
-    };
-    if app.config.log {
-        eprintln!("{}", log_line(&record));
+    let Answered {
+        mut reply,
+        fault,
+        log_line,
+    } = answer(&app, &arrival, admitted);
+    if let Some(line) = log_line {
+        eprintln!("{line}");
     }
-    {
-        let mut store = app.lock();
-        let request_id = store.ledger.record(record);
-        if let Some(kind) = kind {
-            let at = iso8601_millis(store.clock.now());
-            store.faults.log.push(FaultRecord {
-                request: request_id,
-                method,
-                kind,
-                executed: kind.executes(),
-                status: reply.status.as_u16(),
-                at,
-            });
-        }
-    }
-
-    match kind {
+    match fault {
         Some(FaultKind::Truncated) => reply.body = faults::truncate(reply.body),
         Some(FaultKind::Status500After) => {
             let error = RestError::internal();
@@ -205,6 +153,215 @@ async fn process(
         _ => {}
     }
     Some(reply.into_response())
+}
+
+/// A REST request as it arrived: verb, URL, headers and raw body.
+#[derive(Clone, Copy)]
+pub struct Arrival<'a> {
+    /// HTTP verb.
+    pub http_method: &'a Method,
+    /// The URL (only its path and query string are read).
+    pub uri: &'a Uri,
+    /// Request headers (`Content-Type`, `Authorization`).
+    pub headers: &'a HeaderMap,
+    /// Raw body.
+    pub body: &'a [u8],
+}
+
+/// Whether a request may consume a scripted fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Faults {
+    /// Take the first matching fault from the queue (the HTTP path).
+    Scripted,
+    /// Leave the queue alone (in-process callers inject their own).
+    Ignored,
+}
+
+/// A request read and checked against the request-rate limit, waiting for
+/// [`answer`].
+pub struct Admitted {
+    /// Real time it arrived, for the request log's duration.
+    received: Instant,
+    target: Option<RestTarget>,
+    /// Parameters, reserved names removed.
+    params: Params,
+    list_start: Start,
+    presented: Presented,
+    /// Lower-cased method name (empty when the URL names none).
+    method: String,
+    /// Portal time it arrived.
+    start: f64,
+    /// Whether the leaky bucket let it through.
+    admitted: bool,
+    fault: Option<FaultHit>,
+}
+
+impl Admitted {
+    /// How long the consumed fault wants the answer held back, if at all.
+    pub fn fault_delay(&self) -> Option<Duration> {
+        self.fault
+            .as_ref()
+            .filter(|f| f.delay_ms > 0)
+            .map(|f| Duration::from_millis(f.delay_ms))
+    }
+}
+
+/// What [`answer`] decided and recorded.
+pub struct Answered {
+    /// The answer, before a fault mangles its delivery.
+    pub reply: Reply,
+    /// The fault the request consumed, if any.
+    pub fault: Option<FaultKind>,
+    /// The stderr line for the request, when `config.log` asks for one.
+    pub log_line: Option<String>,
+}
+
+/// First half of a REST request, synchronous: reads the URL, parameters and
+/// credentials, then, under one lock, checks the request-rate limit and
+/// (with [`Faults::Scripted`]) takes a scripted fault. `Err` is the final
+/// answer for a path outside `/rest` (a `404`, not recorded).
+pub fn admit(app: &App, arrival: &Arrival<'_>, faults: Faults) -> Result<Admitted, Reply> {
+    let received = Instant::now();
+    let Some(request::RestRequest {
+        target,
+        mut params,
+        presented,
+    }) = request::read(
+        arrival.http_method,
+        arrival.uri,
+        arrival.headers,
+        arrival.body,
+    )
+    else {
+        return Err(Reply::not_found());
+    };
+    let method = target
+        .as_ref()
+        .map(|t| t.method.to_lowercase())
+        .unwrap_or_default();
+    let list_start = request::strip_reserved(&mut params);
+
+    let mut store = app.lock();
+    let start = store.clock.now();
+    let limit = store.settings.rate_limit;
+    let admitted = store.bucket.admit(&limit, start);
+    let fault = if !admitted {
+        store.ledger.counters.query_limit_exceeded.add(&method);
+        None
+    } else if faults == Faults::Scripted {
+        store.faults.take(&method)
+    } else {
+        None
+    };
+    Ok(Admitted {
+        received,
+        target,
+        params,
+        list_start,
+        presented,
+        method,
+        start,
+        admitted,
+        fault,
+    })
+}
+
+/// Second half of a REST request, synchronous: the fault's answer or the
+/// method's (lookup, credentials, limits, handler, envelope), then the
+/// request log entry and the fault log entry.
+pub fn answer(app: &App, arrival: &Arrival<'_>, admitted: Admitted) -> Answered {
+    let Admitted {
+        received,
+        target,
+        params,
+        list_start,
+        presented,
+        method,
+        start,
+        admitted,
+        fault,
+    } = admitted;
+    let kind = fault.map(|f| f.kind);
+    let reply = match kind {
+        _ if !admitted => Reply::error(RestError::query_limit_exceeded()),
+        Some(FaultKind::Html) => Reply {
+            status: StatusCode::BAD_GATEWAY,
+            content_type: "text/html; charset=utf-8",
+            body: faults::BAD_GATEWAY_PAGE.as_bytes().to_vec(),
+            error: None,
+            user_id: None,
+        },
+        Some(FaultKind::Status500Before) => Reply::error(RestError::internal()),
+        Some(FaultKind::ExpiredToken) => Reply::error(RestError::expired_token()),
+        Some(FaultKind::MessageAddError) => Reply::error(RestError::message_add_error()),
+        Some(FaultKind::QueryLimitExceeded) => Reply::error(RestError::query_limit_exceeded()),
+        Some(FaultKind::OperationTimeLimit) => Reply::error(RestError::operation_time_limit()),
+        _ => {
+            let cmd_order = if method == methods::BATCH {
+                request::batch_order(
+                    arrival.http_method,
+                    arrival.uri.query(),
+                    arrival.headers,
+                    arrival.body,
+                )
+            } else {
+                Vec::new()
+            };
+            let call = Incoming {
+                params: &params,
+                list_start,
+                presented: &presented,
+                start,
+                cmd_order: &cmd_order,
+            };
+            execute(app, target.as_ref(), &call)
+        }
+    };
+
+    let record = RequestRecord {
+        id: 0,
+        at: iso8601_millis(start),
+        http_method: arrival.http_method.to_string(),
+        path: request::redacted_path(arrival.uri.path()),
+        method: method.clone(),
+        param_names: params.keys().cloned().collect(),
+        status: reply.status.as_u16(),
+        error: reply.error.clone(),
+        auth: presented.kind(),
+        user_id: reply.user_id,
+        fault: kind,
+        duration_ms: received.elapsed().as_secs_f64() * 1000.0,
+        grant_type: None,
+    };
+    let log_line = app.config.log.then(|| log_line(&record));
+    let mut store = app.lock();
+    let request_id = store.ledger.record(record);
+    if let Some(kind) = kind {
+        let at = iso8601_millis(store.clock.now());
+        store.faults.log.push(FaultRecord {
+            request: request_id,
+            method,
+            kind,
+            executed: kind.executes(),
+            status: reply.status.as_u16(),
+            at,
+        });
+    }
+    Answered {
+        reply,
+        fault: kind,
+        log_line,
+    }
+}
+
+/// A whole REST request, synchronous, without scripted faults: what the
+/// HTTP path answers for it, recorded the same way. For in-process callers
+/// (see [`crate::sim`]); it never logs, sleeps or spawns.
+pub fn respond(app: &App, arrival: &Arrival<'_>) -> Reply {
+    match admit(app, arrival, Faults::Ignored) {
+        Ok(admitted) => answer(app, arrival, admitted).reply,
+        Err(reply) => reply,
+    }
 }
 
 /// What a call brings besides its method: parameters, credentials, when it

@@ -20,7 +20,6 @@ use tokio::task::JoinHandle;
 use tower::Service;
 
 use crate::admin;
-use crate::auth::random_credential;
 use crate::config::{is_url_safe_credential, Config};
 use crate::oauth;
 use crate::rest;
@@ -170,19 +169,7 @@ pub async fn serve(config: Config) -> io::Result<Portal> {
         ip => ip,
     };
     let url = format!("http://{}", SocketAddr::new(url_ip, addr.port()));
-    let given_or_random =
-        |value: &Option<String>, bytes| value.clone().unwrap_or_else(|| random_credential(bytes));
-    let secrets = Secrets {
-        secret: given_or_random(&config.secret, 16),
-        token: given_or_random(&config.token, 24),
-        refresh_token: given_or_random(&config.refresh_token, 24),
-        client_id: config
-            .client_id
-            .clone()
-            .unwrap_or_else(|| format!("local.{}", random_credential(8))),
-        client_secret: given_or_random(&config.client_secret, 20),
-        member_id: random_credential(16),
-    };
+    let secrets = Secrets::from_config(&config);
     let app = Arc::new(App::new(config, url.clone(), secrets));
     let info = PortalInfo {
         addr,
@@ -268,9 +255,7 @@ async fn respond(
     mut request: Request<Incoming>,
 ) -> Response {
     if request.method() == Method::OPTIONS {
-        if request.uri().path().starts_with("/rest/") {
-            app.lock().ledger.counters.preflights += 1;
-        }
+        count_preflight(app, request.uri().path());
         let mut response = StatusCode::OK.into_response();
         add_cors(response.headers_mut());
         response.headers_mut().insert(
@@ -286,6 +271,13 @@ async fn respond(
     };
     add_cors(response.headers_mut());
     response
+}
+
+/// Counts a CORS preflight (`OPTIONS`) if it comes before a REST call.
+pub fn count_preflight(app: &App, path: &str) {
+    if path.starts_with("/rest/") {
+        app.lock().ledger.counters.preflights += 1;
+    }
 }
 
 /// The CORS headers the server sends on every REST answer (SRV-UTIL).

@@ -461,6 +461,9 @@ pub struct App {
     pub base_url: String,
     /// The default webhook secret, token pair and OAuth application.
     pub secrets: Secrets,
+    /// Where a stopped clock starts (after every reset too); `None` for
+    /// the real-time clock of `config.time_scale`.
+    stopped_at: Option<f64>,
     store: Mutex<Store>,
 }
 
@@ -480,12 +483,50 @@ pub struct Secrets {
     pub member_id: String,
 }
 
+impl Secrets {
+    /// The credentials `config` gives, random ones for those it leaves out.
+    /// Given values are used as they are (`serve` checks them first).
+    pub fn from_config(config: &Config) -> Self {
+        let given_or_random = |value: &Option<String>, bytes| {
+            value
+                .clone()
+                .unwrap_or_else(|| crate::auth::random_credential(bytes))
+        };
+        Self {
+            secret: given_or_random(&config.secret, 16),
+            token: given_or_random(&config.token, 24),
+            refresh_token: given_or_random(&config.refresh_token, 24),
+            client_id: config
+                .client_id
+                .clone()
+                .unwrap_or_else(|| format!("local.{}", crate::auth::random_credential(8))),
+            client_secret: given_or_random(&config.client_secret, 20),
+            member_id: crate::auth::random_credential(16),
+        }
+    }
+}
+
 /// Owner of the default webhook and token.
 pub const DEFAULT_USER: i64 = 1;
 
 impl App {
     /// A freshly seeded portal.
     pub fn new(config: Config, base_url: String, secrets: Secrets) -> Self {
+        Self::with_clock(config, base_url, secrets, None)
+    }
+
+    /// A freshly seeded portal whose clock stands still at `unix` and moves
+    /// only when set, also after a reset (see [`Clock::stopped`]).
+    pub fn stopped_at(config: Config, base_url: String, secrets: Secrets, unix: f64) -> Self {
+        Self::with_clock(config, base_url, secrets, Some(unix))
+    }
+
+    fn with_clock(
+        config: Config,
+        base_url: String,
+        secrets: Secrets,
+        stopped_at: Option<f64>,
+    ) -> Self {
         let store = Store {
             directory: seed::directory(),
             credentials: Credentials::default(),
@@ -501,6 +542,7 @@ impl App {
             config,
             base_url,
             secrets,
+            stopped_at,
             store: Mutex::new(store),
         };
         app.reset();
@@ -512,7 +554,16 @@ impl App {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Restores the seed, the start-up settings and the real-time clock;
+    /// The clock a portal starts with: real time at `config.time_scale`, or
+    /// stopped at the time given to [`App::stopped_at`].
+    fn fresh_clock(&self) -> Clock {
+        match self.stopped_at {
+            Some(unix) => Clock::stopped(unix),
+            None => Clock::new(self.config.time_scale),
+        }
+    }
+
+    /// Restores the seed, the start-up settings and the start-up clock;
     /// clears ledger, counters, faults, limits and extra credentials; and
     /// makes the default webhook, token and refresh token valid again.
     pub fn reset(&self) {
@@ -523,7 +574,7 @@ impl App {
         store.operating = Operating::default();
         store.bucket = LeakyBucket::default();
         store.settings = Settings::from_config(&self.config);
-        store.clock = Clock::new(self.config.time_scale);
+        store.clock = self.fresh_clock();
         store.frames = crate::parent::Frames::default();
         store.credentials = Credentials::default();
         let now = store.clock.now();
