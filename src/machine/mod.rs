@@ -178,8 +178,13 @@ pub enum Input {
         /// The runtime's text.
         cause: String,
     },
-    /// The token source answered [`Action::AskToken`].
-    Token(TokenAnswer),
+    /// The token source answered [`Action::AskToken`] number `ask`.
+    Token {
+        /// The request for a token this answers.
+        ask: u32,
+        /// What the source gave.
+        answer: TokenAnswer,
+    },
     /// The caller's signal fired for this call.
     Abort(OpId),
     /// The wake timer fired.
@@ -238,8 +243,12 @@ pub enum Action {
         /// The request.
         req: ReqId,
     },
-    /// Ask the token source for a new token; answer with `Input::Token`.
-    AskToken,
+    /// Ask the token source for a new token; answer with `Input::Token` and the same
+    /// `ask` (an answer to an earlier ask, which timed out, is ignored).
+    AskToken {
+        /// This request for a token.
+        ask: u32,
+    },
     /// Report an exchange (`onRequest`).
     Report(Report),
     /// A mass send's counts (`onProgress`).
@@ -338,7 +347,7 @@ struct Op {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Refresh {
     Idle,
-    Asked { until: Ms },
+    Asked { until: Ms, ask: u32 },
 }
 
 /// Everything of a client but its calls: what programs and exchanges share.
@@ -351,6 +360,8 @@ pub(crate) struct Shared {
     old_secrets: Vec<String>,
     refreshes: u64,
     refresh: Refresh,
+    /// Requests for a token so far.
+    asks: u32,
     refresh_ms: u32,
     /// A refresh that just failed, for the waiters of its generation.
     failed: Option<(u64, String)>,
@@ -388,10 +399,12 @@ impl Shared {
     /// Asks for a token unless a refresh is under way.
     pub(crate) fn ask_token(&mut self, now: Ms) {
         if self.refresh == Refresh::Idle {
+            self.asks = self.asks.wrapping_add(1);
             self.refresh = Refresh::Asked {
                 until: now + f64::from(self.refresh_ms),
+                ask: self.asks,
             };
-            self.out.push_back(Action::AskToken);
+            self.out.push_back(Action::AskToken { ask: self.asks });
         }
     }
 
@@ -480,6 +493,7 @@ impl Machine {
                 old_secrets: Vec::new(),
                 refreshes: 0,
                 refresh: Refresh::Idle,
+                asks: 0,
                 refresh_ms: config.refresh_ms,
                 failed: None,
                 limiter: config.limits.map(Limiter::new),
@@ -602,7 +616,7 @@ impl Machine {
                     self.answer(op, req, Err((cause, sent)), now);
                 }
             }
-            Input::Token(answer) => self.token(answer, now),
+            Input::Token { ask, answer } => self.token(ask, answer, now),
             Input::Abort(op) => self.abort(op, now),
             Input::Tick => self.tick(now),
         }
@@ -618,7 +632,7 @@ impl Machine {
     pub fn poll_timeout(&self) -> Option<Ms> {
         let mut at: Option<Ms> = None;
         let mut earliest = |t: Ms| at = Some(at.map_or(t, |a: Ms| a.min(t)));
-        if let Refresh::Asked { until } = self.shared.refresh {
+        if let Refresh::Asked { until, .. } = self.shared.refresh {
             earliest(until);
         }
         for op in self.ops.iter().flatten() {
@@ -792,7 +806,7 @@ impl Machine {
     }
 
     fn tick(&mut self, now: Ms) {
-        if let Refresh::Asked { until } = self.shared.refresh {
+        if let Refresh::Asked { until, .. } = self.shared.refresh {
             if now >= until {
                 let s = &self.shared;
                 let how = if s.source == Source::Bx24 {
@@ -815,9 +829,9 @@ impl Machine {
         self.each_op(now);
     }
 
-    fn token(&mut self, answer: TokenAnswer, now: Ms) {
-        if self.shared.refresh == Refresh::Idle {
-            return; // late: the refresh already timed out
+    fn token(&mut self, ask: u32, answer: TokenAnswer, now: Ms) {
+        if !matches!(self.shared.refresh, Refresh::Asked { ask: current, .. } if current == ask) {
+            return; // late: that refresh already timed out
         }
         let what = self.shared.source.what();
         let token = match answer {

@@ -153,15 +153,18 @@ fn concurrent_expired_calls_share_one_refresh_and_retry_once_each() {
     }
     let a = actions(&mut m);
     assert_eq!(
-        a.iter().filter(|a| matches!(a, Action::AskToken)).count(),
+        a.iter()
+            .filter(|a| matches!(a, Action::AskToken { .. }))
+            .count(),
         1,
         "{a:?}"
     );
     assert!(sends(&a).is_empty());
     m.handle(
-        Input::Token(TokenAnswer::Value(
-            Json::parse("\"new-token-2\"".to_owned()).unwrap(),
-        )),
+        Input::Token {
+            ask: 1,
+            answer: TokenAnswer::Value(Json::parse("\"new-token-2\"".to_owned()).unwrap()),
+        },
         20.0,
     );
     let s = sends(&actions(&mut m));
@@ -188,7 +191,10 @@ fn a_refresh_that_never_answers_fails_its_waiters_with_the_cause_and_a_late_toke
     m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
     let s = sends(&actions(&mut m));
     m.handle(refused(s[0].0, 401, "expired_token"), 5.0);
-    assert!(matches!(actions(&mut m).as_slice(), [Action::AskToken]));
+    assert!(matches!(
+        actions(&mut m).as_slice(),
+        [Action::AskToken { .. }]
+    ));
     assert_eq!(m.poll_timeout(), Some(105.0));
     m.handle(Input::Tick, 105.0);
     let a = actions(&mut m);
@@ -200,9 +206,10 @@ fn a_refresh_that_never_answers_fails_its_waiters_with_the_cause_and_a_late_toke
         "{e}"
     );
     m.handle(
-        Input::Token(TokenAnswer::Value(
-            Json::parse("\"late\"".to_owned()).unwrap(),
-        )),
+        Input::Token {
+            ask: 1,
+            answer: TokenAnswer::Value(Json::parse("\"late\"".to_owned()).unwrap()),
+        },
         200.0,
     );
     assert_eq!(m.refreshes(), 0);
@@ -214,8 +221,17 @@ fn a_known_expiry_is_refreshed_before_sending_and_a_failure_sends_nothing() {
     c.expires_at = Some(50.0);
     let mut m = Machine::new(c, 0.0);
     m.start(Call::Single(prepared("Hi")), WHOLE, false, 60.0);
-    assert!(matches!(actions(&mut m).as_slice(), [Action::AskToken]));
-    m.handle(Input::Token(TokenAnswer::Rejected("no".to_owned())), 70.0);
+    assert!(matches!(
+        actions(&mut m).as_slice(),
+        [Action::AskToken { .. }]
+    ));
+    m.handle(
+        Input::Token {
+            ask: 1,
+            answer: TokenAnswer::Rejected("no".to_owned()),
+        },
+        70.0,
+    );
     let a = actions(&mut m);
     assert!(sends(&a).is_empty());
     let e = done(&a).unwrap().as_ref().unwrap_err();
