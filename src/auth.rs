@@ -105,7 +105,7 @@ pub fn frame_endpoint<J: JsonView>(init: &J, boot: &Bootstrap) -> String {
     let domain = string(init.get("DOMAIN")).unwrap_or_else(|| boot.domain.clone());
     let path = string(init.get("PATH")).unwrap_or_else(|| "/rest".to_owned());
     let scheme = if https { "https" } else { "http" };
-    format!("{scheme}://{domain}{}/", path.trim_end_matches('/'))
+    [scheme, "://", &domain, path.trim_end_matches('/'), "/"].concat()
 }
 
 /// Whether plain `http` to `host` (with an optional port) stays on this machine:
@@ -177,7 +177,7 @@ impl Webhook {
     /// The error text never repeats the URL, because the URL holds the secret.
     pub fn parse(url: &str, allow_insecure_http: bool) -> Result<Webhook, Error> {
         const SHAPE: &str = "webhookUrl must look like https://{portal}/rest/{user id}/{secret}/";
-        let bad = |why: &str| Error::no_auth("", format!("{SHAPE} ({why})"));
+        let bad = |why: &str| Error::no_auth("", [SHAPE, " (", why, ")"].concat());
         let url = url.trim();
         let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
             ("https", rest)
@@ -262,7 +262,7 @@ impl Auth {
                 if ep.ends_with('/') {
                     ep.to_owned()
                 } else {
-                    format!("{ep}/")
+                    [ep, "/"].concat()
                 }
             }
             (_, Some(d)) if !d.trim().is_empty() => {
@@ -280,7 +280,7 @@ impl Auth {
                         "domain must be a host name like portal.bitrix24.com",
                     ));
                 }
-                format!("{scheme}://{host}/rest/")
+                [scheme, "://", host, "/rest/"].concat()
             }
             _ => {
                 return Err(Error::no_auth(
@@ -319,7 +319,7 @@ impl Auth {
             Auth::Webhook(w) => &w.base,
             Auth::Token { endpoint, .. } => endpoint,
         };
-        format!("{base}{method}")
+        [base.as_str(), method].concat()
     }
 
     /// The portal origin (scheme and host), safe to show: it holds no secret.

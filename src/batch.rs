@@ -14,16 +14,12 @@
 //! outcome). With `halt`, the portal stops at the first failing command; the commands
 //! after it, and those of later requests, were not executed (`HALTED`).
 
-use std::borrow::Borrow;
-use std::cell::RefCell;
-
-use crate::client::{Client, Transport};
 use crate::envelope::{self, Body, HttpResponse};
 use crate::error::{codes, Details, Error, Outcome, Unanswered};
 use crate::json::{JsonView, Shape};
-use crate::outbox;
-use crate::params::{self, Decoded, Output, Params, Prepared};
+use crate::params::{self, Output, Params, Prepared};
 use crate::query;
+use crate::text;
 
 /// Commands the portal runs per request. A list of commands is numbered from 0 in each
 /// request, so `$result[0]` is the first command of the same request.
@@ -92,10 +88,10 @@ fn command<J: JsonView>(name: String, pair: &J) -> Result<Command, Error> {
     let shape = "[method, params], e.g. ['crm.lead.list', {select: ['ID']}]";
     let (method, params) = match pair.shape() {
         Shape::Array(1 | 2) => (pair.at(0), pair.at(1)),
-        _ => return Err(invalid(format!("command {name} must be {shape}"))),
+        _ => return Err(invalid(["command ", &name, " must be ", shape].concat())),
     };
     let Some(Shape::String(method)) = method.map(|m| m.shape()) else {
-        return Err(invalid(format!("command {name} must be {shape}")));
+        return Err(invalid(["command ", &name, " must be ", shape].concat()));
     };
     let params = params.filter(|p| p.shape() != Shape::Null);
     let prepared = params::raw(&method, params.as_ref())?;
@@ -110,8 +106,13 @@ pub fn commands<J: JsonView>(input: &J) -> Result<(Vec<Command>, bool), Error> {
             // Named by position within their request of 50, as the portal numbers a
             // list of commands.
             .map(|i| match input.at(i) {
-                Some(pair) => command((i as usize % MAX_COMMANDS).to_string(), &pair),
-                None => Err(invalid(format!("command {i} is missing"))),
+                Some(pair) => {
+                    let name = text::decimal(u64::from(i) % MAX_COMMANDS as u64);
+                    command(name, &pair)
+                }
+                None => Err(invalid(
+                    ["command ", &text::decimal(u64::from(i)), " is missing"].concat(),
+                )),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|c| (c, false)),
@@ -120,13 +121,18 @@ pub fn commands<J: JsonView>(input: &J) -> Result<(Vec<Command>, bool), Error> {
             .into_iter()
             .map(|name| {
                 if !valid_name(&name) {
-                    return Err(invalid(format!(
-                        "command names are letters, digits, '_', '-' or '.' (got '{name}')"
-                    )));
+                    return Err(invalid(
+                        [
+                            "command names are letters, digits, '_', '-' or '.' (got '",
+                            &name,
+                            "')",
+                        ]
+                        .concat(),
+                    ));
                 }
                 match input.get(&name) {
                     Some(pair) => command(name, &pair),
-                    None => Err(invalid(format!("command {name} is missing"))),
+                    None => Err(invalid(["command ", &name, " is missing"].concat())),
                 }
             })
             .collect::<Result<Vec<_>, _>>()
@@ -254,65 +260,6 @@ pub fn lost<J>(chunk: &[Command], error: &Error) -> Vec<Item<J>> {
         .collect()
 }
 
-fn failed<J>(item: &Item<J>) -> bool {
-    matches!(item, Item::Failed(_))
-}
-
-/// Sends `commands` in requests of up to 50 under the client's limiter, one after the
-/// other. `options` gives each request its bounds (called once per request; an error
-/// stops there). `progress(first, items)` is told the items of each request, `first`
-/// being the index of its first command. Returns one item per command, in order.
-///
-/// A request stopped by the caller's signal ends the run: its commands are unknown if
-/// it had left, and the rest are not sent. With `halt`, a failed command ends it too.
-///
-/// The callbacks are trait objects: one compiled copy of this loop serves every caller.
-pub async fn send<T, O>(
-    client: &Client<T>,
-    commands: &[Command],
-    halt: bool,
-    options: &mut dyn FnMut() -> Result<O, Error>,
-    progress: &mut OnItems<'_, T::Json>,
-) -> Vec<Item<T::Json>>
-where
-    T: Transport,
-    O: Borrow<T::Options>,
-{
-    let mut items: Vec<Item<T::Json>> = Vec::with_capacity(commands.len());
-    let mut stop: Option<fn(&Command) -> Error> = None;
-    for chunk in commands.chunks(MAX_COMMANDS) {
-        let first = items.len();
-        let chunk_items = if let Some(why) = stop {
-            chunk.iter().map(|c| Item::Failed(why(c))).collect()
-        } else {
-            match options() {
-                Err(e) => {
-                    stop = Some(|c| not_sent(&c.method, c.write));
-                    lost(chunk, &e)
-                }
-                Ok(o) => match client.exchange(&request(chunk, halt), o.borrow()).await {
-                    Ok(success) => decode(chunk, success.status, &success.result),
-                    Err(e) => {
-                        if e.code() == codes::ABORTED {
-                            stop = Some(|c| not_sent(&c.method, c.write));
-                        }
-                        lost(chunk, &e)
-                    }
-                },
-            }
-        };
-        if halt && stop.is_none() && chunk_items.iter().any(failed) {
-            stop = Some(|c| halted(&c.method));
-        }
-        progress(first, &chunk_items);
-        items.extend(chunk_items);
-    }
-    items
-}
-
-/// Told the items of each request of [`send`], with the index of its first command.
-pub type OnItems<'a, J> = dyn FnMut(usize, &[Item<J>]) + 'a;
-
 /// Counts of a mass send, as `onProgress` reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Progress {
@@ -332,7 +279,8 @@ pub struct Progress {
 /// What became of one message of a mass send.
 pub type Sent = Result<u64, Error>;
 
-fn tally(entries: &[Option<Sent>]) -> Progress {
+/// The counts of a mass send's entries so far (`None`: not yet settled).
+pub fn tally(entries: &[Option<Sent>]) -> Progress {
     let mut p = Progress {
         total: entries.len(),
         ..Progress::default()
@@ -346,88 +294,6 @@ fn tally(entries: &[Option<Sent>]) -> Progress {
         }
     }
     p
-}
-
-/// Sends validated messages (`imopenlines.crm.message.add` calls; an `Err` is an
-/// invalid item, reported as it is and never sent) through [`send`]. Returns one entry
-/// per item, in order; `progress` gets the counts after each request.
-pub async fn message_add_many<T, O>(
-    client: &Client<T>,
-    items: Vec<Result<Prepared, Error>>,
-    halt: bool,
-    options: &mut dyn FnMut() -> Result<O, Error>,
-    progress: &mut dyn FnMut(&Progress),
-) -> Vec<Sent>
-where
-    T: Transport,
-    O: Borrow<T::Options>,
-{
-    let entries: RefCell<Vec<Option<Sent>>> = RefCell::new(vec![None; items.len()]);
-    let mut sendable: Vec<(usize, Prepared)> = Vec::new();
-    for (i, item) in items.into_iter().enumerate() {
-        match item {
-            Ok(p) => sendable.push((i, p)),
-            Err(e) => {
-                if let Some(slot) = entries.borrow_mut().get_mut(i) {
-                    *slot = Some(Err(e));
-                }
-            }
-        }
-    }
-    let commands: Vec<Command> = sendable
-        .iter()
-        .map(|(i, p)| Command::from_prepared(format!("m{i}"), p))
-        .collect();
-    // Each message is in the client's outbox while it is sent.
-    let keys: RefCell<Vec<Option<u64>>> = RefCell::new(
-        sendable
-            .iter()
-            .map(|(_, p)| outbox::Sent::of(p).map(|s| client.outbox(|o| o.enter(s))))
-            .collect(),
-    );
-    send(client, &commands, halt, options, &mut |first, chunk| {
-        let mut entries = entries.borrow_mut();
-        for (k, item) in chunk.iter().enumerate() {
-            let Some((index, prepared)) = sendable.get(first + k) else {
-                continue;
-            };
-            let outcome = match item {
-                Item::Done { result, .. } => match params::decode(prepared, 200, result.clone()) {
-                    Ok(Decoded::Number(id)) => Ok(id),
-                    Ok(_) => Err(Error::bad_response(
-                        &prepared.method,
-                        200,
-                        "a result that is not an id",
-                        true,
-                    )),
-                    Err(e) => Err(e),
-                },
-                Item::Failed(e) => Err(client.redact(e.clone())),
-            };
-            if let Some(key) = keys.borrow_mut().get_mut(first + k).and_then(Option::take) {
-                let unknown = matches!(&outcome, Err(e) if e.outcome() == Outcome::Unknown);
-                let id = outcome.as_ref().ok().copied();
-                client.outbox(|o| o.close(key, id, unknown));
-            }
-            if let Some(slot) = entries.get_mut(*index) {
-                *slot = Some(outcome);
-            }
-        }
-        progress(&tally(&entries));
-    })
-    .await;
-    // Messages never sent (the signal, or `halt`) leave the outbox.
-    for key in keys.into_inner().into_iter().flatten() {
-        client.outbox(|o| o.close(key, None, false));
-    }
-    let entries = entries.into_inner();
-    if sendable.is_empty() {
-        progress(&tally(&entries));
-    }
-    entries
-        .into_iter()
-        .map(|e| e.unwrap_or_else(|| Err(not_sent(params::MESSAGE_ADD, true))))
-        .collect()
 }
 
 #[cfg(test)]

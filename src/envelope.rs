@@ -7,6 +7,7 @@
 
 use crate::error::Error;
 use crate::json::{JsonView, Shape};
+use crate::text;
 
 /// A response body as the transport read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,11 +139,16 @@ pub fn read<J: JsonView>(
         Body::NotJson { content_type, len } => {
             let what = if len == 0 {
                 "an empty body".to_owned()
-            } else if content_type.is_empty() {
-                format!("a body that is not JSON ({len} bytes)")
             } else {
-                let ct = content_type.split(';').next().unwrap_or_default().trim();
-                format!("a body that is not JSON ({ct}, {len} bytes)")
+                let mut what = String::from("a body that is not JSON (");
+                if !content_type.is_empty() {
+                    let ct = content_type.split(';').next().unwrap_or_default().trim();
+                    what.push_str(ct);
+                    what.push_str(", ");
+                }
+                text::push_decimal(&mut what, len as u64);
+                what.push_str(" bytes)");
+                what
             };
             return Err(Error::bad_response(method, status, &what, write));
         }
@@ -153,7 +159,9 @@ pub fn read<J: JsonView>(
     if let Some(code) = value.get("error") {
         let code = match code.shape() {
             Shape::String(s) if !s.is_empty() => s,
-            Shape::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => (n as i64).to_string(),
+            Shape::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => {
+                text::signed_decimal(n as i64)
+            }
             _ => {
                 return Err(Error::bad_response(
                     method,

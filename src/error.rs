@@ -85,37 +85,28 @@ impl fmt::Debug for Details {
 }
 
 /// A failed call, by what the caller can do about it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
     /// Fix the input: a parameter is missing or invalid (`ERROR_ARGUMENT` and
     /// method-specific argument codes). Raised before any request when our
     /// validation catches it.
-    #[error("{}", message(.0))]
     InvalidArgument(Details),
     /// Re-authenticate: no auth given, bad webhook, expired or invalid token, or scope.
-    #[error("{}", message(.0))]
     Auth(Details),
     /// Wait and retry: a portal limit refused the request before executing it.
-    #[error("{}", message(.0))]
     RateLimited(Details),
     /// The portal ran the call and refused it (`ACCESS_DENIED`, `CHAT_NOT_IN_CRM`, ...).
-    #[error("{}", message(.0))]
     Rejected(Details),
     /// The portal answered 5xx with an error of its own: the call may have executed.
-    #[error("{}", message(.0))]
     ServerError(Details),
     /// No answer was read: the connection failed or dropped (`NETWORK_ERROR`).
-    #[error("{}", message(.0))]
     Network(Details),
     /// No answer within the timeout (`TIMEOUT`).
-    #[error("{}", message(.0))]
     Timeout(Details),
     /// The caller cancelled the call (`ABORTED`).
-    #[error("{}", message(.0))]
     Aborted(Details),
     /// The answer was not a Bitrix24 envelope (`BAD_RESPONSE`).
-    #[error("{}", message(.0))]
     BadResponse(Details),
 }
 
@@ -136,12 +127,27 @@ macro_rules! each_variant {
     };
 }
 
-fn message(d: &Details) -> String {
-    if d.method.is_empty() {
-        format!("{}: {}{}", d.code, d.description, d.note)
-    } else {
-        format!("{}: {}: {}{}", d.method, d.code, d.description, d.note)
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
     }
+}
+
+impl std::error::Error for Error {}
+
+fn message(d: &Details) -> String {
+    let note = d.note.as_str();
+    let mut out =
+        String::with_capacity(d.method.len() + d.code.len() + d.description.len() + note.len() + 4);
+    if !d.method.is_empty() {
+        out.push_str(&d.method);
+        out.push_str(": ");
+    }
+    out.push_str(&d.code);
+    out.push_str(": ");
+    out.push_str(&d.description);
+    out.push_str(note);
+    out
 }
 
 /// How an error's text ends, by outcome.
@@ -156,13 +162,14 @@ pub enum Note {
     NotSent,
 }
 
-impl fmt::Display for Note {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Note {
+    /// The text appended to the error's message.
+    pub fn as_str(&self) -> &'static str {
+        match self {
             Note::None => "",
             Note::MayHaveBeenDelivered => "; the portal may have executed it (a message may have been delivered), so it was not repeated",
             Note::NotSent => "; nothing was sent",
-        })
+        }
     }
 }
 
@@ -185,6 +192,12 @@ impl Error {
 
     fn details_mut(&mut self) -> &mut Details {
         each_variant!(self, d => d)
+    }
+
+    /// The text the error shows (its `Display`): the method when known, the code, the
+    /// description and the note, e.g. `m: TIMEOUT: no answer within 1000 ms; ...`.
+    pub fn message(&self) -> String {
+        message(self.details())
     }
 
     /// The stable code.
@@ -261,12 +274,12 @@ impl Error {
     /// messages by the same author that this client cannot account for (`ids`).
     pub fn with_candidates(mut self, ids: Vec<u64>) -> Self {
         let d = self.details_mut();
-        let list: Vec<String> = ids.iter().map(u64::to_string).collect();
-        d.description = format!(
-            "{}; the chat holds messages by the same sender that this client cannot account for (ids {}), so the message's absence is not proven",
-            d.description,
-            list.join(", ")
+        d.description.push_str(
+            "; the chat holds messages by the same sender that this client cannot account for (ids ",
         );
+        d.description.push_str(&text::decimal_list(&ids, ", "));
+        d.description
+            .push_str("), so the message's absence is not proven");
         d.candidates = ids.into_boxed_slice();
         self
     }
@@ -340,9 +353,9 @@ impl Error {
         let (code, description) = match why {
             Unanswered::Network => (
                 codes::NETWORK_ERROR,
-                format!("the request failed before an answer was read ({cause})"),
+                ["the request failed before an answer was read (", cause, ")"].concat(),
             ),
-            Unanswered::Timeout => (codes::TIMEOUT, format!("no answer within {cause} ms")),
+            Unanswered::Timeout => (codes::TIMEOUT, ["no answer within ", cause, " ms"].concat()),
             Unanswered::Aborted => (
                 codes::ABORTED,
                 "the call was aborted by its signal".to_owned(),
@@ -372,7 +385,13 @@ impl Error {
     /// `TIMEOUT` after `ms` milliseconds, the request sent. For a write the message may
     /// have arrived.
     pub fn timeout(method: &str, ms: u32, write: bool) -> Self {
-        Self::unanswered(method, Unanswered::Timeout, &ms.to_string(), true, write)
+        Self::unanswered(
+            method,
+            Unanswered::Timeout,
+            &text::decimal(u64::from(ms)),
+            true,
+            write,
+        )
     }
 
     /// `ABORTED` after the request left. For a write the message may have arrived.
@@ -382,7 +401,10 @@ impl Error {
 
     /// `BAD_RESPONSE`: the answer was not an envelope. A write may have executed.
     pub fn bad_response(method: &str, status: u16, what: &str, write: bool) -> Self {
-        let description = format!("the portal answered HTTP {status} with {what}");
+        let mut description = String::from("the portal answered HTTP ");
+        text::push_decimal(&mut description, u64::from(status));
+        description.push_str(" with ");
+        description.push_str(what);
         let mut d = Self::local(codes::BAD_RESPONSE, method, description, None);
         if write {
             d.note = Note::MayHaveBeenDelivered;

@@ -52,12 +52,21 @@ impl Bootstrap {
             .domain
             .strip_suffix(default_port)
             .unwrap_or(&self.domain);
-        format!("{scheme}://{host}")
+        [scheme, "://", host].concat()
     }
 
     /// The message for `command` with `params` (JSON text, or empty) and a callback id.
     pub fn command(&self, command: &str, params_json: &str, callback_id: &str) -> String {
-        format!("{command}:{params_json}:{callback_id}:{}", self.app_sid)
+        [
+            command,
+            ":",
+            params_json,
+            ":",
+            callback_id,
+            ":",
+            &self.app_sid,
+        ]
+        .concat()
     }
 }
 

@@ -358,7 +358,11 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn fail(&self, what: &str) -> String {
-        format!("{what} at byte {}", self.pos)
+        let mut out = String::with_capacity(what.len() + 16);
+        out.push_str(what);
+        out.push_str(" at byte ");
+        crate::text::push_decimal(&mut out, self.pos as u64);
+        out
     }
 
     fn peek(&self) -> Option<u8> {
@@ -465,7 +469,12 @@ impl Parser<'_> {
             Some(b'f') => self.literal(b"false").map(|_| Kind::False)?,
             Some(b'"') => self.string().map(|_| Kind::String)?,
             Some(b'[' | b'{') if depth >= MAX_DEPTH => {
-                return Err(format!("nested deeper than {MAX_DEPTH} levels"))
+                return Err([
+                    "nested deeper than ",
+                    &crate::text::decimal(u64::from(MAX_DEPTH)),
+                    " levels",
+                ]
+                .concat())
             }
             Some(b'[') => self.list(at, depth, false)?,
             Some(b'{') => self.list(at, depth, true)?,

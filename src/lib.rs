@@ -15,24 +15,23 @@
 //! - [`limiter`]: when a request may go, by the portal's leaky bucket;
 //! - [`policy`]: refresh-and-retry, wait-and-retry on a limit, or fail;
 //! - [`batch`]: batch commands, their splitting and their per-command results;
-//! - [`client`]: the life of a call over a [`client::Transport`];
+//! - [`machine`]: the life of every call, as a state machine that does no I/O;
+//! - [`options`]: a caller's options, from the JS layer's snapshot of them;
 //! - [`message_text`]: a message's text as stored, as history shows it, and recognising it;
 //! - [`outbox`]: the messages a client sent or is sending, to tell them from others';
 //! - [`verify`]: settling an unknown message outcome by reading the chat back.
 //!
-//! The wasm build adds, importing the core and never the other way:
+//! The wasm build adds `abi`, importing the core and never the other way: what the
+//! package's JS driver calls, strings and numbers in, records of actions out. The
+//! module calls nothing in JS.
 //!
-//! - `interop`: every access to a JS value, none of which can throw into wasm;
-//! - `transport`: the one `fetch` seam, and a call's bounds (timeout and signal);
-//! - `tokens`: where a token comes from in JS (refresh function, BX24.js, frame);
-//! - `exports`: what the package's JS layer (`src/js/api.js`) calls.
-//!
-//! The JS layer is the public face: `Client`, `crmMessageAdd`, `Bitrix24Error`,
-//! `isBitrix24Error`, `init`. It loads the module on the first call.
+//! The JS layer (`src/js/api.js`) is the public face (`Client`, `crmMessageAdd`,
+//! `Bitrix24Error`, `isBitrix24Error`, `init`) and the driver that performs what a
+//! client's machine asks: requests, one wake timer, signals, token sources, hooks. It
+//! loads the module on the first call.
 
 pub mod auth;
 pub mod batch;
-pub mod client;
 pub mod envelope;
 pub mod error;
 pub mod frame;
@@ -40,6 +39,7 @@ pub mod json;
 pub mod limiter;
 pub mod machine;
 pub mod message_text;
+pub mod options;
 pub mod outbox;
 pub mod outcome;
 pub mod params;
@@ -50,13 +50,7 @@ pub mod verify;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
-pub mod exports;
-#[cfg(target_arch = "wasm32")]
-pub mod interop;
-#[cfg(target_arch = "wasm32")]
-mod tokens;
-#[cfg(target_arch = "wasm32")]
-mod transport;
+pub mod abi;
 
 pub use error::{Details, Error};
 

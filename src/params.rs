@@ -10,6 +10,7 @@
 use crate::envelope::Success;
 use crate::error::{codes, Error};
 use crate::json::{write_str, Json, JsonView, Shape};
+use crate::text;
 
 /// `imopenlines.crm.message.add`: sends a message to the open-line chat of a CRM item.
 pub const MESSAGE_ADD: &str = "imopenlines.crm.message.add";
@@ -182,7 +183,7 @@ impl<'a, J: JsonView> Fields<'a, J> {
                 method,
                 codes::ERROR_ARGUMENT,
                 "params",
-                format!("params must be an object like {shape}"),
+                ["params must be an object like ", shape].concat(),
             )),
         }
     }
@@ -193,13 +194,13 @@ impl<'a, J: JsonView> Fields<'a, J> {
 
     fn empty(&self, code: &str, wire: &str, js: &str) -> Error {
         let text = if code == codes::ERROR_ARGUMENT {
-            format!("Argument '{wire}' is null or empty (params.{js})")
+            ["Argument '", wire, "' is null or empty (params.", js, ")"].concat()
         } else if code == EMPTY_CRM_DATA {
-            format!("Empty CRM data (params.{js})")
+            ["Empty CRM data (params.", js, ")"].concat()
         } else if code == EMPTY_USER {
-            format!("Empty User ID (params.{js})")
+            ["Empty User ID (params.", js, ")"].concat()
         } else {
-            format!("Argument '{wire}' is null or empty (params.{js})")
+            ["Argument '", wire, "' is null or empty (params.", js, ")"].concat()
         };
         Error::argument(self.method, code, wire, text)
     }
@@ -209,7 +210,16 @@ impl<'a, J: JsonView> Fields<'a, J> {
             self.method,
             codes::ERROR_ARGUMENT,
             wire,
-            format!("The value of an argument '{wire}' has an invalid type (params.{js} must be {expected})"),
+            [
+                "The value of an argument '",
+                wire,
+                "' has an invalid type (params.",
+                js,
+                " must be ",
+                expected,
+                ")",
+            ]
+            .concat(),
         )
     }
 
@@ -582,7 +592,7 @@ pub fn answer_text(prepared: &Prepared, success: Success<Json>) -> Result<String
             out.push_str(",\"");
             out.push_str(key);
             out.push_str("\":");
-            out.push_str(&n.to_string());
+            text::push_decimal(&mut out, n);
         }
     }
     out.push('}');
@@ -594,8 +604,8 @@ impl Decoded<Json> {
     /// (`chatId`, `connectorId`, `connectorTitle`), a raw result the portal's own text.
     pub fn json_text(&self) -> String {
         match self {
-            Decoded::Number(n) => n.to_string(),
-            Decoded::Bool(b) => b.to_string(),
+            Decoded::Number(n) => text::decimal(*n),
+            Decoded::Bool(b) => (if *b { "true" } else { "false" }).to_owned(),
             Decoded::Raw(v) => v.text().to_owned(),
             Decoded::Chats(chats) => {
                 let mut out = String::from("[");
@@ -604,7 +614,7 @@ impl Decoded<Json> {
                         out.push(',');
                     }
                     out.push_str("{\"chatId\":");
-                    out.push_str(&c.chat_id.to_string());
+                    text::push_decimal(&mut out, c.chat_id);
                     out.push_str(",\"connectorId\":");
                     write_str(&mut out, &c.connector_id);
                     out.push_str(",\"connectorTitle\":");

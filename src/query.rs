@@ -46,7 +46,12 @@ pub fn pair(out: &mut String, key: &str, value: &str) {
 /// Errors name what cannot be encoded.
 fn value<J: JsonView>(out: &mut String, key: &str, v: &J, depth: usize) -> Result<(), String> {
     if depth > MAX_DEPTH {
-        return Err(format!("params nest deeper than {MAX_DEPTH} levels"));
+        return Err([
+            "params nest deeper than ",
+            &crate::text::decimal(MAX_DEPTH as u64),
+            " levels",
+        ]
+        .concat());
     }
     let nested = |out: &mut String, name: &str, item: &J| {
         let mut k = String::with_capacity(key.len() + name.len() + 2);
@@ -76,7 +81,7 @@ fn value<J: JsonView>(out: &mut String, key: &str, v: &J, depth: usize) -> Resul
             Ok(())
         }
         Shape::Array(n) => (0..n).try_for_each(|i| match v.at(i) {
-            Some(item) => nested(out, &i.to_string(), &item),
+            Some(item) => nested(out, &crate::text::decimal(u64::from(i)), &item),
             None => Ok(()),
         }),
         Shape::Object => v.keys().iter().try_for_each(|k| match v.get(k) {

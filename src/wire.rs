@@ -50,7 +50,7 @@ pub fn body(params: &Params, auth: Option<&str>) -> String {
         Params::Fields(fields) => {
             for (k, v) in fields {
                 match v {
-                    Field::Int(n) => query::pair(&mut out, k, &n.to_string()),
+                    Field::Int(n) => query::pair(&mut out, k, &crate::text::decimal(*n)),
                     Field::Str(s) => query::pair(&mut out, k, s),
                 }
             }

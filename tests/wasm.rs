@@ -1,129 +1,170 @@
-//! The JS boundary, compiled to wasm32 and run in Node (`wasm-pack test --node`) and in
-//! headless Chromium (the same file, with `WASM_BINDGEN_USE_BROWSER=1`). When the test
+//! The module's boundary (`src/abi.rs`), compiled to wasm32 and run in Node
+//! (`wasm-pack test --node`) and in headless Chromium (the same file, with
+//! `WASM_BINDGEN_USE_BROWSER=1`): strings and numbers in, records out. When the test
 //! script provides a running local portal (`B24_PORTAL_WEBHOOK`, `B24_PORTAL_URL` at
-//! build time), calls go over real HTTP; in Chromium that crosses origins, so the
-//! portal's CORS answer is exercised too.
+//! build time), the requests the module asks for are sent over real HTTP; in Chromium
+//! that crosses origins, so the portal's CORS answer is exercised too.
 #![cfg(target_arch = "wasm32")]
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
-use b24_openlines::exports::{crm_message_add, install, Client};
-use js_sys::{Promise, Reflect};
+use b24_openlines::abi::{check_params, last_error, Core};
+use b24_openlines::json::{Json, JsonView, Shape};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 const WEBHOOK: Option<&str> = option_env!("B24_PORTAL_WEBHOOK");
 const PORTAL: Option<&str> = option_env!("B24_PORTAL_URL");
 
 #[wasm_bindgen(inline_js = "
-export function obj(json) { return JSON.parse(json); }
-export function thrown() { try { JSON.stringify(new Proxy({}, { ownKeys() { throw new Error('trap'); } })); } catch (e) { return e; } }
-export async function admin(url, path, body) {
-  const res = await fetch(url + '/_portal/' + path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  return res.json();
+export async function post(url, body) {
+  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body });
+  return [res.status, await res.text(), res.headers.get('content-type') ?? ''].join('\\x1f');
 }
-export function post(url, body, signal) {
-  return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body, signal })
-    .then((res) => res.text().then((text) => [res.status, text, res]));
+export async function ledger(url) {
+  return (await fetch(url + '/_portal/messages')).text();
 }
-export function post_fn() { return post; }
-export function stringify(e) { return JSON.stringify(e) + ' ' + String(e) + ' ' + e.stack; }
 ")]
 extern "C" {
-    fn obj(json: &str) -> JsValue;
-    fn thrown() -> JsValue;
-    async fn admin(url: &str, path: &str, body: JsValue) -> JsValue;
-    fn stringify(e: &JsValue) -> String;
-    fn post_fn() -> JsValue;
+    async fn post(url: &str, body: &str) -> JsValue;
+    async fn ledger(url: &str) -> JsValue;
 }
 
-const SEED: &str = r#"{"crmEntityType":"deal","crmEntity":288,"userId":12,"chatId":8773,"message":"Hello from wasm"}"#;
+const SEED: &str = r#"j{"crmEntityType":"deal","crmEntity":288,"userId":12,"chatId":8773,"message":"Hello from wasm"}"#;
 
-fn options(json: &str) -> JsValue {
-    obj(json)
+fn json(text: &str) -> Json {
+    Json::parse(text.to_owned()).expect("JSON")
 }
 
-async fn settle(p: Promise) -> Result<JsValue, JsValue> {
-    JsFuture::from(p).await
-}
-
-fn get(v: &JsValue, k: &str) -> JsValue {
-    Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
-}
-
-/// The module rejects with error records, which the package's JS layer turns into
-/// `Bitrix24Error`s.
-fn assert_error(e: &JsValue, code: &str, argument: Option<&str>) {
-    assert!(get(e, "message")
-        .as_string()
-        .is_some_and(|m| m.contains(code)));
-    assert!(get(e, "kind").as_string().is_some());
-    assert!(get(e, "outcome").as_string().is_some());
-    assert_eq!(get(e, "code").as_string().as_deref(), Some(code));
-    assert_eq!(get(e, "argument").as_string().as_deref(), argument);
-    assert!(get(e, "retryable").as_bool().is_some());
-    assert!(get(e, "status").as_f64().is_some());
-}
-
-#[wasm_bindgen_test]
-async fn validation_errors_are_bitrix24_errors_with_the_portal_code() {
-    let e = settle(crm_message_add(
-        r#"{"crmEntityType":"deal"}"#.into(),
-        options(r#"{"webhookUrl":"https://p.example/rest/1/s/"}"#),
-    ))
-    .await
-    .expect_err("rejects");
-    assert_error(&e, "ERROR_ARGUMENT", Some("CRM_ENTITY"));
-    assert_eq!(
-        get(&e, "method").as_string().as_deref(),
-        Some("imopenlines.crm.message.add")
-    );
-}
-
-/// Params reach the module as the JS layer serializes them: JSON text (where a value
-/// JSON would drop or change is `{}`), `undefined`, or what serializing threw.
-#[wasm_bindgen_test]
-async fn params_of_any_shape_are_rejected_not_panicked_on() {
-    let hook = r#"{"webhookUrl":"https://p.example/rest/1/s/"}"#;
-    let replaced =
-        r#"{"crmEntityType":"deal","crmEntity":288,"userId":12,"chatId":8773,"message":{}}"#;
-    let big = r#"{"crmEntityType":"deal","crmEntity":{},"userId":12,"chatId":8773,"message":"x"}"#;
-    for (params, argument) in [
-        (JsValue::from_str(replaced), "MESSAGE"),
-        (JsValue::from_str(big), "CRM_ENTITY"),
-        (JsValue::from_str("{not json"), "params"),
-        (JsValue::from_str("\"a string\""), "params"),
-        (thrown(), "params"),
-        (JsValue::UNDEFINED, "params"),
-        (JsValue::from_f64(f64::NAN), "params"),
-        (obj("{}"), "params"),
-    ] {
-        let e = settle(crm_message_add(params, options(hook)))
-            .await
-            .expect_err("rejects");
-        assert_error(&e, "ERROR_ARGUMENT", Some(argument));
+fn field(v: &Json, k: &str) -> String {
+    match v.get(k).map(|f| f.shape()) {
+        Some(Shape::String(s)) => s,
+        Some(Shape::Number(n)) => n.to_string(),
+        Some(Shape::Bool(b)) => b.to_string(),
+        _ => String::new(),
     }
-    let e = settle(crm_message_add(SEED.into(), JsValue::UNDEFINED))
-        .await
-        .expect_err("no auth");
-    assert_error(&e, "NO_AUTH", None);
+}
+
+/// An error record as the JS layer turns it into a `Bitrix24Error`.
+fn assert_error(record: &str, code: &str, argument: Option<&str>) -> Json {
+    let e = json(record);
+    assert!(field(&e, "message").contains(code), "{record}");
+    assert_eq!(field(&e, "code"), code);
+    assert!(!field(&e, "kind").is_empty());
+    assert!(!field(&e, "outcome").is_empty());
     assert_eq!(
-        get(&e, "outcome").as_string().as_deref(),
-        Some("notExecuted")
+        e.get("argument").map(|_| field(&e, "argument")).as_deref(),
+        argument
     );
+    assert!(matches!(
+        e.get("retryable").map(|r| r.shape()),
+        Some(Shape::Bool(_))
+    ));
+    assert!(matches!(
+        e.get("status").map(|r| r.shape()),
+        Some(Shape::Number(_))
+    ));
+    e
+}
+
+/// A step's records, each split into its fields.
+fn records(out: &str) -> Vec<Vec<String>> {
+    out.split('\x1e')
+        .filter(|r| !r.is_empty())
+        .map(|r| r.split('\x1f').map(str::to_owned).collect())
+        .collect()
+}
+
+fn first<'a>(records: &'a [Vec<String>], kind: &str) -> Option<&'a Vec<String>> {
+    records.iter().find(|r| r[0] == kind)
 }
 
 #[wasm_bindgen_test]
-fn bad_webhooks_throw_without_the_secret() {
-    let e = Client::from_webhook(
-        JsValue::from_str("https://p.example/rest/x/verysecret1/"),
-        JsValue::UNDEFINED,
+fn validation_errors_are_records_with_the_portal_code() {
+    let e = assert_error(
+        &check_params("crmMessageAdd", r#"j{"crmEntityType":"deal"}"#),
+        "ERROR_ARGUMENT",
+        Some("CRM_ENTITY"),
+    );
+    assert_eq!(field(&e, "method"), "imopenlines.crm.message.add");
+    assert_eq!(check_params("crmMessageAdd", SEED), "");
+}
+
+/// Params reach the module as the JS layer tags them: JSON text (where a value JSON
+/// would drop or change is `{}`), nothing, or what serializing threw.
+#[wasm_bindgen_test]
+fn params_of_any_shape_are_rejected_not_panicked_on() {
+    let replaced =
+        r#"j{"crmEntityType":"deal","crmEntity":288,"userId":12,"chatId":8773,"message":{}}"#;
+    let big = r#"j{"crmEntityType":"deal","crmEntity":{},"userId":12,"chatId":8773,"message":"x"}"#;
+    for (params, argument) in [
+        (replaced, "MESSAGE"),
+        (big, "CRM_ENTITY"),
+        ("j{not json", "params"),
+        ("j\"a string\"", "params"),
+        ("eTypeError: cyclic object value", "params"),
+        ("u", "params"),
+        ("", "params"),
+        ("j{}", "CRM_ENTITY_TYPE"),
+    ] {
+        assert_error(
+            &check_params("crmMessageAdd", params),
+            "ERROR_ARGUMENT",
+            Some(argument),
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+fn bad_webhooks_make_no_client_and_their_error_hides_the_secret() {
+    let core = Core::webhook(
+        Some("https://p.example/rest/x/verysecret1/".to_owned()),
+        "null",
+        "Client.fromWebhook",
+    );
+    assert!(core.is_none());
+    let record = last_error();
+    assert_error(&record, "NO_AUTH", None);
+    assert!(!record.contains("verysecret1"));
+}
+
+#[wasm_bindgen_test]
+fn a_call_is_a_send_and_its_answer_a_result_and_a_deadline_cancels() {
+    let mut core = Core::webhook(
+        Some("https://p.example/rest/1/s3cret/".to_owned()),
+        "null",
+        "m",
     )
-    .err()
-    .expect("throws");
-    assert_error(&e, "NO_AUTH", None);
-    assert!(!stringify(&e).contains("verysecret1"));
+    .expect("a client");
+    let out = records(&core.call(0, "crmMessageAdd", SEED, r#"{"timeoutMs":100}"#, 1_000.0));
+    assert_eq!(out[0][0], "O");
+    let send = first(&out, "S").expect("a send");
+    assert!(
+        send[2].ends_with("/rest/1/s3cret/imopenlines.crm.message.add"),
+        "{send:?}"
+    );
+    assert!(send[3].contains("CHAT_ID=8773"));
+    let done = records(&core.response(
+        send[1].parse().unwrap(),
+        200.0,
+        r#"{"result":77}"#.to_owned(),
+        "application/json".to_owned(),
+        1_050.0,
+    ));
+    assert_eq!(first(&done, "D").expect("done")[2], "77");
+    // Another call gets no answer within its 100 ms: cancelled at the deadline.
+    let out = records(&core.call(0, "crmMessageAdd", SEED, r#"{"timeoutMs":100}"#, 2_000.0));
+    let req = first(&out, "S").expect("a send")[1].clone();
+    assert_eq!(first(&out, "W").expect("a wake")[1], "2100");
+    let out = records(&core.tick(2_101.0));
+    assert_eq!(first(&out, "C").expect("cancelled")[1], req);
+    let e = assert_error(&first(&out, "E").expect("failed")[2], "TIMEOUT", None);
+    assert_eq!(field(&e, "outcome"), "unknown");
+    assert!(!e.text().contains("s3cret"));
 }
 
 #[wasm_bindgen_test]
@@ -131,57 +172,25 @@ async fn the_seed_example_reaches_the_local_portal() {
     let (Some(webhook), Some(url)) = (WEBHOOK, PORTAL) else {
         return; // built without a portal: the boundary tests above still ran
     };
-    install(post_fn());
-    let id = settle(crm_message_add(
-        SEED.into(),
-        options(&format!(r#"{{"webhookUrl":"{webhook}"}}"#)),
-    ))
-    .await
-    .expect("delivered");
-    let id: f64 = id
-        .as_string()
-        .and_then(|t| t.parse().ok())
-        .expect("an id's JSON text");
-    let ledger = admin(url, "messages", JsValue::UNDEFINED).await;
-    let entries: js_sys::Array = ledger.dyn_into().expect("array");
-    let found = entries.iter().any(|m| {
-        get(&m, "id").as_f64() == Some(id)
-            && get(&m, "message").as_string().as_deref() == Some("Hello from wasm")
-    });
-    assert!(found, "the ledger holds message {id}");
-}
-
-#[wasm_bindgen_test]
-async fn a_timeout_rejects_and_a_portal_error_keeps_its_status() {
-    let (Some(webhook), Some(url)) = (WEBHOOK, PORTAL) else {
-        return;
+    let mut core = Core::webhook(Some(webhook.to_owned()), "null", "m").expect("a client");
+    let out = records(&core.call(0, "crmMessageAdd", SEED, "null", 0.0));
+    let send = first(&out, "S").expect("a send");
+    let answer = post(&send[2], &send[3]).await.as_string().expect("text");
+    let parts: Vec<&str> = answer.splitn(3, '\x1f').collect();
+    let done = records(&core.response(
+        send[1].parse().unwrap(),
+        parts[0].parse().unwrap(),
+        parts[1].to_owned(),
+        parts[2].to_owned(),
+        10.0,
+    ));
+    let id = first(&done, "D").expect("delivered")[2].clone();
+    let ledger = json(&ledger(url).await.as_string().expect("text"));
+    let Shape::Array(n) = ledger.shape() else {
+        panic!("a list")
     };
-    install(post_fn());
-    admin(
-        url,
-        "faults",
-        JsValue::from_str(r#"{"faults":[{"method":"imopenlines.crm.message.add","kind":"delay","delayMs":1500}]}"#),
-    )
-    .await;
-    let e = settle(crm_message_add(
-        SEED.into(),
-        options(&format!(r#"{{"webhookUrl":"{webhook}","timeoutMs":100}}"#)),
-    ))
-    .await
-    .expect_err("times out");
-    assert_error(&e, "TIMEOUT", None);
-    assert_eq!(get(&e, "retryable").as_bool(), Some(false));
-    assert_eq!(get(&e, "outcome").as_string().as_deref(), Some("unknown"));
-
-    let finished = SEED.replace("8773", "8772");
-    let e = settle(crm_message_add(
-        finished.as_str().into(),
-        options(&format!(r#"{{"webhookUrl":"{webhook}"}}"#)),
-    ))
-    .await
-    .expect_err("rejected");
-    assert_error(&e, "CHAT_NOT_IN_CRM", None);
-    assert_eq!(get(&e, "outcome").as_string().as_deref(), Some("failed"));
-    assert_eq!(get(&e, "status").as_f64(), Some(400.0));
-    assert!(!stringify(&e).contains(webhook));
+    let found = (0..n)
+        .filter_map(|i| ledger.at(i))
+        .any(|m| field(&m, "id") == id && field(&m, "message") == "Hello from wasm");
+    assert!(found, "the ledger holds message {id}");
 }

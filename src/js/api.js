@@ -62,9 +62,8 @@ export function makeApi(load) {
   const ready = () => {
     if (glue) return Promise.resolve(glue);
     loading ??= Promise.resolve().then(load).then((m) => {
-      const names = Array.from(m.methods());
+      const names = m.methods().split(',');
       if (names.join() !== METHODS.join()) throw new Error(`method tables differ: ${names}`);
-      m.install(post);
       return (glue = m);
     }, (e) => {
       loading = undefined;
@@ -80,7 +79,7 @@ export function makeApi(load) {
   const notAClient = (method) => local('NO_AUTH', 'auth', method,
     'not a client: create one with Client.fromWebhook, Client.fromToken, Client.fromBx24 or Client.fromFrame');
 
-  /** The wasm client behind `self`, created on first use. */
+  /** The driver behind `self`, its wasm client created on first use. */
   const wasmOf = (self, method) => {
     const st = clients.get(self);
     if (!st) return Promise.reject(notAClient(method));
@@ -96,14 +95,13 @@ export function makeApi(load) {
   /** Ends one call of client state `st`: a client freed meanwhile is released now. */
   const done = (st) => {
     if (--st.busy === 0 && st.freed && st.wasm) {
-      const wasm = st.wasm;
+      release(st.wasm);
       st.wasm = undefined;
-      wasm.free();
     }
   };
 
-  /** Runs `f(wasmClient)`; every failure, synchronous or not, is a rejection. While a
-   * call runs, `free()` waits for it (the JS layer sends attempts with the wasm object). */
+  /** Runs `f(driver)`; every failure, synchronous or not, is a rejection. While a
+   * call runs, `free()` waits for it. */
   const run = (self, method, f) => {
     try {
       const st = clients.get(self);
@@ -126,57 +124,399 @@ export function makeApi(load) {
     }
   };
 
+  // ---------------------------------------------------------------------------------
+  // The driver: performs what a client's machine in the module asks (requests, the one
+  // wake timer, the caller's signals, the token sources, the hooks) and decides
+  // nothing. The module calls nothing in JS: every step is one call into it that takes an
+  // input with the time and returns the actions, as records (see src/abi.rs).
+  // ---------------------------------------------------------------------------------
+
+  const RS = '\x1e';
+  const US = '\x1f';
+
+  /** One clock for the machine: milliseconds since the epoch that never go back. */
+  const now = () => performance.timeOrigin + performance.now();
+
   /** A form body, as BX24.js sends it: a CORS simple request (no preflight). */
   const HEADERS = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' };
 
-  /** The one place requests are made: POSTs a prepared request (url and body from the
-   * module) with the call's signal and resolves to `[status, text, response]` once the
-   * whole body is read. First attempts are sent with it here; the module sends every
-   * other request (repeats, batches, reads for verification) with it too. */
-  const post = (url, body, signal) => fetch(url, { method: 'POST', headers: HEADERS, body, signal })
-    .then((res) => res.text().then((text) => [typeof res.status === 'number' ? res.status : 0, text, res]));
-
-  /** Sends the first attempt of a call the module began and hands the answer, or why
-   * there was none, back to it; the module decides (result, error, or going on with
-   * waits and further attempts in `resume`). The call's timeout and the caller's
-   * signal bound the attempt here, as any careful `fetch` does. */
-  const attempt = async (c, begun) => {
-    const [s, ms, hasSignal, url, body] = begun.split('\n');
-    const slot = +s;
-    const timeout = +ms;
-    if (url === undefined) return c.resume(slot, timeout).then(JSON.parse);
-    const deadline = performance.now() + timeout;
-    const signal = hasSignal === '1' ? c.signal(slot) : undefined;
-    const controller = new AbortController();
-    const abort = () => controller.abort();
-    const timer = setTimeout(abort, timeout);
-    let out;
-    let hooked = false;
-    try {
-      signal?.addEventListener('abort', abort);
-      hooked = true;
-      if (signal?.aborted) abort();
-      let sent = false;
+  /** What a thrown value says, as the module words its causes: `name: message`
+   * (with Node's `cause` appended), a string as it is. */
+  const causeText = (e) => {
+    if (typeof e === 'string') return e;
+    const str = (v, k) => {
       try {
-        if (controller.signal.aborted) throw undefined;
-        const pending = post(url, body, controller.signal);
-        sent = true;
-        const [status, text, res] = await pending;
-        out = c.finish(slot, status, text, res);
-      } catch (e) {
-        const stop = !controller.signal.aborted ? 0 : signal?.aborted ? 2 : 1;
-        out = c.fail(slot, sent, e, stop);
+        const s = v !== null && (typeof v === 'object' || typeof v === 'function') ? v[k] : undefined;
+        return typeof s === 'string' ? s : undefined;
+      } catch {
+        return undefined;
       }
-    } catch (e) {
-      // the caller's signal could not be listened to
-      out = c.fail(slot, false, e, 3);
-    } finally {
-      clearTimeout(timer);
-      if (hooked) signal?.removeEventListener('abort', abort);
+    };
+    const name = str(e, 'name');
+    const message = str(e, 'message');
+    if (name !== undefined && message) {
+      let cause;
+      try {
+        cause = str(e.cause, 'message');
+      } catch {
+        cause = undefined;
+      }
+      return cause === undefined ? `${name}: ${message}` : `${name}: ${message}: ${cause}`;
     }
-    if (out === undefined) return c.resume(slot, deadline - performance.now()).then(JSON.parse);
-    if (typeof out === 'string') return JSON.parse(out);
-    throw toError(out);
+    return name ?? 'unknown error';
+  };
+
+  /** A client's driver over its wasm `core`; `source` says where new tokens come from
+   * (`{kind: 'refresh', refresh}`, `{kind: 'frame', send}`, `{kind: 'bx24', bx24}`). */
+  const driver = (core, source, onRequest) => ({ core, source, onRequest, ops: new Map(), reqs: new Map(), timer: undefined, wakeAt: undefined });
+
+  /** Frees a driver's wasm client and its timer. */
+  const release = (d) => {
+    if (d.timer !== undefined) clearTimeout(d.timer);
+    d.timer = undefined;
+    d.core.free();
+  };
+
+  /** BX24.js's current token as JSON (`''` when it has none). */
+  const bx24Auth = (bx24) => {
+    try {
+      const a = bx24.getAuth();
+      if (a === null || typeof a !== 'object') return '';
+      return JSON.stringify({ access_token: a.access_token, expires_in: a.expires_in, domain: a.domain }) ?? '';
+    } catch {
+      return '';
+    }
+  };
+
+  /** A token source's value as JSON: a string, or the fields the module reads. */
+  const tokenJson = (value, keys) => {
+    try {
+      if (typeof value === 'string') return JSON.stringify(value);
+      if (value === null || typeof value !== 'object') return 'null';
+      const picked = {};
+      for (const k of keys) {
+        const v = value[k];
+        if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) picked[k] = v;
+      }
+      return JSON.stringify(picked);
+    } catch {
+      return 'null';
+    }
+  };
+
+  /** Feeds one input to the machine (`f(core)` returns its records) and carries them out. */
+  const step = (d, f) => {
+    if (d.source?.kind === 'bx24') d.core.current(bx24Auth(d.source.bx24));
+    let out;
+    try {
+      out = f(d.core);
+    } catch (e) {
+      // Not expected: the module cannot throw. End every call rather than hang it.
+      const ops = [...d.ops.values()];
+      d.ops.clear();
+      for (const op of ops) op.end(false, null, toError(e));
+      return;
+    }
+    apply(d, out);
+  };
+
+  /** Carries out a step's records in order; hooks and settled Promises run after the
+   * drain, and the wake timer is armed before them (a hook may start another call). */
+  const apply = (d, out) => {
+    const later = [];
+    let wake;
+    for (const rec of out ? out.split(RS) : []) {
+      const f = rec.split(US);
+      switch (f[0]) {
+        case 'S': send(d, +f[1], f[2], f[3]); break;
+        case 'C': d.reqs.get(+f[1])?.abort(); break;
+        case 'T': later.push(() => askToken(d, +f[1])); break;
+        case 'R': if (d.onRequest) later.push(() => d.onRequest(JSON.parse(f[1]))); break;
+        case 'P': {
+          const op = d.ops.get(+f[1]);
+          if (op?.onProgress) later.push(() => op.onProgress(JSON.parse(f[2])));
+          break;
+        }
+        case 'D':
+        case 'E': {
+          const id = +f[1];
+          const op = d.ops.get(id);
+          if (op) {
+            d.ops.delete(id);
+            later.push(() => op.end(f[0] === 'D', f[2]));
+          }
+          break;
+        }
+        case 'W': wake = +f[1]; break;
+        default: break;
+      }
+    }
+    arm(d, wake);
+    for (const g of later) g();
+  };
+
+  /** Arms the one wake timer for `at` (none: cleared). Timers may fire early: the delay
+   * is rounded up and one more millisecond added; the machine compares times anyway. */
+  const arm = (d, at) => {
+    if (at === d.wakeAt && (at === undefined || d.timer !== undefined)) return;
+    if (d.timer !== undefined) clearTimeout(d.timer);
+    d.timer = undefined;
+    d.wakeAt = at;
+    if (at === undefined) return;
+    d.timer = setTimeout(() => {
+      d.timer = undefined;
+      d.wakeAt = undefined;
+      step(d, (c) => c.tick(now()));
+    }, Math.max(0, Math.ceil(at - now())) + 1);
+  };
+
+  /** The one place requests are made: POSTs a request the machine asked for and hands
+   * the whole answer, or why there was none, back to it. */
+  const send = (d, req, url, body) => {
+    const controller = new AbortController();
+    d.reqs.set(req, controller);
+    let sent = false;
+    let pending;
+    try {
+      pending = fetch(url, { method: 'POST', headers: HEADERS, body, signal: controller.signal });
+      sent = true;
+    } catch (e) {
+      pending = Promise.reject(e);
+    }
+    Promise.resolve(pending).then((res) => res.text().then((text) => {
+      let type = '';
+      try {
+        type = res.headers.get('content-type') ?? '';
+      } catch {
+        // no readable headers: judged by the body alone
+      }
+      return [typeof res.status === 'number' ? res.status : 0, String(text), String(type)];
+    })).then(([status, text, type]) => {
+      d.reqs.delete(req);
+      step(d, (c) => c.response(req, status, text, type, now()));
+    }, (e) => {
+      d.reqs.delete(req);
+      step(d, (c) => c.failure(req, controller.signal.aborted, sent, causeText(e), now()));
+    });
+  };
+
+  /** Asks the client's token source for a new token and hands its answer back. */
+  const askToken = (d, ask) => {
+    const answer = (how, text) => step(d, (c) => c.token_answer(ask, how, text, now()));
+    const s = d.source;
+    if (s?.kind === 'refresh') {
+      let value;
+      try {
+        value = s.refresh();
+      } catch (e) {
+        answer(1, causeText(e));
+        return;
+      }
+      Promise.resolve(value).then((v) => answer(0, tokenJson(v, ['accessToken', 'access_token', 'expires', 'expires_in'])),
+        (e) => answer(2, causeText(e)));
+    } else if (s?.kind === 'frame') {
+      s.send('refreshAuth', '').then((v) => answer(0, tokenJson(v, ['AUTH_ID', 'AUTH_EXPIRES'])), (e) => answer(2, causeText(e)));
+    } else if (s?.kind === 'bx24') {
+      let f;
+      try {
+        f = s.bx24.refreshAuth;
+      } catch {
+        f = undefined;
+      }
+      if (typeof f !== 'function') {
+        answer(2, 'BX24.refreshAuth is not a function');
+        return;
+      }
+      try {
+        f.call(s.bx24, () => answer(0, bx24Auth(s.bx24) || 'null'));
+      } catch (e) {
+        answer(2, `BX24.refreshAuth threw: ${causeText(e)}`);
+      }
+    }
+  };
+
+  /** Options the module reads, and the keys it reads inside `limits` and `retry`. */
+  const OPTION_KEYS = ['signal', 'timeoutMs', 'verify', 'settleMs', 'halt', 'onProgress', 'onRequest', 'webhookUrl',
+    'accessToken', 'domain', 'clientEndpoint', 'refresh', 'client', 'bx24', 'allowInsecureHttp', 'refreshTimeoutMs',
+    'limits', 'retry', 'initTimeoutMs', 'protocol'];
+  const NESTED = { limits: ['burst', 'drainPerSecond'], retry: ['retries', 'baseDelayMs', 'maxDelayMs'] };
+  const noop = () => {};
+
+  /** A caller's options as the module reads them (see src/options.rs): each known key
+   * read once, what JSON cannot hold as a marker. Also the caller's `AbortSignal`. */
+  const snapshot = (options) => {
+    if (options === undefined || options === null) return { text: 'null', values: {} };
+    if (typeof options !== 'object') return { text: '{"$":"scalar"}', values: {} };
+    let signal;
+    const value = (v, key) => {
+      switch (typeof v) {
+        case 'boolean':
+        case 'string':
+          return v;
+        case 'number':
+          return Number.isFinite(v) ? v : { $: 'other' };
+        case 'function':
+          return { $: 'fn' };
+        case 'object': {
+          if (v === null) return undefined;
+          if (key === 'signal') {
+            let brand = false;
+            try {
+              brand = typeof AbortSignal === 'function' && v instanceof AbortSignal;
+            } catch {
+              brand = false;
+            }
+            if (!brand) return { $: 'object' };
+            try {
+              const aborted = v.aborted === true;
+              v.addEventListener('abort', noop);
+              v.removeEventListener('abort', noop);
+              signal = v;
+              return { $: 'signal', aborted };
+            } catch (e) {
+              return { $: 'badSignal', text: causeText(e) };
+            }
+          }
+          const keys = NESTED[key];
+          if (keys) {
+            const o = {};
+            for (const k of keys) {
+              const r = read(v, k);
+              if (r !== undefined) o[k] = r;
+            }
+            return o;
+          }
+          return { $: 'object' };
+        }
+        case 'undefined':
+          return undefined;
+        default:
+          return { $: 'other' };
+      }
+    };
+    const read = (o, key) => {
+      try {
+        return value(o[key], key);
+      } catch (e) {
+        return { $: 'threw', text: causeText(e) };
+      }
+    };
+    const values = {};
+    for (const k of OPTION_KEYS) {
+      const v = read(options, k);
+      if (v !== undefined) values[k] = v;
+    }
+    return { text: JSON.stringify(values), values, signal };
+  };
+
+  /** Starts a call on driver `d`: `kind` and `input` as `Core.call` takes them. Resolves
+   * to the parsed result; rejects with a `Bitrix24Error`. */
+  const start = (d, kind, name, input, options, onProgress) => new Promise((resolve, reject) => {
+    const snap = snapshot(options);
+    let op;
+    let unlisten;
+    const end = (ok, text, error) => {
+      unlisten?.();
+      if (error) reject(error);
+      else if (ok) resolve(JSON.parse(text));
+      else reject(toError(JSON.parse(text)));
+    };
+    if (snap.signal) {
+      const signal = snap.signal;
+      const onAbort = () => {
+        if (op !== undefined && d.ops.has(op)) step(d, (c) => c.abort(op, now()));
+      };
+      try {
+        signal.addEventListener('abort', onAbort);
+        unlisten = () => {
+          try {
+            signal.removeEventListener('abort', onAbort);
+          } catch {
+            // nothing to undo
+          }
+        };
+      } catch {
+        // checked by the snapshot: cannot fail here
+      }
+    }
+    if (d.source?.kind === 'bx24') d.core.current(bx24Auth(d.source.bx24));
+    const out = d.core.call(kind, name, input, snap.text, now());
+    const cut = out.indexOf(RS);
+    const first = (cut < 0 ? out : out.slice(0, cut)).split(US);
+    if (first[0] !== 'O') {
+      end(false, first[2]);
+      return;
+    }
+    op = +first[1];
+    d.ops.set(op, { onProgress, end });
+    apply(d, cut < 0 ? '' : out.slice(cut + 1));
+  });
+
+  /** What `f` made of the module `m`; when it made nothing (`undefined`, or -1 for a
+   * number), the module's error record for it, thrown as a `Bitrix24Error`. */
+  const made = (m, f) => {
+    const v = f();
+    if (v === undefined || v === -1) throw toError(JSON.parse(m.lastError()));
+    return v;
+  };
+
+  /** A caller's hook, read once and made quiet (`undefined` when none). */
+  const hook = (options, name) => {
+    try {
+      const f = options?.[name];
+      return typeof f === 'function' ? quiet(f) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** The page's `window.name` (a portal's frame names itself). */
+  const frameName = () => {
+    try {
+      return typeof globalThis.name === 'string' ? globalThis.name : '';
+    } catch {
+      return '';
+    }
+  };
+
+  /** Calls `BX24[name](callback)` and waits for the callback, at most `ms`; rejects
+   * with the reason's text. */
+  const bx24Call = (bx24, name, ms) => new Promise((resolve, reject) => {
+    const what = `BX24.${name}`;
+    let f;
+    try {
+      f = bx24[name];
+    } catch {
+      f = undefined;
+    }
+    if (typeof f !== 'function') {
+      reject(`${what} is not a function`);
+      return;
+    }
+    const timer = setTimeout(() => reject(`${what} did not call back within ${ms} ms`), ms);
+    try {
+      f.call(bx24, (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
+    } catch (e) {
+      clearTimeout(timer);
+      reject(`${what} threw: ${causeText(e)}`);
+    }
+  });
+
+  /** A driver over a loaded BX24.js, once `BX24.init` called back. */
+  const bx24Driver = async (m, bx24, options, method) => {
+    const snap = snapshot(options);
+    const initMs = made(m, () => m.bx24Options(snap.text, method));
+    if (bx24 === null || typeof bx24 !== 'object') throw local('NO_AUTH', 'auth', method, 'BX24 is not loaded');
+    try {
+      await bx24Call(bx24, 'init', initMs);
+    } catch (e) {
+      throw local('NO_AUTH', 'auth', method, causeText(e));
+    }
+    const core = made(m, () => m.Core.bx24(bx24Auth(bx24), frameName(), snap.text, method));
+    return driver(core, { kind: 'bx24', bx24 }, hook(options, 'onRequest'));
   };
 
   /** The brands of boxed primitives, which JSON would unbox. */
@@ -198,60 +538,62 @@ export function makeApi(load) {
     return value;
   }
 
-  /** Typed params as JSON text for the module: the text, `undefined` when JSON has
-   * none (no params, a function), or what serializing them threw (a throwing getter,
-   * a revoked proxy, a cycle), which the module reports. */
+  /** Typed params as tagged text for the module (see src/abi.rs): `j` and their JSON
+   * text, `u` when JSON has none (no params, a function), or `e` and what serializing
+   * them threw (a throwing getter, a revoked proxy, a cycle), which the module reports. */
   const typedText = (params) => {
     try {
-      return JSON.stringify(params, strict);
+      const text = JSON.stringify(params, strict);
+      return text === undefined ? 'u' : `j${text}`;
     } catch (e) {
-      return e ?? new Error('params could not be serialized');
+      return `e${causeText(e ?? new Error('params could not be serialized'))}`;
     }
   };
 
-  /** A mass send's items as their JSON texts (`typedText` each), or `items` itself
-   * when it is not a readable list (the module reports it). */
+  /** A mass send's items as tagged text: `j` and the JSON list of each item's
+   * `typedText`, or `t` when `items` is not a readable list (the module reports it). */
   const itemTexts = (items) => {
     try {
-      if (!Array.isArray(items)) return items;
+      if (!Array.isArray(items)) return 't';
       const texts = new Array(items.length);
       for (let i = 0; i < texts.length; i++) {
         let item;
         try {
           item = items[i];
         } catch (e) {
-          texts[i] = e ?? new Error('the item could not be read');
+          texts[i] = `e${causeText(e ?? new Error('the item could not be read'))}`;
           continue;
         }
         texts[i] = typedText(item);
       }
-      return texts;
+      return `j${JSON.stringify(texts)}`;
     } catch {
-      return undefined;
+      return 't';
     }
   };
 
-  /** `call()` params for the module: their JSON text (`toJSON` honoured, `undefined`
-   * members and functions left out, as a JSON body would have them), `undefined` for
-   * none, `true` when they are not a plain object, or what serializing them threw. */
+  /** `call()` params as tagged text: `j` and their JSON text (`toJSON` honoured,
+   * `undefined` members and functions left out, as a JSON body would have them), `u`
+   * for none, `t` when they are not a plain object, or `e` and what serializing threw. */
   const callText = (params) => {
-    if (params === undefined || params === null) return undefined;
+    if (params === undefined || params === null) return 'u';
     try {
-      if (typeof params !== 'object' || Array.isArray(params)) return true;
-      return JSON.stringify(params) ?? new Error('not serializable');
+      if (typeof params !== 'object' || Array.isArray(params)) return 't';
+      const text = JSON.stringify(params);
+      return text === undefined ? 'enot serializable' : `j${text}`;
     } catch (e) {
-      return e ?? new Error('not serializable');
+      return `e${causeText(e ?? new Error('not serializable'))}`;
     }
   };
 
-  /** A typed method (`kind` 0, `name` its JS name), `call()` of any method (1) or
-   * `callPage()` (2). */
-  const send = (c, name, params, options, kind) => {
-    const input = kind === 0 ? typedText(params) : callText(params);
-    const begun = c.begin(name, input, options, kind);
-    if (typeof begun === 'string') return attempt(c, begun);
-    if (begun instanceof Promise) return begun.then(JSON.parse); // a message to verify: run whole by the module
-    return Promise.reject(begun);
+  /** `batch` commands as tagged text. */
+  const commandsText = (commands) => {
+    try {
+      const text = JSON.stringify(commands);
+      return text === undefined ? 'enot serializable' : `j${text}`;
+    } catch (e) {
+      return `e${causeText(e)}`;
+    }
   };
 
   /** The channel to the parent window of a portal's app frame. `window.name` names the
@@ -261,18 +603,19 @@ export function makeApi(load) {
   const openFrame = (m, method, ms) => {
     const name = typeof globalThis.name === 'string' ? globalThis.name : '';
     const origin = m.frameOrigin(name);
-    if (typeof origin !== 'string') throw origin;
+    if (origin.startsWith('{')) throw toError(JSON.parse(origin));
     const parent = globalThis.parent;
     if (parent === undefined || parent === null) throw local('NO_AUTH', 'auth', method, 'there is no parent window');
     const waiting = new Map();
     const onMessage = (event) => {
       if (event?.origin !== origin || typeof event.data !== 'string') return;
       const reply = m.frameReply(event.data);
-      const answer = reply && waiting.get(reply[0]);
+      const cut = reply.indexOf(US);
+      const answer = cut > 0 && waiting.get(reply.slice(0, cut));
       if (!answer) return;
       let value = null;
       try {
-        value = JSON.parse(reply[1]);
+        value = JSON.parse(reply.slice(cut + 1));
       } catch {
         // an answer without data
       }
@@ -341,22 +684,6 @@ export function makeApi(load) {
     }
   };
 
-  /** `options` with its hook functions (`names`) made quiet; other options read as
-   * given (an object inheriting from the caller's). */
-  const withQuietHooks = (options, names) => {
-    if (options === null || typeof options !== 'object') return options;
-    const own = {};
-    try {
-      for (const name of names) {
-        const f = options[name];
-        if (typeof f === 'function') own[name] = { value: quiet(f), enumerable: true };
-      }
-      return Object.keys(own).length ? Object.create(options, own) : options;
-    } catch {
-      return options; // unreadable: the module reports it as an invalid option
-    }
-  };
-
   /** The items of one page of a list method: the result itself when it is a list,
    * or the one list inside it (`{tasks: [...]}`, `{items: [...]}`). */
   const pageItems = (result) => {
@@ -375,6 +702,16 @@ export function makeApi(load) {
     return c;
   };
 
+  /** A token client's source: the caller's refresh function, if any. */
+  const refreshOf = (auth) => {
+    try {
+      const f = auth?.refresh;
+      return typeof f === 'function' ? { kind: 'refresh', refresh: () => f() } : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
   class Client {
     /** Use `Client.fromWebhook`, `fromToken`, `fromBx24` or `fromFrame`. A client made
      * with `new Client()` rejects every call with `NO_AUTH`. */
@@ -383,23 +720,24 @@ export function makeApi(load) {
     }
 
     static fromWebhook(url, options) {
-      return new Client(BUILD, (m) => m.Client.fromWebhook(url, withQuietHooks(options, ['onRequest'])));
+      return new Client(BUILD, (m) => driver(made(m, () => m.Core.webhook(typeof url === 'string' ? url : undefined,
+        snapshot(options).text, 'Client.fromWebhook')), undefined, hook(options, 'onRequest')));
     }
 
     static fromToken(auth, options) {
-      return new Client(BUILD, (m) => m.Client.fromToken(auth, withQuietHooks(options, ['onRequest'])));
+      return new Client(BUILD, (m) => driver(made(m, () => m.Core.token(snapshot(auth).text, snapshot(options).text,
+        'Client.fromToken')), refreshOf(auth), hook(options, 'onRequest')));
     }
 
     static fromBx24(bx24, options) {
-      return ready().then((m) => m.Client.fromBx24(bx24, withQuietHooks(options, ['onRequest']))).then(wrap, fail);
+      return ready().then((m) => bx24Driver(m, bx24, options, 'Client.fromBx24')).then(wrap, fail);
     }
 
     static fromFrame(options) {
       const method = 'Client.fromFrame';
       return ready().then(async (m) => {
-        const opts = withQuietHooks(options, ['onRequest']);
-        const ms = m.frameTimeout(opts);
-        if (typeof ms !== 'number') throw ms;
+        const snap = snapshot(options);
+        const ms = made(m, () => m.frameTimeout(snap.text));
         const frame = openFrame(m, method, ms);
         try {
           let init;
@@ -408,7 +746,14 @@ export function makeApi(load) {
           } catch (e) {
             throw local('NO_AUTH', 'auth', method, textOf(e));
           }
-          const client = wrap(m.Client.fromFrameInit(frame.name, init, () => frame.send('refreshAuth', ''), opts));
+          let initText = 'null';
+          try {
+            initText = JSON.stringify(init) ?? 'null';
+          } catch {
+            // unreadable: the module reports a missing AUTH_ID
+          }
+          const core = made(m, () => m.Core.frame(frame.name, initText, snap.text, now()));
+          const client = wrap(driver(core, { kind: 'frame', send: frame.send }, hook(options, 'onRequest')));
           clients.get(client).frame = { ...frame, init };
           return client;
         } catch (e) {
@@ -440,9 +785,9 @@ export function makeApi(load) {
       return { placement: init.PLACEMENT ?? 'DEFAULT', options };
     }
 
-    get portal() { return clients.get(this)?.wasm?.portal; }
+    get portal() { return clients.get(this)?.wasm?.core.portal; }
 
-    get refreshes() { return clients.get(this)?.wasm?.refreshes ?? 0; }
+    get refreshes() { return clients.get(this)?.wasm?.core.refreshes ?? 0; }
 
     /** Fits the iframe to the page's content height (the parent's `resizeWindow`). */
     fitWindow() {
@@ -471,10 +816,10 @@ export function makeApi(load) {
       return frameCommand(this, 'setTitle', 'setTitle', JSON.stringify({ title }));
     }
 
-    call(method, params, options) { return run(this, 'call', (c) => send(c, method, params, options, 1)); }
+    call(method, params, options) { return run(this, 'call', (d) => start(d, 1, typeof method === 'string' ? method : '', callText(params), options)); }
 
     /** One page of a list method: `{result, total, next}`. */
-    callPage(method, params, options) { return run(this, 'callPage', (c) => send(c, method, params, options, 2)); }
+    callPage(method, params, options) { return run(this, 'callPage', (d) => start(d, 2, typeof method === 'string' ? method : '', callText(params), options)); }
 
     /** Every item of a list method, page after page (by `next`). */
     async *list(method, params, options) {
@@ -489,12 +834,12 @@ export function makeApi(load) {
 
     /** Many commands in `batch` requests of up to 50; per-command entries. */
     batch(commands, options) {
-      return run(this, 'batch', (c) => c.batch(commands, options)).then(entries);
+      return run(this, 'batch', (d) => start(d, 3, '', commandsText(commands), options)).then(entries);
     }
 
     /** Many messages through batches under the limiter; one entry per item, in order. */
     crmMessageAddMany(items, options) {
-      return run(this, 'crmMessageAddMany', (c) => c.crmMessageAddMany(itemTexts(items), withQuietHooks(options, ['onProgress']))).then(entries);
+      return run(this, 'crmMessageAddMany', (d) => start(d, 4, '', itemTexts(items), options, hook(options, 'onProgress'))).then(entries);
     }
 
     /** Releases the client's wasm memory; later calls reject with `NO_AUTH`. */
@@ -506,7 +851,7 @@ export function makeApi(load) {
       if (st.busy > 0) return; // released when its last call ends
       const wasm = st.wasm;
       st.wasm = undefined;
-      wasm?.free();
+      if (wasm) release(wasm);
     }
 
   }
@@ -518,7 +863,7 @@ export function makeApi(load) {
   }
   for (const name of METHODS) {
     Object.defineProperty(Client.prototype, name, {
-      value: { [name](params, options) { return run(this, name, (c) => send(c, name, params, options, 0)); } }[name],
+      value: { [name](params, options) { return run(this, name, (d) => start(d, 0, name, typedText(params), options)); } }[name],
       writable: true, configurable: true,
     });
   }
@@ -535,8 +880,74 @@ export function makeApi(load) {
       if (!clients.has(client)) return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, 'options.client must be a Client', 'client'));
       return client.crmMessageAdd(params, options);
     }
-    return ready().then((m) => m.crmMessageAdd(typedText(params), options)).then(JSON.parse, fail);
+    return ready().then((m) => freeCall(m, params, options)).then(undefined, fail);
   }
+
+  /** The free `crmMessageAdd`: params checked first (as the portal does, even when the
+   * auth is missing too), then a client from the options for this one call. Its
+   * `timeoutMs` and `signal` bound the whole call, the wait for `BX24.init` included. */
+  const freeCall = async (m, params, options) => {
+    const method = 'imopenlines.crm.message.add';
+    const input = typedText(params);
+    const bad = m.checkParams('crmMessageAdd', input);
+    if (bad) throw toError(JSON.parse(bad));
+    const snap = snapshot(options);
+    const timeoutMs = made(m, () => m.callTimeout(snap.text, method));
+    const core = m.coreFromOptions(snap.text, method);
+    if (core === undefined) {
+      const error = m.lastError();
+      if (error) throw toError(JSON.parse(error));
+    }
+    let d;
+    const started = now();
+    if (core) {
+      d = driver(core, refreshOf(options), hook(options, 'onRequest'));
+    } else {
+      let bx24;
+      try {
+        bx24 = options?.bx24 ?? globalThis.BX24;
+      } catch {
+        bx24 = undefined;
+      }
+      if (bx24 === undefined || bx24 === null) {
+        throw local('NO_AUTH', 'auth', method,
+          'pass options.webhookUrl, options.accessToken with domain or clientEndpoint, options.client, or load BX24.js');
+      }
+      d = await bounded(bx24Driver(m, bx24, options, method), m, method, timeoutMs, snap.signal);
+    }
+    const left = Math.max(1, Math.floor(timeoutMs - (now() - started)));
+    try {
+      return await start(d, 0, 'crmMessageAdd', input, left >= timeoutMs ? options : withTimeout(options, left));
+    } finally {
+      release(d);
+    }
+  };
+
+  /** `options` with another `timeoutMs` (what is left of the call's after BX24.init). */
+  const withTimeout = (options, timeoutMs) => {
+    try {
+      return Object.create(options, { timeoutMs: { value: timeoutMs, enumerable: true } });
+    } catch {
+      return options;
+    }
+  };
+
+  /** `promise`, given up when the call's timeout passes or its signal fires (nothing was
+   * sent then). */
+  const bounded = (promise, m, method, timeoutMs, signal) => new Promise((resolve, reject) => {
+    const stop = (aborted) => reject(toError(JSON.parse(m.stoppedError(method, timeoutMs, aborted))));
+    if (signal?.aborted) {
+      stop(true);
+      return;
+    }
+    const timer = setTimeout(() => stop(false), timeoutMs);
+    const onAbort = () => stop(true);
+    signal?.addEventListener('abort', onAbort);
+    promise.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    });
+  });
 
   function isBitrix24Error(value) {
     try {

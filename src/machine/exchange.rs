@@ -142,7 +142,7 @@ impl Exchange {
     fn stopped(&self, timeout: bool, sent: bool) -> Error {
         let p = &self.prepared;
         if timeout {
-            let ms = self.timeout_ms.to_string();
+            let ms = crate::text::decimal(u64::from(self.timeout_ms));
             Error::unanswered(&p.method, Unanswered::Timeout, &ms, sent, p.write)
         } else {
             Error::unanswered(&p.method, Unanswered::Aborted, "", sent, p.write)

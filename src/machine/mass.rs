@@ -18,7 +18,7 @@
 use super::batch::BatchRun;
 use super::verify::{Flow, VerifySend};
 use super::{Action, Answer, Ms, OpId, Outcome2, Shared, Step};
-use crate::batch::{self, Command, Item, Progress};
+use crate::batch::{self, tally, Command, Item};
 use crate::error::{Error, Outcome};
 use crate::json::Json;
 use crate::outbox::Sent;
@@ -71,22 +71,6 @@ fn unknown(e: &Option<Result<u64, Error>>) -> bool {
     matches!(e, Some(Err(err)) if err.outcome() == Outcome::Unknown)
 }
 
-fn tally(entries: &[Option<Result<u64, Error>>]) -> Progress {
-    let mut p = Progress {
-        total: entries.len(),
-        ..Progress::default()
-    };
-    for e in entries.iter().flatten() {
-        p.done += 1;
-        match e {
-            Ok(_) => p.delivered += 1,
-            Err(e) if e.outcome() == Outcome::Unknown => p.unknown += 1,
-            Err(_) => p.failed += 1,
-        }
-    }
-    p
-}
-
 impl MassSend {
     pub(crate) fn new(
         items: Vec<Result<Prepared, Error>>,
@@ -134,7 +118,7 @@ impl MassSend {
                         .iter()
                         .map(|c| {
                             Command::from_prepared(
-                                ["w", &c.to_string()].concat(),
+                                ["w", &crate::text::decimal(*c)].concat(),
                                 &verify::watermark_call(*c),
                             )
                         })
@@ -187,7 +171,10 @@ impl MassSend {
         for (i, item) in std::mem::take(&mut self.items).into_iter().enumerate() {
             match item {
                 Ok(p) => {
-                    commands.push(Command::from_prepared(["m", &i.to_string()].concat(), &p));
+                    commands.push(Command::from_prepared(
+                        ["m", &crate::text::decimal(i as u64)].concat(),
+                        &p,
+                    ));
                     self.keys.push(Sent::of(&p).map(|s| shared.outbox.enter(s)));
                     self.sendable.push((i, p));
                 }

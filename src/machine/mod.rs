@@ -535,6 +535,11 @@ impl Machine {
         self.shared.redact(e)
     }
 
+    /// Sets when the current token expires (a frame's `AUTH_EXPIRES`).
+    pub fn expire_at(&mut self, at: Option<Ms>) {
+        self.shared.expires_at = at;
+    }
+
     /// The token source's current token (BX24.js: `getAuth()` before every input):
     /// adopted when it changed; `None` (it has none) makes the next attempt refresh.
     pub fn current(&mut self, token: Option<Token>) {
@@ -673,7 +678,27 @@ impl Machine {
             };
             match step {
                 Step::Done(result) => {
-                    let result = result.map_err(|e| self.shared.redact(e));
+                    let shared = &self.shared;
+                    let result = match result {
+                        Ok(Answer::Batch(items)) => Ok(Answer::Batch(
+                            items
+                                .into_iter()
+                                .map(|i| match i {
+                                    crate::batch::Item::Failed(e) => {
+                                        crate::batch::Item::Failed(shared.redact(e))
+                                    }
+                                    done => done,
+                                })
+                                .collect(),
+                        )),
+                        Ok(Answer::Mass(entries)) => Ok(Answer::Mass(
+                            entries
+                                .into_iter()
+                                .map(|e| e.map_err(|e| shared.redact(e)))
+                                .collect(),
+                        )),
+                        other => other.map_err(|e| shared.redact(e)),
+                    };
                     self.shared.out.push_back(Action::Done { op: id, result });
                     if let Some(slot) = self.ops.get_mut(id as usize) {
                         *slot = None;
@@ -819,7 +844,7 @@ impl Machine {
                     " ",
                     how,
                     " within ",
-                    &s.refresh_ms.to_string(),
+                    &crate::text::decimal(u64::from(s.refresh_ms)),
                     " ms",
                 ]
                 .concat();

@@ -9,6 +9,7 @@
 use super::*;
 use crate::auth::Webhook;
 use crate::error::Outcome;
+use crate::policy::Retry;
 use serde_json::{json, Value};
 
 fn prepared(text: &str) -> Prepared {
@@ -437,4 +438,119 @@ fn a_mass_send_reports_progress_and_marks_a_lost_batch_unknown() {
     assert!(entries[50..]
         .iter()
         .all(|e| matches!(e, Err(e) if e.outcome() == Outcome::Unknown)));
+}
+
+#[test]
+fn a_second_refusal_after_a_refresh_is_returned_not_looped() {
+    let mut m = Machine::new(token(true), 0.0);
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    m.handle(refused(s[0].0, 401, "expired_token"), 1.0);
+    actions(&mut m);
+    let answer = TokenAnswer::Value(Json::parse("\"another-token\"".to_owned()).unwrap());
+    m.handle(Input::Token { ask: 1, answer }, 2.0);
+    let s = sends(&actions(&mut m));
+    m.handle(refused(s[0].0, 401, "expired_token"), 3.0);
+    let a = actions(&mut m);
+    assert!(!a.iter().any(|a| matches!(a, Action::AskToken { .. })));
+    let e = done(&a).unwrap().as_ref().unwrap_err();
+    assert_eq!(e.code(), "expired_token");
+}
+
+#[test]
+fn webhooks_never_refresh_and_errors_hide_current_and_replaced_tokens() {
+    let mut m = Machine::new(webhook(), 0.0);
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    m.handle(refused(s[0].0, 401, "expired_token"), 1.0);
+    let a = actions(&mut m);
+    assert!(!a.iter().any(|a| matches!(a, Action::AskToken { .. })));
+    assert!(done(&a).unwrap().is_err());
+
+    let mut m = Machine::new(token(true), 0.0);
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    m.handle(refused(s[0].0, 401, "expired_token"), 1.0);
+    actions(&mut m);
+    let answer = TokenAnswer::Value(Json::parse("\"fresh-token-3\"".to_owned()).unwrap());
+    m.handle(Input::Token { ask: 1, answer }, 2.0);
+    let s = sends(&actions(&mut m));
+    let cause = "connect ECONNRESET old-token-1 fresh-token-3".to_owned();
+    let input = Input::NoResponse {
+        req: s[0].0,
+        why: NoAnswer::Network,
+        sent: true,
+        cause,
+    };
+    m.handle(input, 3.0);
+    let e = done(&actions(&mut m))
+        .unwrap()
+        .as_ref()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        !e.contains("old-token-1") && !e.contains("fresh-token-3"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_sources_current_token_is_adopted_without_a_refresh() {
+    let mut c = token(true);
+    c.source = Source::Bx24;
+    let mut m = Machine::new(c, 0.0);
+    m.current(Some(Token {
+        access_token: "bx24-token-2".to_owned(),
+        expires_at_ms: Some(10_000.0),
+    }));
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let a = actions(&mut m);
+    assert!(sends(&a)[0].2.contains("auth=bx24-token-2"));
+    assert_eq!(m.refreshes(), 0);
+    // No token at the source: the next call refreshes before it sends.
+    m.current(None);
+    m.start(Call::Single(prepared("Ho")), WHOLE, false, 1.0);
+    assert!(matches!(
+        actions(&mut m).as_slice(),
+        [Action::AskToken { .. }]
+    ));
+}
+
+#[test]
+fn limit_retries_are_bounded_and_then_reach_the_caller() {
+    let mut c = webhook();
+    c.limits = None;
+    c.retry = Retry {
+        retries: 2,
+        base_delay_ms: 10.0,
+        max_delay_ms: 10.0,
+    };
+    let mut m = Machine::new(c, 0.0);
+    m.start(
+        Call::Single(prepared("Hi")),
+        Bounds {
+            timeout_ms: 60_000,
+            whole: true,
+        },
+        false,
+        0.0,
+    );
+    let mut now = 0.0;
+    let mut sent = 0;
+    loop {
+        let a = actions(&mut m);
+        if let Some(result) = done(&a) {
+            assert_eq!(result.as_ref().unwrap_err().code(), "QUERY_LIMIT_EXCEEDED");
+            break;
+        }
+        for (req, _, _) in sends(&a) {
+            sent += 1;
+            m.handle(refused(req, 503, "QUERY_LIMIT_EXCEEDED"), now);
+        }
+        now = m.poll_timeout().unwrap_or(now);
+        if sends(&a).is_empty() {
+            m.handle(Input::Tick, now);
+        }
+    }
+    assert_eq!(sent, 3, "the first attempt and two retries");
 }

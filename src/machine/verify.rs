@@ -239,5 +239,5 @@ impl VerifySend {
 
 /// A single verified send's end as the call's answer: the id's text.
 fn single_end(result: Result<(u64, bool), Error>) -> Step {
-    Step::Done(result.map(|(id, _)| super::Answer::Text(id.to_string())))
+    Step::Done(result.map(|(id, _)| super::Answer::Text(crate::text::decimal(id))))
 }
