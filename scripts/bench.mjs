@@ -10,10 +10,10 @@
 //   lean   the same with the work any careful client must do: an AbortController, a
 //          timer, res.text() and JSON.parse (the floor for a client with timeouts)
 //   layer  the package's JS layer alone: client.call() with the module's two steps
-//          (begin: prepare the request; finish: judge the answer) answered at once by
-//          a stand-in, so pkg - layer is what the module's steps cost in the loop
+//          (call: prepare the request; response: judge the answer) answered at once
+//          by a stand-in, so pkg - layer is what the module's steps cost in the loop
 //   floor  the layer again, each stand-in step also crossing into the module with a
-//          string and back (two exports that do almost no work): what any design
+//          string and back (a function that does almost no work): what any design
 //          with a wasm step before and after the request costs at the least
 //   pkg    client.call(method, params) of the built package
 //   typed  client.crmChatGet(...) (the same request through a typed method)
@@ -22,16 +22,19 @@
 // caches they find cold after network I/O.
 // Every variant sends the same form body to the same method, so the portal's work is
 // identical. The package's size report (target/size-report.json) is printed too.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: opts } = parseArgs({
-  options: { blocks: { type: 'string', default: '30' }, calls: { type: 'string', default: '150' }, method: { type: 'string', default: 'imopenlines.crm.chat.get' } },
+  options: {
+    blocks: { type: 'string', default: '30' }, calls: { type: 'string', default: '150' },
+    method: { type: 'string', default: 'imopenlines.crm.chat.get' }, starts: { type: 'string', default: '20' },
+  },
 });
 const BLOCKS = Number(opts.blocks);
 const CALLS = Number(opts.calls);
@@ -57,22 +60,25 @@ try {
   // The JS layer over a stand-in module whose steps answer at once: the request as
   // prepared, and the result's JSON text as the module hands it (the same every time).
   const resultText = JSON.stringify((await (await fetch(url, { method: 'POST', headers, body })).json()).result);
+  // The stand-in core answers `call` with the request as the module would ask for it
+  // and `response` with the result, in the module's records (src/abi.rs).
   const standIn = {
-    begin: () => `0\n30000\n0\n${url}\n${body}`,
-    finish: () => resultText,
-    signal: () => undefined,
+    call: () => `O\x1f0\x1eS\x1f1\x1f${url}\x1f${body}\x1eW\x1f${performance.timeOrigin + performance.now() + 30000}`,
+    response: () => `D\x1f0\x1f${resultText}`,
+    current: () => {},
+    free: () => {},
   };
-  const standInClient = (steps) => makeApi(async () => ({
-    methods: () => ['crmMessageAdd', 'crmChatGet', 'crmChatGetLastId', 'crmChatUserAdd', 'crmChatUserDelete', 'crmLeadCreate'],
-    install: () => {},
-    Client: { fromWebhook: () => steps },
+  const standInClient = (core) => makeApi(async () => ({
+    methods: () => 'crmMessageAdd,crmChatGet,crmChatGetLastId,crmChatUserAdd,crmChatUserDelete,crmLeadCreate',
+    lastError: () => '',
+    Core: { webhook: () => core },
   })).Client.fromWebhook(info.webhook);
   const layer = standInClient(standIn);
   await client.ready(); // the module is loaded, for the floor's crossings
   const floor = standInClient({
-    begin: () => { glue.frameOrigin('127.0.0.1:8080|0|s'); return standIn.begin(); },
-    finish: (slot, status, text) => { glue.frameReply(text); return resultText; },
-    signal: () => undefined,
+    ...standIn,
+    call: () => { glue.frameReply('x:1'); return standIn.call(); },
+    response: (req, status, text) => { glue.frameReply(text); return standIn.response(); },
   });
   const variants = {
     raw: async () => {
@@ -113,10 +119,12 @@ try {
   console.log(`per-call cost, ${METHOD}, ${BLOCKS} blocks x ${CALLS} sequential calls, Node ${process.version}, loopback:`);
   for (const r of rows) console.log(`  ${r.variant.padEnd(5)} ${String(r.medianMicros).padStart(8)} us/call   ${r.ratioToRaw.toFixed(3)}x raw fetch`);
   // The module's steps on their own (its own client, loaded by the package above).
-  const module = glue.Client.fromWebhook(info.webhook, { limits: false });
-  const steps = () => {
-    const begun = module.begin(METHOD, JSON.stringify(PARAMS), undefined, 1);
-    return begun;
+  const module = glue.Core.webhook(info.webhook, '{"limits":false}', 'bench');
+  const input = `j${JSON.stringify(PARAMS)}`;
+  const steps = (status, text, type) => {
+    const out = module.call(1, METHOD, input, 'null', performance.now());
+    const req = +out.split('\x1e')[1].split('\x1f')[1];
+    module.response(req, status, text, type, performance.now());
   };
   let afterIo = 0;
   let backToBack = 0;
@@ -124,10 +132,11 @@ try {
   for (let i = 0; i < ROUNDS + 200; i++) {
     const res = await fetch(url, { method: 'POST', headers, body });
     const text = await res.text();
+    const type = res.headers.get('content-type') ?? '';
     const t0 = performance.now();
-    module.finish(+steps().split('\n')[0], res.status, text, res);
+    steps(res.status, text, type);
     const t1 = performance.now();
-    module.finish(+steps().split('\n')[0], res.status, text, res);
+    steps(res.status, text, type);
     const t2 = performance.now();
     if (i >= 200) {
       afterIo += t1 - t0;
@@ -135,11 +144,53 @@ try {
     }
   }
   const us = (ms) => ((ms * 1000) / ROUNDS).toFixed(1);
-  console.log(`the module's steps (begin + finish) per call: ${us(afterIo)} us right after a request, ${us(backToBack)} us back to back`);
+  console.log(`the module's steps (call + response) per call: ${us(afterIo)} us right after a request, ${us(backToBack)} us back to back`);
+  // Start-up: a whole Node process that imports the package and makes one call, paired
+  // with one that makes the same request with a raw fetch; the median of the per-pair
+  // ratios.
+  const STARTS = Number(opts.starts);
+  const dir = `${root}target/bench-startup/`;
+  await mkdir(dir, { recursive: true });
+  await writeFile(`${dir}raw.mjs`, `const res = await fetch(process.argv[2], { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: process.argv[3] });
+await res.json();
+`);
+  await writeFile(`${dir}pkg.mjs`, `import { Client } from ${JSON.stringify(pathToFileURL(entry).href)};
+await Client.fromWebhook(process.argv[4]).call(process.argv[5], JSON.parse(process.argv[6]));
+`);
+  const startArgs = [url, body, info.webhook, METHOD, JSON.stringify(PARAMS)];
+  const timed = (script) => {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [`${dir}${script}`, ...startArgs], { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${script} failed`);
+    return performance.now() - t0;
+  };
+  timed('raw.mjs');
+  timed('pkg.mjs');
+  const starts = { raw: [], pkg: [], ratio: [] };
+  for (let i = 0; i < STARTS; i++) {
+    // Alternate which of the pair runs first.
+    let p;
+    let b;
+    if (i % 2) {
+      p = timed('pkg.mjs');
+      b = timed('raw.mjs');
+    } else {
+      b = timed('raw.mjs');
+      p = timed('pkg.mjs');
+    }
+    starts.raw.push(b);
+    starts.pkg.push(p);
+    starts.ratio.push(p / b);
+  }
+  const startup = { rawMs: Number(median(starts.raw).toFixed(1)), pkgMs: Number(median(starts.pkg).toFixed(1)), ratio: Number(median(starts.ratio).toFixed(3)) };
+  console.log(`start-up, import + one call, ${STARTS} pairs of whole processes: raw fetch ${startup.rawMs} ms, pkg ${startup.pkgMs} ms, ${startup.ratio.toFixed(3)}x raw fetch`);
+  const floorRatio = rows.find((r) => r.variant === 'floor')?.ratioToRaw;
+  const pkgRatio = rows.find((r) => r.variant === 'pkg')?.ratioToRaw;
+  console.log(`targets: per call within 0.05 of floor: pkg ${pkgRatio} - floor ${floorRatio} = ${(pkgRatio - floorRatio).toFixed(3)}; start-up at most 1.05x raw fetch: ${startup.ratio.toFixed(3)}`);
   const size = JSON.parse(await readFile(`${root}target/size-report.json`, 'utf8'));
   console.log(`package download: ${(size.totalGzip / 1024).toFixed(1)} KB gzipped (.wasm ${(size.wasmGzip / 1024).toFixed(1)} KB + JS ${(size.jsGzip / 1024).toFixed(1)} KB)`);
   if (existsSync(`${root}target/size-breakdown.txt`)) console.log((await readFile(`${root}target/size-breakdown.txt`, 'utf8')).trimEnd());
-  await writeFile(`${root}target/bench.json`, JSON.stringify({ method: METHOD, blocks: BLOCKS, calls: CALLS, rows, steps: { afterIoMicros: Number(us(afterIo)), backToBackMicros: Number(us(backToBack)) }, size }, null, 2) + '\n');
+  await writeFile(`${root}target/bench.json`, JSON.stringify({ method: METHOD, blocks: BLOCKS, calls: CALLS, rows, startup, steps: { afterIoMicros: Number(us(afterIo)), backToBackMicros: Number(us(backToBack)) }, size }, null, 2) + '\n');
 } finally {
   portal.kill('SIGTERM');
 }

@@ -106,12 +106,13 @@ await rm(path(glue.replace(/\.js$/, '.d.ts')), { force: true });
 await rm(path(`${wasm}.d.ts`), { force: true });
 for (const old of ['cjs', 'node.js']) await rm(path(old), { recursive: true, force: true });
 
-// The shipped JS without comments and whitespace (identifiers kept, so stack traces
-// still name the package's functions): what a browser fetches without a bundler.
+// The shipped JS minified, local names shortened but function and class names kept
+// (so stack traces still name the package's functions): what a browser fetches without
+// a bundler.
 // The readable source is src/js/api.js in the repository; types keep their docs.
 for (const f of ['index.js', 'inline.js', 'index.cjs', 'api.js', INLINE, glue]) {
   const code = await readFile(path(f), 'utf8');
-  const { code: small } = transformSync(code, { minifyWhitespace: true, minifySyntax: true, legalComments: 'none' });
+  const { code: small } = transformSync(code, { minify: true, keepNames: true, legalComments: 'none', format: f.endsWith('.cjs') ? 'cjs' : 'esm' });
   await writeFile(path(f), small);
 }
 

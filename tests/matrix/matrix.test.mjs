@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -41,15 +41,35 @@ async function app(name, files) {
   return dir;
 }
 
-/** The body every app runs: sends `message` and settles to { id } or { error }. */
+/** The body every app runs: sends `message` and settles to { id } or { error }, with
+ * what the page fetched (in a browser): whether a .wasm, and how many bytes of JS. */
 const send = (message, webhookExpr) => `(async () => {
+  const fetched = () => {
+    try {
+      const r = performance.getEntriesByType('resource');
+      return { wasm: r.some((e) => e.name.endsWith('.wasm')),
+        jsBytes: r.filter((e) => /\\.m?js$/.test(new URL(e.name).pathname)).reduce((n, e) => n + (e.decodedBodySize || 0), 0) };
+    } catch {
+      return undefined;
+    }
+  };
   try {
     const id = await crmMessageAdd(${JSON.stringify({ ...seed, message })}, { webhookUrl: ${webhookExpr} });
-    return { id };
+    return { id, fetched: fetched() };
   } catch (e) {
     return { error: { code: e.code, description: e.description } };
   }
 })()`;
+
+/** The size of the module carried inline (base64 in wasm-inline.js): a browser app that
+ * fetched less JS than this did not load it. */
+const inlineBytes = async () => (await readFile(new URL('../node_modules/b24-openlines/wasm-inline.js', import.meta.url))).length;
+
+/** Asserts that a browser app fetched the separate .wasm and never the inline module. */
+async function assertSeparateWasm({ result }) {
+  assert.equal(result?.fetched?.wasm, true, JSON.stringify(result));
+  assert.ok(result.fetched.jsBytes < await inlineBytes(), `${result.fetched.jsBytes} bytes of JS fetched: the inline module too`);
+}
 
 /** A browser app's script: the result lands in window.result once settled. */
 const pageApp = (from, message) => `import { crmMessageAdd } from '${from}';
@@ -110,7 +130,9 @@ self.onmessage = async (e) => postMessage(await ${send(message, 'e.data')});
   const viteDir = dirname(repoRequire.resolve('vite/package.json'));
   const { build } = await import(pathToFileURL(join(viteDir, 'dist/node/index.js')).href);
   await build({ root: fileURLToPath(dir), logLevel: 'warn', build: { outDir: 'dist', emptyOutDir: true } });
-  await assertDelivered(await runPage(new URL('dist/', dir)), message);
+  const page = await runPage(new URL('dist/', dir));
+  await assertDelivered(page, message);
+  await assertSeparateWasm(page);
 });
 
 test('a plain module worker (no bundler) handles a message posted right after new Worker()', async () => {
@@ -142,7 +164,9 @@ test('webpack 5 (production, no config) bundles the default entry and its .wasm'
   }, (err, s) => (err ? reject(err) : resolve(s))));
   assert.ok(!stats.hasErrors(), stats.toString('errors-only'));
   await writeFile(new URL('dist/index.html', dir), '<!doctype html><meta charset="utf-8"><script src="./main.js"></script>');
-  await assertDelivered(await runPage(new URL('dist/', dir)), message);
+  const page = await runPage(new URL('dist/', dir));
+  await assertDelivered(page, message);
+  await assertSeparateWasm(page);
 });
 
 test('esbuild, browser ESM: the inline entry works with no asset handling, and the default entry says to use it', async () => {
