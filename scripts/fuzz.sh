@@ -20,14 +20,7 @@ CASES=${FUZZ_CASES:-100000}
 MAX_SECONDS=${FUZZ_MAX_SECONDS:-900}
 THREADS=${FUZZ_THREADS:-2}
 
-# The release profile is tuned for the size of the wasm package (opt-level z, fat LTO,
-# one codegen unit); this build wants speed of running and of building, in its own
-# target directory so that it does not disturb the package's build.
-export CARGO_TARGET_DIR=target/fuzz
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=3
-export CARGO_PROFILE_RELEASE_LTO=false
-export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-export CARGO_PROFILE_RELEASE_PANIC=unwind
+use_speed_profile target/fuzz
 
 # Both test targets in one cargo command: built together, the core and the portal
 # share one set of dependency features, so the run reuses the build.

@@ -32,3 +32,15 @@ use_toolchain() {
   fi
   export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 }
+
+# The release profile is tuned for the size of the wasm package (opt-level z, fat LTO,
+# one codegen unit); the long native runs (fuzz.sh, sim.sh) want speed of running and
+# of building, in a target directory of their own ($1) so that the package's build is
+# not disturbed.
+use_speed_profile() {
+  export CARGO_TARGET_DIR=$1
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=3
+  export CARGO_PROFILE_RELEASE_LTO=false
+  export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+  export CARGO_PROFILE_RELEASE_PANIC=unwind
+}

@@ -21,12 +21,7 @@ COUNT=${2:-1000000}
 CHUNK=${SIM_CHUNK:-20000}
 THREADS=${SIM_THREADS:-2}
 
-# An optimized build of its own, so that the package's size-tuned build is untouched.
-export CARGO_TARGET_DIR=target/sim
-export CARGO_PROFILE_RELEASE_OPT_LEVEL=3
-export CARGO_PROFILE_RELEASE_LTO=false
-export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-export CARGO_PROFILE_RELEASE_PANIC=unwind
+use_speed_profile target/sim
 cargo test --release --test sim --no-run --quiet
 bin=$(ls -t target/sim/release/deps/sim-* | grep -v '\.d$' | head -n1)
 

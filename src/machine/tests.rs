@@ -38,6 +38,12 @@ const WHOLE: Bounds = Bounds {
     whole: true,
 };
 
+/// Long enough for every retry of a test.
+const MINUTE: Bounds = Bounds {
+    timeout_ms: 60_000,
+    whole: true,
+};
+
 fn actions(m: &mut Machine) -> Vec<Action> {
     std::iter::from_fn(|| m.poll_action()).collect()
 }
@@ -245,15 +251,7 @@ fn limit_refusals_wait_and_go_again_with_the_wait_reported() {
     let mut c = webhook();
     c.observe = true;
     let mut m = Machine::new(c, 0.0);
-    m.start(
-        Call::Single(prepared("Hi")),
-        Bounds {
-            timeout_ms: 60_000,
-            whole: true,
-        },
-        false,
-        0.0,
-    );
+    m.start(Call::Single(prepared("Hi")), MINUTE, false, 0.0);
     let s = sends(&actions(&mut m));
     m.handle(refused(s[0].0, 503, "QUERY_LIMIT_EXCEEDED"), 10.0);
     let a = actions(&mut m);
@@ -300,27 +298,30 @@ fn an_abort_while_waiting_for_the_limiter_sends_nothing_and_gives_the_place_back
     assert_eq!((e.code(), e.outcome()), (codes::ABORTED, Outcome::Unknown));
 }
 
+/// A webhook client sending `text` with verified delivery (a 500 ms settle window):
+/// the client and the requests of its first step (the watermark read).
+fn verified(text: &str) -> (Machine, Vec<(ReqId, String, String)>) {
+    let mut m = Machine::new(webhook(), 0.0);
+    let call = Call::Verified {
+        prepared: prepared(text),
+        settle_ms: 500,
+    };
+    let bounds = Bounds {
+        timeout_ms: 1_000,
+        whole: false,
+    };
+    m.start(call, bounds, false, 0.0);
+    let s = sends(&actions(&mut m));
+    (m, s)
+}
+
 fn history(messages: &[(u64, u64, &str)]) -> Value {
     json!({"messages": messages.iter().map(|(id, a, t)| json!({"id": id, "author_id": a, "text": t})).collect::<Vec<_>>()})
 }
 
 #[test]
 fn a_verified_send_finds_its_lost_message_in_the_parsed_history() {
-    let mut m = Machine::new(webhook(), 0.0);
-    let call = Call::Verified {
-        prepared: prepared("Pay https://x.y/1"),
-        settle_ms: 500,
-    };
-    m.start(
-        call,
-        Bounds {
-            timeout_ms: 1_000,
-            whole: false,
-        },
-        false,
-        0.0,
-    );
-    let s = sends(&actions(&mut m));
+    let (mut m, s) = verified("Pay https://x.y/1");
     assert!(s[0].1.ends_with("im.dialog.messages.get"));
     m.handle(ok(s[0].0, history(&[(40, 3, "old")])), 1.0);
     let s = sends(&actions(&mut m));
@@ -349,21 +350,7 @@ fn a_verified_send_finds_its_lost_message_in_the_parsed_history() {
 
 #[test]
 fn a_verified_send_proven_absent_after_the_settle_window_is_sent_once_more() {
-    let mut m = Machine::new(webhook(), 0.0);
-    let call = Call::Verified {
-        prepared: prepared("Hi"),
-        settle_ms: 500,
-    };
-    m.start(
-        call,
-        Bounds {
-            timeout_ms: 1_000,
-            whole: false,
-        },
-        false,
-        0.0,
-    );
-    let s = sends(&actions(&mut m));
+    let (mut m, s) = verified("Hi");
     m.handle(ok(s[0].0, history(&[])), 1.0);
     let s = sends(&actions(&mut m));
     m.handle(lost(s[0].0), 2.0);
@@ -526,15 +513,7 @@ fn limit_retries_are_bounded_and_then_reach_the_caller() {
         max_delay_ms: 10.0,
     };
     let mut m = Machine::new(c, 0.0);
-    m.start(
-        Call::Single(prepared("Hi")),
-        Bounds {
-            timeout_ms: 60_000,
-            whole: true,
-        },
-        false,
-        0.0,
-    );
+    m.start(Call::Single(prepared("Hi")), MINUTE, false, 0.0);
     let mut now = 0.0;
     let mut sent = 0;
     loop {
