@@ -135,7 +135,8 @@ struct World {
     requests: HashMap<ReqId, Request>,
     op_of_req: HashMap<ReqId, OpId>,
     refresh_token: Option<String>,
-    asked: Vec<f64>,
+    /// Token requests not answered yet: their id and when they were made.
+    asked: Vec<(u32, f64)>,
     refresh_ms: f64,
     wake: Option<f64>,
     trace: Vec<String>,
@@ -284,11 +285,14 @@ impl World {
                 }
                 Action::AskToken { ask } => {
                     // A refresh that timed out no longer counts as one in progress.
-                    let pending = self.asked.iter().any(|t| self.now < t + self.refresh_ms);
+                    let pending = self
+                        .asked
+                        .iter()
+                        .any(|(_, t)| self.now < t + self.refresh_ms);
                     if pending {
                         self.fail("a second token request while one is pending");
                     }
-                    self.asked.push(self.now);
+                    self.asked.push((ask, self.now));
                     self.trace.push(format!("{:.1} ask token", self.now));
                     let delay = self.rng.ms(5.0, 405.0);
                     let answer = if self.rng.chance(10) {
@@ -389,9 +393,7 @@ impl World {
     }
 
     fn token(&mut self, ask: u32, answer: TokenAnswer) {
-        if !self.asked.is_empty() {
-            self.asked.remove(0);
-        }
+        self.asked.retain(|(a, _)| *a != ask);
         let answer = match answer {
             TokenAnswer::Value(_) => {
                 self.portal.set_time(EPOCH + self.now / 1000.0);
