@@ -146,8 +146,8 @@ fn number(n: f64) -> String {
     for _ in f.len()..3 {
         s.push('0');
     }
-    s.push_str(f.trim_end_matches('0'));
-    if s.ends_with('.') {
+    s.push_str(text::trim_end_byte(&f, b'0'));
+    if s.ends_with(".") {
         s.pop();
     }
     s

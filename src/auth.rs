@@ -15,6 +15,7 @@ use std::fmt;
 use crate::error::Error;
 use crate::frame::Bootstrap;
 use crate::json::{JsonView, Shape};
+use crate::text;
 
 /// An access token and, when known, when it expires.
 #[derive(Clone, PartialEq)]
@@ -36,7 +37,7 @@ impl fmt::Debug for Token {
 
 fn string<J: JsonView>(v: Option<J>) -> Option<String> {
     match v?.shape() {
-        Shape::String(s) if !s.trim().is_empty() => Some(s),
+        Shape::String(s) if !text::trim(&s).is_empty() => Some(s),
         _ => None,
     }
 }
@@ -45,7 +46,7 @@ fn string<J: JsonView>(v: Option<J>) -> Option<String> {
 fn number<J: JsonView>(v: Option<J>) -> Option<f64> {
     match v?.shape() {
         Shape::Number(n) if n.is_finite() => Some(n),
-        Shape::String(s) => s.trim().parse::<u64>().ok().map(|n| n as f64),
+        Shape::String(s) => text::parse_u64(text::trim(&s)).map(|n| n as f64),
         _ => None,
     }
 }
@@ -55,7 +56,7 @@ fn number<J: JsonView>(v: Option<J>) -> Option<f64> {
 /// `expires_in` (seconds from `now_ms`), as OAuth answers.
 pub fn token_from_refresh<J: JsonView>(value: &J, now_ms: f64) -> Option<Token> {
     if let Shape::String(s) = value.shape() {
-        return (!s.trim().is_empty()).then_some(Token {
+        return (!text::trim(&s).is_empty()).then_some(Token {
             access_token: s,
             expires_at_ms: None,
         });
@@ -105,28 +106,35 @@ pub fn frame_endpoint<J: JsonView>(init: &J, boot: &Bootstrap) -> String {
     let domain = string(init.get("DOMAIN")).unwrap_or_else(|| boot.domain.clone());
     let path = string(init.get("PATH")).unwrap_or_else(|| "/rest".to_owned());
     let scheme = if https { "https" } else { "http" };
-    [scheme, "://", &domain, path.trim_end_matches('/'), "/"].concat()
+    [
+        scheme,
+        "://",
+        &domain,
+        text::trim_end_byte(&path, b'/'),
+        "/",
+    ]
+    .concat()
 }
 
 /// Whether plain `http` to `host` (with an optional port) stays on this machine:
 /// `localhost`, `127.0.0.0/8` or `[::1]`.
 pub fn is_loopback(host: &str) -> bool {
-    let name = if let Some(v6) = host.strip_prefix('[') {
-        return v6.split(']').next() == Some("::1");
+    let name = if let Some(v6) = host.strip_prefix("[") {
+        return text::before_byte(v6, b']') == "::1";
     } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
+        text::rsplit_once_byte(host, b':').map_or(host, |(h, _)| h)
     };
     if name.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    let octets: Vec<&str> = name.split('.').collect();
+    let octets = text::split_byte(name, b'.');
     octets.len() == 4
         && octets.first() == Some(&"127")
         && octets.iter().all(|o| {
             !o.is_empty()
                 && o.len() <= 3
                 && o.bytes().all(|b| b.is_ascii_digit())
-                && o.parse::<u16>().is_ok_and(|n| n <= 255)
+                && text::parse_u64(o).is_some_and(|n| n <= 255)
         })
 }
 
@@ -138,7 +146,7 @@ fn check_authority(
     host: &str,
     allow_insecure_http: bool,
 ) -> Result<(), &'static str> {
-    if host.contains('@') {
+    if text::find_byte(host, b'@').is_some() {
         return Err(
             "the URL has a user name or password in it; remove them (the portal does not use them)",
         );
@@ -178,7 +186,7 @@ impl Webhook {
     pub fn parse(url: &str, allow_insecure_http: bool) -> Result<Webhook, Error> {
         const SHAPE: &str = "webhookUrl must look like https://{portal}/rest/{user id}/{secret}/";
         let bad = |why: &str| Error::no_auth("", [SHAPE, " (", why, ")"].concat());
-        let url = url.trim();
+        let url = text::trim(url);
         let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
             ("https", rest)
         } else if let Some(rest) = url.strip_prefix("http://") {
@@ -186,19 +194,18 @@ impl Webhook {
         } else {
             return Err(bad("it must start with https:// or http://"));
         };
-        if rest.contains(['?', '#', ' ']) || rest.contains(char::is_control) {
+        if text::contains_any(rest, b"?# ") || text::contains_control(rest) {
             return Err(bad(
                 "it must not have a query, fragment, spaces or control characters",
             ));
         }
-        let (host, path) = rest
-            .split_once('/')
-            .ok_or_else(|| bad("the path is missing"))?;
+        let (host, path) =
+            text::split_once_byte(rest, b'/').ok_or_else(|| bad("the path is missing"))?;
         if host.is_empty() {
             return Err(bad("the portal host is missing"));
         }
         check_authority(scheme, host, allow_insecure_http).map_err(bad)?;
-        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let segments = text::split_byte(text::trim_end_byte(path, b'/'), b'/');
         let [prefix @ .., "rest", user, secret] = segments.as_slice() else {
             return Err(bad("the path must end in /rest/{user id}/{secret}/"));
         };
@@ -246,35 +253,35 @@ impl Auth {
         access_token: &str,
         allow_insecure_http: bool,
     ) -> Result<Auth, Error> {
-        let access_token = access_token.trim();
+        let access_token = text::trim(access_token);
         if access_token.is_empty() {
             return Err(Error::no_auth("", "accessToken is empty"));
         }
         let endpoint = match (client_endpoint, domain) {
-            (Some(ep), _) if !ep.trim().is_empty() => {
-                let ep = ep.trim();
+            (Some(ep), _) if !text::trim(ep).is_empty() => {
+                let ep = text::trim(ep);
                 if !(ep.starts_with("https://") || ep.starts_with("http://")) {
                     return Err(Error::no_auth(
                         "",
                         "clientEndpoint must be a URL like https://portal.bitrix24.com/rest/",
                     ));
                 }
-                if ep.ends_with('/') {
+                if ep.ends_with("/") {
                     ep.to_owned()
                 } else {
                     [ep, "/"].concat()
                 }
             }
-            (_, Some(d)) if !d.trim().is_empty() => {
-                let d = d.trim().trim_end_matches('/');
-                let (scheme, host) = match crate::text::split_once(d, "://") {
+            (_, Some(d)) if !text::trim(d).is_empty() => {
+                let d = text::trim_end_byte(text::trim(d), b'/');
+                let (scheme, host) = match text::split_once(d, "://") {
                     Some((s, h)) if s == "https" || s == "http" => (s, h),
                     Some(_) => {
                         return Err(Error::no_auth("", "domain must be a host name"));
                     }
                     None => ("https", d),
                 };
-                if host.is_empty() || host.contains(['/', '?', '#', ' ']) {
+                if host.is_empty() || text::contains_any(host, b"/?# ") {
                     return Err(Error::no_auth(
                         "",
                         "domain must be a host name like portal.bitrix24.com",
@@ -289,11 +296,11 @@ impl Auth {
                 ))
             }
         };
-        if endpoint.contains(char::is_control) {
+        if text::contains_control(&endpoint) {
             return Err(Error::no_auth("", "the portal URL has control characters"));
         }
-        let (scheme, rest) = crate::text::split_once(&endpoint, "://").unwrap_or(("", &endpoint));
-        let host = rest.split('/').next().unwrap_or_default();
+        let (scheme, rest) = text::split_once(&endpoint, "://").unwrap_or(("", &endpoint));
+        let host = text::before_byte(rest, b'/');
         if host.is_empty() {
             return Err(Error::no_auth("", "the portal host is missing"));
         }
@@ -328,10 +335,10 @@ impl Auth {
             Auth::Webhook(w) => &w.base,
             Auth::Token { endpoint, .. } => endpoint,
         };
-        let after_scheme = crate::text::find(url, "://").map_or(0, |i| i + 3);
+        let after_scheme = text::find(url, "://").map_or(0, |i| i + 3);
         let host_end = url
             .get(after_scheme..)
-            .and_then(|rest| rest.find('/'))
+            .and_then(|rest| text::find_byte(rest, b'/'))
             .map_or(url.len(), |i| after_scheme + i);
         url.get(..host_end).unwrap_or(url)
     }

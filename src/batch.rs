@@ -172,7 +172,9 @@ fn entry<J: JsonView>(section: Option<&J>, name: &str) -> Option<J> {
     let section = section?;
     let found = match section.shape() {
         Shape::Object => section.get(name),
-        Shape::Array(_) => name.parse::<u32>().ok().and_then(|i| section.at(i)),
+        Shape::Array(_) => text::parse_u64(name)
+            .and_then(|i| u32::try_from(i).ok())
+            .and_then(|i| section.at(i)),
         _ => None,
     };
     found.filter(|v| v.shape() != Shape::Null)
@@ -181,7 +183,7 @@ fn entry<J: JsonView>(section: Option<&J>, name: &str) -> Option<J> {
 fn count<J: JsonView>(v: Option<J>) -> Option<u64> {
     match v?.shape() {
         Shape::Number(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as u64),
-        Shape::String(s) => s.trim().parse().ok(),
+        Shape::String(s) => text::parse_u64(text::trim(&s)),
         _ => None,
     }
 }

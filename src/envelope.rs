@@ -91,7 +91,7 @@ impl<J: JsonView> Success<J> {
 fn number<J: JsonView>(v: Option<J>) -> Option<f64> {
     match v?.shape() {
         Shape::Number(n) => Some(n),
-        Shape::String(s) => s.trim().parse::<u64>().ok().map(|n| n as f64),
+        Shape::String(s) => text::parse_u64(text::trim(&s)).map(|n| n as f64),
         _ => None,
     }
 }
@@ -142,7 +142,7 @@ pub fn read<J: JsonView>(
             } else {
                 let mut what = String::from("a body that is not JSON (");
                 if !content_type.is_empty() {
-                    let ct = content_type.split(';').next().unwrap_or_default().trim();
+                    let ct = text::trim(text::before_byte(&content_type, b';'));
                     what.push_str(ct);
                     what.push_str(", ");
                 }

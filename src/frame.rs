@@ -20,12 +20,13 @@ pub struct Bootstrap {
 impl Bootstrap {
     /// Reads `DOMAIN|PROTOCOL|APP_SID`; `None` when the frame was not opened by a portal.
     pub fn parse(window_name: &str) -> Option<Bootstrap> {
-        let mut parts = window_name.split('|');
-        let (domain, protocol, app_sid) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || domain.is_empty() || app_sid.is_empty() {
+        let [domain, protocol, app_sid] = crate::text::split_byte(window_name, b'|')[..] else {
+            return None;
+        };
+        if domain.is_empty() || app_sid.is_empty() {
             return None;
         }
-        if domain.contains(['/', '?', '#', ' ', '@']) {
+        if crate::text::contains_any(domain, b"/?# @") {
             return None;
         }
         let https = match protocol {
@@ -72,7 +73,7 @@ impl Bootstrap {
 
 /// Splits a parent answer `callbackId:JSON` into the id and the JSON text.
 pub fn parse_reply(data: &str) -> Option<(&str, &str)> {
-    let (id, json) = data.split_once(':')?;
+    let (id, json) = crate::text::split_once_byte(data, b':')?;
     (!id.is_empty()).then_some((id, json))
 }
 

@@ -11,6 +11,8 @@
 
 use std::rc::Rc;
 
+use crate::text;
+
 /// What a JSON value is, with its scalar payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
@@ -206,40 +208,36 @@ fn unescape(raw: &str) -> String {
 /// [`unescape`], and whether the text held a lone surrogate.
 fn unescaped(raw: &str) -> (String, bool) {
     let inner = raw
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
+        .strip_prefix("\"")
+        .and_then(|r| r.strip_suffix("\""))
         .unwrap_or(raw);
-    if !inner.contains('\\') {
+    if text::find_byte(inner, b'\\').is_none() {
         return (inner.to_owned(), false);
     }
     let mut lone = false;
     let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    let hex4 = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
-        let mut v = 0;
-        for _ in 0..4 {
-            v = v * 16 + chars.next()?.to_digit(16)?;
-        }
-        Some(v)
-    };
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let e = match chars.next() {
-            Some('n') => '\n',
-            Some('t') => '\t',
-            Some('r') => '\r',
-            Some('b') => '\u{8}',
-            Some('f') => '\u{c}',
-            Some('u') => {
-                let hi = hex4(&mut chars).unwrap_or(0xFFFD);
+    let mut rest = inner;
+    // Escapes are ASCII: the text between them is copied as it is.
+    while let Some((plain, escape)) = text::split_once_byte(rest, b'\\') {
+        out.push_str(plain);
+        let (e, used) = match escape.as_bytes() {
+            [] => {
+                // A backslash at the end stands for nothing.
+                rest = escape;
+                break;
+            }
+            [b'n', ..] => ("\n", 1),
+            [b't', ..] => ("\t", 1),
+            [b'r', ..] => ("\r", 1),
+            [b'b', ..] => ("\u{8}", 1),
+            [b'f', ..] => ("\u{c}", 1),
+            [b'u', ..] => {
+                let (hi, mut next) = hex4(escape.get(1..).unwrap_or_default());
+                let hi = hi.unwrap_or(0xFFFD);
                 let code = if (0xD800..0xDC00).contains(&hi) {
-                    let mut look = chars.clone();
-                    match (look.next(), look.next(), hex4(&mut look)) {
-                        (Some('\\'), Some('u'), Some(lo)) if (0xDC00..0xE000).contains(&lo) => {
-                            chars = look;
+                    match next.strip_prefix("\\u").map(hex4) {
+                        Some((Some(lo), after_lo)) if (0xDC00..0xE000).contains(&lo) => {
+                            next = after_lo;
                             0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
                         }
                         _ => {
@@ -253,36 +251,72 @@ fn unescaped(raw: &str) -> (String, bool) {
                 } else {
                     hi
                 };
-                char::from_u32(code).unwrap_or('\u{FFFD}')
+                out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+                rest = next;
+                continue;
             }
-            Some(other) => other,
-            None => break,
+            // Any other character stands for itself (`\"`, `\\`, `\/`).
+            [lead, ..] => {
+                let n = text::char_len(*lead);
+                (escape.get(..n).unwrap_or_default(), n)
+            }
         };
-        out.push(e);
+        out.push_str(e);
+        rest = escape.get(used..).unwrap_or_default();
     }
+    out.push_str(rest);
     (out, lone)
+}
+
+/// The value of the four hex digits `s` starts with, and the text after them. When
+/// there are not four, `None` and the text after the first character that is not a
+/// hex digit (the end, when they run out).
+fn hex4(s: &str) -> (Option<u32>, &str) {
+    let mut v = 0;
+    let mut rest = s;
+    for _ in 0..4 {
+        let Some(b) = rest.bytes().next() else {
+            return (None, rest);
+        };
+        rest = rest.get(text::char_len(b)..).unwrap_or_default();
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return (None, rest),
+        };
+        v = v * 16 + u32::from(d);
+    }
+    (Some(v), rest)
 }
 
 /// Appends `s` as a JSON string literal: quotes, backslashes and control characters
 /// escaped, everything else as is (JSON text is UTF-8).
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                out.push_str("\\u00");
-                let n = u32::from(c);
-                out.extend(char::from_digit(n >> 4, 16));
-                out.extend(char::from_digit(n & 15, 16));
+    let mut rest = s;
+    // What is escaped is ASCII: the text between is copied as it is.
+    while let Some(i) = rest
+        .bytes()
+        .position(|b| b < 0x20 || b == b'"' || b == b'\\')
+    {
+        out.push_str(rest.get(..i).unwrap_or_default());
+        let b = rest.as_bytes().get(i).copied().unwrap_or_default();
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                out.push_str(if b < 0x10 { "\\u000" } else { "\\u001" });
+                let d = usize::from(b & 15);
+                out.push_str("0123456789abcdef".get(d..d + 1).unwrap_or_default());
             }
-            c => out.push(c),
         }
+        rest = rest.get(i + 1..).unwrap_or_default();
     }
+    out.push_str(rest);
     out.push('"');
 }
 
@@ -294,13 +328,13 @@ pub fn write_str(out: &mut String, s: &str) {
 /// never reads as infinite. (The standard library's exact reader would add 10 KB of
 /// tables to the module for digits nobody sends.)
 fn number(text: &str) -> f64 {
-    let (neg, t) = match text.strip_prefix('-') {
+    let (neg, t) = match text.strip_prefix("-") {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let (mantissa, exp) = t.split_once(['e', 'E']).unwrap_or((t, "0"));
-    let exp = exp.trim_start_matches('+');
-    let (exp_neg, exp) = match exp.strip_prefix('-') {
+    let (mantissa, exp) = text::split_once_any(t, b"eE").unwrap_or((t, "0"));
+    let exp = text::trim_start_byte(exp, b'+');
+    let (exp_neg, exp) = match exp.strip_prefix("-") {
         Some(rest) => (true, rest),
         None => (false, exp),
     };
@@ -308,8 +342,8 @@ fn number(text: &str) -> f64 {
     let exp = exp
         .bytes()
         .fold(0i32, |e, b| (e * 10 + i32::from(b - b'0')).min(100_000));
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let frac = frac.trim_end_matches('0');
+    let (int, frac) = text::split_once_byte(mantissa, b'.').unwrap_or((mantissa, ""));
+    let frac = text::trim_end_byte(frac, b'0');
     let mut digits: u64 = 0;
     let mut count = 0;
     let mut scale = if exp_neg { -exp } else { exp } - frac.len() as i32;
@@ -569,7 +603,7 @@ impl JsonView for Json {
             .filter(|(_, n)| {
                 let raw = self.slice(n.key.0, n.key.1);
                 raw.get(1..raw.len().saturating_sub(1)) == Some(key)
-                    || (raw.contains('\\') && unescape(raw) == key)
+                    || (text::find_byte(raw, b'\\').is_some() && unescape(raw) == key)
             })
             .last()?;
         (found.1.kind != Kind::Null).then(|| self.with(found.0))
@@ -642,6 +676,140 @@ impl JsonView for serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`unescaped`] as it was written over `char`s, before the byte-level one.
+    fn reference_unescaped(raw: &str) -> (String, bool) {
+        let inner = raw
+            .strip_prefix('"')
+            .and_then(|r| r.strip_suffix('"'))
+            .unwrap_or(raw);
+        if !inner.contains('\\') {
+            return (inner.to_owned(), false);
+        }
+        let mut lone = false;
+        let mut out = String::with_capacity(inner.len());
+        let mut chars = inner.chars();
+        let hex4 = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
+            let mut v = 0;
+            for _ in 0..4 {
+                v = v * 16 + chars.next()?.to_digit(16)?;
+            }
+            Some(v)
+        };
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            let e = match chars.next() {
+                Some('n') => '\n',
+                Some('t') => '\t',
+                Some('r') => '\r',
+                Some('b') => '\u{8}',
+                Some('f') => '\u{c}',
+                Some('u') => {
+                    let hi = hex4(&mut chars).unwrap_or(0xFFFD);
+                    let code = if (0xD800..0xDC00).contains(&hi) {
+                        let mut look = chars.clone();
+                        match (look.next(), look.next(), hex4(&mut look)) {
+                            (Some('\\'), Some('u'), Some(lo)) if (0xDC00..0xE000).contains(&lo) => {
+                                chars = look;
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            }
+                            _ => {
+                                lone = true;
+                                0xFFFD
+                            }
+                        }
+                    } else if (0xDC00..0xE000).contains(&hi) {
+                        lone = true;
+                        0xFFFD
+                    } else {
+                        hi
+                    };
+                    char::from_u32(code).unwrap_or('\u{FFFD}')
+                }
+                Some(other) => other,
+                None => break,
+            };
+            out.push(e);
+        }
+        (out, lone)
+    }
+
+    /// [`write_str`] as it was written over `char`s, before the byte-level one.
+    fn reference_write_str(out: &mut String, s: &str) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if u32::from(c) < 0x20 => {
+                    out.push_str("\\u00");
+                    let n = u32::from(c);
+                    out.extend(char::from_digit(n >> 4, 16));
+                    out.extend(char::from_digit(n & 15, 16));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    #[test]
+    fn unescaping_and_writing_agree_with_the_char_versions() {
+        let raws = [
+            r#""""#,
+            r#""plain""#,
+            r#""a\"b\\c\/d""#,
+            r#""\n\t\r\b\f""#,
+            r#""\u0041\u00e9\u65E5\u0000""#,
+            r#""\ud83d\ude00 ok""#,
+            r#""\uD83D\uDE00\uD83D""#,
+            r#""lone \ud800 x""#,
+            r#""lone \udc00""#,
+            r#""\ud800\u0041""#,
+            r#""\ud800\\u""#,
+            r#""\ud800\udc0""#,
+            r#""short \u12""#,
+            r#""bad \u12x4 after""#,
+            r#""bad \u1é34 after""#,
+            r#""bad \u😀 after""#,
+            r#""\é and \😀""#,
+            r#""trailing \""#,
+            "\"trailing \\",
+            "no quotes \\n",
+            r#""мир \u043c\u0438\u0440""#,
+            r#""\\\\""#,
+        ];
+        for raw in raws {
+            assert_eq!(unescaped(raw), reference_unescaped(raw), "{raw}");
+        }
+        let texts = [
+            "",
+            "plain",
+            "\"quoted\" \\ back",
+            "\n\r\t\u{8}\u{c}\0\u{1}\u{1f}\u{7f}\u{80}",
+            "мир 😀 日本",
+            "\u{2028}\u{2029}",
+        ];
+        for t in texts.iter().copied().chain(raws) {
+            let (mut ours, mut std) = (String::from("x"), String::from("x"));
+            write_str(&mut ours, t);
+            reference_write_str(&mut std, t);
+            assert_eq!(ours, std, "{t:?}");
+        }
+        for c in (0..0x80u8).map(char::from) {
+            let t = ["a", &c.to_string(), "é"].concat();
+            let (mut ours, mut std) = (String::new(), String::new());
+            write_str(&mut ours, &t);
+            reference_write_str(&mut std, &t);
+            assert_eq!(ours, std, "{t:?}");
+        }
+    }
 
     /// Everything a view shows of `v`, recursively, in one comparable form.
     fn seen<J: JsonView>(v: &J) -> serde_json::Value {

@@ -28,7 +28,7 @@ use crate::text;
 pub const MESSAGE_LIMIT: usize = 20_000;
 
 /// The characters PHP's `trim` removes.
-const TRIMMED: [char; 6] = [' ', '\t', '\n', '\r', '\0', '\x0b'];
+const TRIMMED: &[u8] = b" \t\n\r\0\x0b";
 
 /// What the messenger stores for a message text: `[BR]`, `[br]` and `#BR#` become line
 /// breaks, surrounding whitespace is trimmed (PHP's `trim`: not NBSP), and a text
@@ -44,7 +44,7 @@ pub fn stored(raw: &str) -> String {
     while let Some(at) = find_ci(rest, "[disk=") {
         let tail = rest.get(at + 6..).unwrap_or_default();
         let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
-        let code = digits > 0 && tail.get(digits..).is_some_and(|t| t.starts_with(']'));
+        let code = digits > 0 && tail.get(digits..).is_some_and(|t| t.starts_with("]"));
         // A code is dropped; anything else that starts like one is kept.
         let (kept, used) = if code {
             (at, at + 7 + digits)
@@ -63,9 +63,9 @@ fn set_message(raw: &str) -> String {
     let text = ["[BR]", "[br]", "#BR#"]
         .iter()
         .fold(raw.to_owned(), |t, tag| text::replace(&t, tag, "\n"));
-    let text = text.trim_matches(TRIMMED);
-    if text.chars().count() > MESSAGE_LIMIT + 6 {
-        let mut cut: String = text.chars().take(MESSAGE_LIMIT).collect();
+    let text = text::trim_set(&text, TRIMMED);
+    if text::char_count(text) > MESSAGE_LIMIT + 6 {
+        let mut cut = text::char_prefix(text, MESSAGE_LIMIT).to_owned();
         cut.push_str(" (...)");
         cut
     } else {
@@ -111,7 +111,7 @@ pub fn canonical(t: &str) -> String {
     // Tags first: a link's end may split an entity (`…&#39[/URL];`).
     let mut t = tags(&text::replace(t, "\u{a0}", " "));
     // Each pass shortens the text, so this ends.
-    while t.contains('&') {
+    while text::find_byte(&t, b'&').is_some() {
         let next = ENTITIES
             .iter()
             .fold(t.clone(), |s, (e, c)| text::replace(&s, e, c));
@@ -133,7 +133,7 @@ pub fn canonical(t: &str) -> String {
         }
     }
     let t = tags(&t);
-    t.trim_matches(TRIMMED).to_owned()
+    text::trim_set(&t, TRIMMED).to_owned()
 }
 
 /// `t` without link tags (`[URL]`, `[URL=…]`, `[/URL]` in any case), with mentions
@@ -157,7 +157,7 @@ fn tags(t: &str) -> String {
                 .find(|e| starts_with_ci(label, e))
             {
                 Some(empty) => {
-                    let target = tail.get(5..end - 1).unwrap_or_default().trim();
+                    let target = text::trim(tail.get(5..end - 1).unwrap_or_default());
                     if !text::contains(target, "://") {
                         out.push_str("http://");
                     }
@@ -215,11 +215,14 @@ fn mention(t: &str) -> Option<(usize, usize)> {
     let body = if let Some(b) = after.strip_prefix(" REPLACE]") {
         b
     } else {
-        after.strip_prefix(']')?
+        after.strip_prefix("]")?
     };
     let end = find_ci(body, "[/user]")?;
     let name = body.get(..end)?;
-    if digits == 0 || name.contains('[') || (!name.is_empty() && !after.starts_with(" REPLACE")) {
+    if digits == 0
+        || text::find_byte(name, b'[').is_some()
+        || (!name.is_empty() && !after.starts_with(" REPLACE"))
+    {
         return None;
     }
     Some((head, t.len() - body.len() + end + 7))

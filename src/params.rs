@@ -168,7 +168,7 @@ fn positive_id(v: &Shape) -> Option<u64> {
         Shape::String(s)
             if !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_digit()) =>
         {
-            s.parse().ok()?
+            text::parse_u64(s)?
         }
         _ => return None,
     };
@@ -485,20 +485,20 @@ pub fn is_read(method: &str) -> bool {
     ) {
         return true;
     }
-    let last = m.rsplit('.').next().unwrap_or_default();
+    let last = text::after_last_byte(&m, b'.');
     last.starts_with("get") || last.starts_with("list") || last == "fields"
 }
 
 /// `call(method, params)`: any REST method. `params` is the caller's params object
 /// (`None` for no params), sent as [`crate::query`] encodes it.
 pub fn raw<J: JsonView>(method: &str, params: Option<&J>) -> Result<Prepared, Error> {
-    let name = method.trim();
+    let name = text::trim(method);
     let valid = !name.is_empty()
         && name.len() <= 200
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_')
-        && !name.starts_with('.')
+        && !name.starts_with(".")
         && !crate::text::contains(name, "..");
     if !valid {
         return Err(Error::argument(

@@ -19,14 +19,23 @@ pub const MAX_DEPTH: usize = 32;
 /// Appends `s` percent-encoded as `encodeURIComponent` does: letters, digits and
 /// `-_.!~*'()` stay, every other byte of its UTF-8 becomes `%XX`.
 pub fn component(out: &mut String, s: &str) {
-    let hex = |n: u8| char::from_digit(u32::from(n), 16).map(|c| c.to_ascii_uppercase());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
+    let hex = |n: u8| {
+        let n = usize::from(n);
+        "0123456789ABCDEF".get(n..n + 1).unwrap_or_default()
+    };
+    for (i, b) in s.bytes().enumerate() {
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+        {
+            // An ASCII byte is a whole character.
+            out.push_str(s.get(i..i + 1).unwrap_or_default());
         } else {
             out.push('%');
-            out.extend(hex(b >> 4));
-            out.extend(hex(b & 15));
+            out.push_str(hex(b >> 4));
+            out.push_str(hex(b & 15));
         }
     }
 }
@@ -145,5 +154,31 @@ mod tests {
         assert!(encode(&deep).is_err());
         assert!(encode(&json!([1])).is_err());
         assert_eq!(encode(&json!({})).expect("ok"), "");
+    }
+
+    #[test]
+    fn component_agrees_with_the_char_version() {
+        fn reference(out: &mut String, s: &str) {
+            let hex = |n: u8| char::from_digit(u32::from(n), 16).map(|c| c.to_ascii_uppercase());
+            for b in s.bytes() {
+                if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+                    out.push(b as char);
+                } else {
+                    out.push('%');
+                    out.extend(hex(b >> 4));
+                    out.extend(hex(b & 15));
+                }
+            }
+        }
+        let all: String = (0..0x800)
+            .filter_map(char::from_u32)
+            .chain(['😀', '日'])
+            .collect();
+        for t in ["", "a", "-_.!~*'()", "a b&c=d", "Привет", all.as_str()] {
+            let (mut ours, mut std) = (String::from("k="), String::from("k="));
+            component(&mut ours, t);
+            reference(&mut std, t);
+            assert_eq!(ours, std, "{t}");
+        }
     }
 }

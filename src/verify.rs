@@ -68,7 +68,7 @@ pub fn after_call(chat_id: u64, first_id: u64) -> Prepared {
 fn id_of<J: JsonView>(v: Option<J>) -> Option<u64> {
     match v?.shape() {
         Shape::Number(n) if n >= 0.0 && n.fract() == 0.0 => Some(n as u64),
-        Shape::String(s) => s.parse().ok(),
+        Shape::String(s) => text::parse_u64(&s),
         _ => None,
     }
 }
@@ -177,12 +177,20 @@ pub fn page<J: JsonView>(result: &J, from: u64) -> (Vec<(u64, u64, String)>, Opt
     (out, last.filter(|l| full && *l > from))
 }
 
-/// `v` in order without repeats. A heap sort: the standard slice sorts would add
-/// several kilobytes of specialised code to the module for these short lists.
+/// `v` in order without repeats. An insertion sort: the standard slice sorts (and
+/// `BinaryHeap`) would add specialised code to the module for these short lists (a
+/// message's chats, a batch's groups).
 pub fn sorted_unique<T: Ord>(v: Vec<T>) -> Vec<T> {
-    let mut v = std::collections::BinaryHeap::from(v).into_sorted_vec();
-    v.dedup();
-    v
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v {
+        // The first place whose item is not less than `x`: `x` goes there unless it
+        // is already there.
+        let at = out.iter().position(|y| *y >= x).unwrap_or(out.len());
+        if out.get(at) != Some(&x) {
+            out.insert(at, x);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -260,5 +268,29 @@ mod tests {
             .still_running()
             .to_string()
             .contains("still running"));
+    }
+
+    #[test]
+    fn sorted_unique_agrees_with_sort_and_dedup() {
+        let lists: [Vec<u64>; 7] = [
+            vec![],
+            vec![7],
+            vec![3, 3, 3],
+            vec![1, 2, 3, 4],
+            vec![4, 3, 2, 1],
+            vec![5, 1, 5, 0, u64::MAX, 1, 9, 0, 2],
+            (0..40).map(|i| (i * 7919) % 13).collect(),
+        ];
+        for v in lists {
+            let mut std = v.clone();
+            std.sort_unstable();
+            std.dedup();
+            assert_eq!(sorted_unique(v.clone()), std, "{v:?}");
+            let pairs: Vec<(u64, u64)> = v.iter().map(|n| (n % 3, n / 2)).collect();
+            let mut std = pairs.clone();
+            std.sort_unstable();
+            std.dedup();
+            assert_eq!(sorted_unique(pairs), std, "{v:?}");
+        }
     }
 }

@@ -91,7 +91,7 @@ impl Source {
                 .ok_or("BX24.refreshAuth gave no access token"),
         }
         .map_err(str::to_owned)?;
-        if token.access_token.trim().is_empty() {
+        if crate::text::trim(&token.access_token).is_empty() {
             return Err("the refresh function returned no access token".to_owned());
         }
         Ok(token)
@@ -378,7 +378,10 @@ pub(crate) struct Shared {
 impl Shared {
     fn install(&mut self, token: Token) {
         if let Auth::Token { access_token, .. } = &mut self.auth {
-            let old = std::mem::replace(access_token, token.access_token.trim().to_owned());
+            let old = std::mem::replace(
+                access_token,
+                crate::text::trim(&token.access_token).to_owned(),
+            );
             self.old_secrets.push(old);
             if self.old_secrets.len() > 4 {
                 self.old_secrets.remove(0);
