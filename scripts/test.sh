@@ -47,6 +47,22 @@ check_size() {
 step "build the package" bash scripts/build.sh
 step "size budget" check_size
 
+# The module calls nothing in JS: its only imports are wasm-bindgen's own (the table
+# set up at load, and the throw of its pointer checks), so no caller's exception can
+# cross a wasm frame.
+check_imports() {
+  node -e '
+    const fs = require("fs");
+    const dir = process.argv[1];
+    const file = fs.readdirSync(dir).find((f) => f.endsWith(".wasm"));
+    const names = WebAssembly.Module.imports(new WebAssembly.Module(fs.readFileSync(dir + "/" + file))).map((i) => i.name);
+    console.log(`imports: ${names.join(", ")}`);
+    const own = (n) => /^__wbindgen_init_externref_table$|^__wbg___wbindgen_throw_[0-9a-f]+$/.test(n);
+    if (names.length > 2 || !names.every(own)) { console.error("the module imports more than wasm-bindgen set-up"); process.exit(1); }
+  ' "$ROOT/pkg"
+}
+step "the module imports nothing of its own from JS" check_imports
+
 # A local portal for the wasm tests; its URLs are compiled into them.
 PORTAL_BIN=$ROOT/target/debug/b24-portal
 step "build the local portal" cargo build --quiet -p b24-portal
