@@ -168,12 +168,13 @@ export function makeApi(load) {
 
   /** A client's driver over its wasm `core`; `source` says where new tokens come from
    * (`{kind: 'refresh', refresh}`, `{kind: 'frame', send}`, `{kind: 'bx24', bx24}`). */
-  const driver = (core, source, onRequest) => ({ core, source, onRequest, ops: new Map(), reqs: new Map(), timer: undefined, wakeAt: undefined });
+  const driver = (core, source, onRequest) => ({ core, source, onRequest, ops: new Map(), reqs: new Map(), timer: undefined, wakeAt: undefined, freed: false });
 
   /** Frees a driver's wasm client and its timer. */
   const release = (d) => {
     if (d.timer !== undefined) clearTimeout(d.timer);
     d.timer = undefined;
+    d.freed = true;
     d.core.free();
   };
 
@@ -206,6 +207,9 @@ export function makeApi(load) {
 
   /** Feeds one input to the machine (`f(core)` returns its records) and carries them out. */
   const step = (d, f) => {
+    // A freed client's late answers (requests it cancelled, a slow token source) are
+    // dropped here: nothing calls into a freed module object.
+    if (d.freed) return;
     if (d.source?.kind === 'bx24') d.core.current(bx24Auth(d.source.bx24));
     let out;
     try {

@@ -528,11 +528,6 @@ impl Machine {
         self.ops.iter().flatten().count()
     }
 
-    /// The limits this client paces to, if any.
-    pub fn limits(&self) -> Option<Limits> {
-        self.shared.limiter.as_ref().map(Limiter::limits)
-    }
-
     /// Replaces secrets in `e` (for errors made outside the machine).
     pub fn redact(&self, e: Error) -> Error {
         self.shared.redact(e)
@@ -562,6 +557,9 @@ impl Machine {
     /// Starts `call` bounded by `bounds` (and aborted already when the caller's signal
     /// has fired). Returns its id; its actions are queued.
     pub fn start(&mut self, call: Call, bounds: Bounds, aborted: bool, now: Ms) -> OpId {
+        // Each call's start time stirs the jitter, so that clients made at the same
+        // moment (or with no clock at hand) do not back off in step.
+        self.shared.rng = (self.shared.rng ^ now.to_bits()).rotate_left(17) | 1;
         let program = match call {
             Call::Single(p) => Program::Single(p),
             Call::Verified {
