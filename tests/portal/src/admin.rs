@@ -189,6 +189,16 @@ struct FaultsRequest {
 async fn add_faults(State(app): State<Arc<App>>, bytes: Bytes) -> AdminResult {
     let req: FaultsRequest = body(&bytes)?;
     let mut store = app.lock();
+    // A `session_after` fault must name an open-line chat that exists now.
+    for chat_id in req.faults.iter().filter_map(|f| f.chat_id) {
+        let line = store.directory.chats.get(&chat_id).map(|c| &c.open_line);
+        if !matches!(line, Some(Some(_))) {
+            return Err(AdminError::bad_request(
+                "INVALID_FAULT",
+                format!("no open-line chat {chat_id}"),
+            ));
+        }
+    }
     match store.faults.push(req.faults) {
         Ok(queued) => Ok(Json(
             json!({"queued": queued, "pending": store.faults.pending.len()}),

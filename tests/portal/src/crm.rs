@@ -41,7 +41,9 @@ pub fn has_crm_access(dir: &Directory, user_id: i64) -> bool {
 }
 
 /// `getChatsByCrmEntity`: open-line chats bound to the item, most recently
-/// updated first; only dialogues still in progress when `active_only`.
+/// updated (by the session's last change) first; with `active_only` only
+/// those whose session is active (status 10 to 49). A chat whose connector
+/// was disconnected is never among them (facts §13).
 pub fn chats_of<'a>(dir: &'a Directory, target: &CrmTarget, active_only: bool) -> Vec<&'a Chat> {
     let Some(kind) = target.kind() else {
         return Vec::new();
@@ -50,22 +52,39 @@ pub fn chats_of<'a>(dir: &'a Directory, target: &CrmTarget, active_only: bool) -
         .chats
         .values()
         .filter(|c| {
-            c.open_line
-                .as_ref()
-                .is_some_and(|l| l.crm == Some((kind, target.id)) && (l.active || !active_only))
+            c.open_line.as_ref().is_some_and(|l| {
+                l.crm == Some((kind, target.id))
+                    && l.connector_active
+                    && (l.is_active() || !active_only)
+            })
         })
         .collect();
     chats.sort_by_key(|c| std::cmp::Reverse(c.updated));
     chats
 }
 
-/// `checkChatOfCrmEntity`: is the chat among the item's active chats?
+/// `checkChatOfCrmEntity`: is the chat among the item's active chats, that
+/// is, does it accept messages ([`crate::state::OpenLine::accepts`])? A
+/// queued, closing or finished dialogue, or one whose connector was
+/// disconnected, is not.
 pub fn chat_belongs(dir: &Directory, target: &CrmTarget, chat_id: i64) -> bool {
-    chats_of(dir, target, true).iter().any(|c| c.id == chat_id)
+    let Some(kind) = target.kind() else {
+        return false;
+    };
+    dir.chats
+        .get(&chat_id)
+        .and_then(|c| c.open_line.as_ref())
+        .is_some_and(|l| l.crm == Some((kind, target.id)) && l.accepts())
 }
 
 /// `getLastChatIdByCrmEntity`: the item's most recently updated chat, active
-/// or not; `0` when there is none or `caller` cannot see CRM activities.
+/// or not (a finished dialogue included); `0` when there is none or `caller`
+/// cannot see CRM activities.
+///
+/// A chat whose connector was disconnected is left out, as in
+/// [`chats_of`]: whether the real method skips it is not confirmed, and
+/// keeping it consistent with `chat.get` means the id it returns is never
+/// one `chat.get` would not list with `ACTIVE_ONLY: "N"`.
 pub fn last_chat_id(dir: &Directory, caller: i64, target: &CrmTarget) -> i64 {
     if !can_read(dir, caller, target) {
         return 0;

@@ -36,6 +36,12 @@ pub enum FaultKind {
     /// Answer `429 OPERATION_TIME_LIMIT`; the request is not executed.
     #[serde(rename = "operation_time_limit")]
     OperationTimeLimit,
+    /// Execute and answer normally, then set the session of open-line chat
+    /// `chatId` to `status` (the chat becomes the most recently updated):
+    /// a dialogue that an operator closes, or takes, right after this
+    /// request.
+    #[serde(rename = "session_after")]
+    SessionAfter,
 }
 
 impl FaultKind {
@@ -43,7 +49,11 @@ impl FaultKind {
     pub fn executes(self) -> bool {
         matches!(
             self,
-            Self::Delay | Self::Truncated | Self::DropAfterStore | Self::Status500After
+            Self::Delay
+                | Self::Truncated
+                | Self::DropAfterStore
+                | Self::Status500After
+                | Self::SessionAfter
         )
     }
 }
@@ -66,6 +76,22 @@ pub struct FaultSpec {
     /// Seed of the fault's own random sequence, so that which requests take
     /// a probabilistic fault is the same on every run (default 0).
     pub seed: Option<u64>,
+    /// `session_after` only (required there): the open-line chat whose
+    /// session changes.
+    pub chat_id: Option<i64>,
+    /// `session_after` only (required there): the session status the chat
+    /// gets.
+    pub status: Option<u8>,
+}
+
+/// A session change a `session_after` fault makes once its request ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionChange {
+    /// The open-line chat.
+    pub chat_id: i64,
+    /// Its new session status.
+    pub status: u8,
 }
 
 /// A fault waiting in the queue.
@@ -83,6 +109,10 @@ pub struct PendingFault {
     /// Chance that a matching request takes it (listed only when below 1).
     #[serde(skip_serializing_if = "is_certain")]
     pub probability: f64,
+    /// The session change of a `session_after` fault (listed as `chatId`
+    /// and `status`).
+    #[serde(flatten)]
+    pub session: Option<SessionChange>,
     /// State of its random sequence.
     #[serde(skip)]
     rng: u64,
@@ -134,6 +164,8 @@ pub struct FaultHit {
     pub kind: FaultKind,
     /// Sleep first.
     pub delay_ms: u64,
+    /// What a `session_after` fault changes after the request ran.
+    pub session: Option<SessionChange>,
 }
 
 /// Pending faults and the log of consumed ones.
@@ -146,12 +178,17 @@ pub struct FaultQueue {
 }
 
 impl FaultQueue {
-    /// Appends faults; a `count` of 0 or a probability outside 0..=1 is an
-    /// error.
+    /// Appends faults; a `count` of 0, a probability outside 0..=1, a
+    /// `session_after` fault without `chatId` and a known `status`, or
+    /// `chatId` / `status` on another kind is an error.
     pub fn push(&mut self, specs: Vec<FaultSpec>) -> Result<usize, String> {
         if specs.iter().any(|s| s.count == Some(0)) {
             return Err("count must be at least 1".to_owned());
         }
+        let sessions = specs
+            .iter()
+            .map(session_change)
+            .collect::<Result<Vec<_>, _>>()?;
         if specs
             .iter()
             .filter_map(|s| s.probability)
@@ -160,14 +197,20 @@ impl FaultQueue {
             return Err("probability must be between 0 and 1".to_owned());
         }
         let added = specs.len();
-        self.pending.extend(specs.into_iter().map(|s| PendingFault {
-            method: s.method.map(|m| m.trim().to_lowercase()),
-            kind: s.kind,
-            remaining: s.count.unwrap_or(1),
-            delay_ms: s.delay_ms.unwrap_or(0),
-            probability: s.probability.unwrap_or(1.0),
-            rng: s.seed.unwrap_or(0),
-        }));
+        self.pending.extend(
+            specs
+                .into_iter()
+                .zip(sessions)
+                .map(|(s, session)| PendingFault {
+                    method: s.method.map(|m| m.trim().to_lowercase()),
+                    kind: s.kind,
+                    remaining: s.count.unwrap_or(1),
+                    delay_ms: s.delay_ms.unwrap_or(0),
+                    probability: s.probability.unwrap_or(1.0),
+                    session,
+                    rng: s.seed.unwrap_or(0),
+                }),
+        );
         Ok(added)
     }
 
@@ -182,12 +225,29 @@ impl FaultQueue {
         let hit = FaultHit {
             kind: fault.kind,
             delay_ms: fault.delay_ms,
+            session: fault.session,
         };
         fault.remaining -= 1;
         if fault.remaining == 0 {
             self.pending.remove(index);
         }
         Some(hit)
+    }
+}
+
+/// The session change a spec asks for: required for `session_after`, not
+/// allowed for other kinds.
+fn session_change(spec: &FaultSpec) -> Result<Option<SessionChange>, String> {
+    match (spec.kind, spec.chat_id, spec.status) {
+        (FaultKind::SessionAfter, Some(chat_id), Some(status)) => {
+            crate::state::session::check(status)?;
+            Ok(Some(SessionChange { chat_id, status }))
+        }
+        (FaultKind::SessionAfter, _, _) => {
+            Err("a session_after fault needs chatId and status".to_owned())
+        }
+        (_, None, None) => Ok(None),
+        _ => Err("chatId and status belong to a session_after fault only".to_owned()),
     }
 }
 
@@ -213,6 +273,8 @@ mod tests {
             delay_ms: None,
             probability: None,
             seed: None,
+            chat_id: None,
+            status: None,
         }
     }
 
@@ -260,6 +322,30 @@ mod tests {
         assert_ne!(pattern(7), pattern(8));
         let hits = pattern(7).iter().filter(|h| **h).count();
         assert!((16..=48).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn session_after_needs_a_chat_and_a_known_status() {
+        let mut q = FaultQueue::default();
+        let mut s = spec(None, FaultKind::SessionAfter, None);
+        assert!(q.push(vec![s.clone()]).is_err());
+        s.chat_id = Some(8773);
+        assert!(q.push(vec![s.clone()]).is_err());
+        s.status = Some(61);
+        assert!(q.push(vec![s.clone()]).is_err());
+        s.status = Some(60);
+        assert_eq!(q.push(vec![s]), Ok(1));
+        let mut other = spec(None, FaultKind::Html, None);
+        other.status = Some(60);
+        assert!(q.push(vec![other]).is_err());
+        let hit = q.take("profile").map(|h| h.session);
+        assert_eq!(
+            hit,
+            Some(Some(SessionChange {
+                chat_id: 8773,
+                status: 60
+            }))
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Fixtures loaded through `POST /_portal/fixtures`: users, CRM items,
-//! chats and chat memberships added to (or replacing) the directory.
+//! chats and chat memberships added to (or replacing) the directory, and
+//! changes to the sessions of existing open-line chats.
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{Chat, CrmItem, CrmType, Directory, OpenLine, User};
+use crate::state::{session, Chat, CrmItem, CrmType, Directory, OpenLine, User};
 
 /// The body of `POST /_portal/fixtures`. Users, items and chats with an
 /// existing id replace the existing one.
@@ -21,6 +22,8 @@ pub struct Fixtures {
     chats: Vec<ChatFixture>,
     #[serde(default)]
     memberships: Vec<MembershipFixture>,
+    #[serde(default)]
+    sessions: Vec<SessionFixture>,
 }
 
 /// A user; absent fields take the values of an ordinary active employee
@@ -62,16 +65,33 @@ struct CrmRef {
 }
 
 /// Open-line details; absent fields: line 1, `livechat` / `Live chat`, an
-/// active dialogue, the first member as operator, no CRM binding.
+/// active dialogue (status 40) on a connected connector, the first member
+/// as operator, no CRM binding. `active` is the older spelling of the
+/// status (`true` → 40, `false` → 60); `status` wins when both are given.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OpenLineFixture {
     line_id: Option<i64>,
     connector_id: Option<String>,
     connector_title: Option<String>,
+    status: Option<u8>,
     active: Option<bool>,
+    connector_active: Option<bool>,
     operator_id: Option<i64>,
     crm: Option<CrmRef>,
+}
+
+impl OpenLineFixture {
+    fn status(&self) -> Result<u8, String> {
+        let legacy = self.active.map(|active| {
+            if active {
+                session::OPERATOR
+            } else {
+                session::CLOSE
+            }
+        });
+        session::check(self.status.or(legacy).unwrap_or(session::OPERATOR))
+    }
 }
 
 /// A chat; it becomes the most recently updated one.
@@ -94,6 +114,16 @@ struct MembershipFixture {
     member: Option<bool>,
 }
 
+/// A change to the session of an existing open-line chat; absent fields
+/// stay as they are. The chat becomes the most recently updated one.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SessionFixture {
+    chat_id: i64,
+    status: Option<u8>,
+    connector_active: Option<bool>,
+}
+
 /// How many of each were loaded.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -102,6 +132,7 @@ pub struct Loaded {
     crm_items: usize,
     chats: usize,
     memberships: usize,
+    sessions: usize,
 }
 
 /// Applies fixtures; nothing changes if any is invalid.
@@ -128,6 +159,7 @@ pub fn load(dir: &mut Directory, fixtures: Fixtures) -> Result<Loaded, String> {
         crm_items: fixtures.crm_items.len(),
         chats: fixtures.chats.len(),
         memberships: fixtures.memberships.len(),
+        sessions: fixtures.sessions.len(),
     };
     for u in fixtures.users {
         let user = User {
@@ -156,17 +188,21 @@ pub fn load(dir: &mut Directory, fixtures: Fixtures) -> Result<Loaded, String> {
         );
     }
     for c in fixtures.chats {
-        let open_line = c.open_line.map(|l| OpenLine {
-            line_id: l.line_id.unwrap_or(1),
-            connector_id: l.connector_id.unwrap_or_else(|| "livechat".to_owned()),
-            connector_title: l.connector_title.unwrap_or_else(|| "Live chat".to_owned()),
-            active: l.active.unwrap_or(true),
-            operator_id: l
-                .operator_id
-                .or_else(|| c.members.first().copied())
-                .unwrap_or(0),
-            crm: l.crm.map(|r| (r.kind, r.id)),
-        });
+        let open_line = match c.open_line {
+            None => None,
+            Some(l) => Some(OpenLine {
+                line_id: l.line_id.unwrap_or(1),
+                status: l.status().map_err(|e| format!("chat {}: {e}", c.id))?,
+                connector_active: l.connector_active.unwrap_or(true),
+                connector_id: l.connector_id.unwrap_or_else(|| "livechat".to_owned()),
+                connector_title: l.connector_title.unwrap_or_else(|| "Live chat".to_owned()),
+                operator_id: l
+                    .operator_id
+                    .or_else(|| c.members.first().copied())
+                    .unwrap_or(0),
+                crm: l.crm.map(|r| (r.kind, r.id)),
+            }),
+        };
         let chat = Chat {
             id: c.id,
             title: c.title.unwrap_or_else(|| format!("Chat {}", c.id)),
@@ -191,6 +227,9 @@ pub fn load(dir: &mut Directory, fixtures: Fixtures) -> Result<Loaded, String> {
         } else {
             chat.members.remove(&m.user_id);
         }
+    }
+    for s in fixtures.sessions {
+        next.set_session(s.chat_id, s.status, s.connector_active)?;
     }
     *dir = next;
     Ok(loaded)

@@ -1,7 +1,7 @@
 //! The REST methods the portal serves: the six `imopenlines.crm.*` methods
 //! with the server's validation order, codes and texts (SRV-IMOL), the list
-//! method `crm.lead.list` (paged, §3.2), plus the global `profile`,
-//! `server.time`, `methods` and `scope`.
+//! method `crm.lead.list` (paged, §3.2), `user.current`, plus the global
+//! `profile`, `server.time`, `methods` and `scope`.
 
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -49,12 +49,13 @@ pub struct MethodSpec {
 const IMOPENLINES: Option<&str> = Some("imopenlines");
 const CRM: Option<&str> = Some("crm");
 const IM: Option<&str> = Some("im");
+const USER: Option<&str> = Some("user");
 
 /// Name of the `batch` method, which the REST layer runs itself.
 pub const BATCH: &str = "batch";
 
 #[rustfmt::skip]
-static METHODS: [MethodSpec; 13] = [
+static METHODS: [MethodSpec; 14] = [
     MethodSpec { name: BATCH, scope: None, handler: run_by_rest_layer },
     MethodSpec { name: "imopenlines.crm.message.add", scope: IMOPENLINES, handler: message_add },
     MethodSpec { name: "imopenlines.crm.chat.get", scope: IMOPENLINES, handler: chat_get },
@@ -64,6 +65,7 @@ static METHODS: [MethodSpec; 13] = [
     MethodSpec { name: "imopenlines.crm.lead.create", scope: IMOPENLINES, handler: lead_create },
     MethodSpec { name: "crm.lead.list", scope: CRM, handler: lead_list },
     MethodSpec { name: "im.dialog.messages.get", scope: IM, handler: dialog_messages_get },
+    MethodSpec { name: "user.current", scope: USER, handler: user_current },
     MethodSpec { name: "profile", scope: None, handler: profile },
     MethodSpec { name: "server.time", scope: None, handler: server_time },
     MethodSpec { name: "methods", scope: None, handler: methods },
@@ -583,6 +585,76 @@ fn profile(call: &mut Call<'_>) -> Result<Output, RestError> {
         }),
         _ => raw(&[(); 0]),
     }
+}
+
+/// `user.current` in scope `user`: the caller's own user (the webhook's
+/// owner or the token's user) with the fields the full `user` scope shows,
+/// in the order a real portal writes them (DOCS-EN `user-current.md` and
+/// answers seen from portals): `ID` a string, `ACTIVE` a boolean,
+/// `IS_ONLINE` `Y`/`N`, `TIME_ZONE_OFFSET` seconds as a string, dates ISO-8601
+/// except `LAST_ACTIVITY_DATE` (`Y-m-d H:i:s`), `UF_DEPARTMENT` a list of ids.
+#[derive(Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+struct CurrentUser<'a> {
+    id: String,
+    xml_id: &'a str,
+    active: bool,
+    name: &'a str,
+    last_name: &'a str,
+    second_name: &'a str,
+    email: String,
+    last_login: String,
+    date_register: String,
+    time_zone: &'a str,
+    is_online: &'a str,
+    time_zone_offset: &'a str,
+    last_activity_date: String,
+    personal_gender: &'a str,
+    personal_birthday: &'a str,
+    work_position: &'a str,
+    uf_employment_date: &'a str,
+    uf_department: [i64; 1],
+    user_type: &'a str,
+}
+
+/// When every seeded user registered: 2024-01-15, midnight UTC.
+const DATE_REGISTER: f64 = 1_705_276_800.0;
+
+/// `user.current`: the caller, who has just logged in (the portal clock)
+/// and is online; e-mail `login@example.com`; all in department 1.
+fn user_current(call: &mut Call<'_>) -> Result<Output, RestError> {
+    let Some(user) = call
+        .store
+        .directory
+        .users
+        .get(&call.caller.user_id)
+        .filter(|u| u.active)
+    else {
+        return raw(&[(); 0]);
+    };
+    let now = iso8601(call.now);
+    let activity = now.replacen('T', " ", 1);
+    raw(&CurrentUser {
+        id: user.id.to_string(),
+        xml_id: "",
+        active: user.active,
+        name: &user.name,
+        last_name: &user.last_name,
+        second_name: "",
+        email: format!("{}@example.com", user.login),
+        last_login: now.clone(),
+        date_register: iso8601(DATE_REGISTER),
+        time_zone: "",
+        is_online: "Y",
+        time_zone_offset: "0",
+        last_activity_date: activity.trim_end_matches("+00:00").to_owned(),
+        personal_gender: &user.gender,
+        personal_birthday: "",
+        work_position: "",
+        uf_employment_date: "",
+        uf_department: [1],
+        user_type: "employee",
+    })
 }
 
 /// `server.time`: the portal clock, `date('c')`.

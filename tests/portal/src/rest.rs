@@ -335,6 +335,14 @@ pub fn answer(app: &App, arrival: &Arrival<'_>, admitted: Admitted) -> Answered 
     };
     let log_line = app.config.log.then(|| log_line(&record));
     let mut store = app.lock();
+    if let Some(change) = fault.and_then(|f| f.session) {
+        // `session_after`: the request ran; now the dialogue's session
+        // changes, before the answer leaves. A chat that is gone since the
+        // fault was queued (a fixture replaced it) is left alone.
+        let _ = store
+            .directory
+            .set_session(change.chat_id, Some(change.status), None);
+    }
     let request_id = store.ledger.record(record);
     if let Some(kind) = kind {
         let at = iso8601_millis(store.clock.now());

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::state::{Chat, CrmItem, CrmType, Directory, OpenLine, User};
+use crate::state::{session, Chat, CrmItem, CrmType, Directory, OpenLine, User};
 
 /// Id of the first message `imopenlines.crm.message.add` delivers (the value
 /// of the documentation's example answer).
@@ -34,38 +34,68 @@ const USERS: [UserRow; 7] = [
     UserRow { id: 17, login: "elena", name: "Elena", last_name: "Orlova", gender: "F", admin: false, crm: true, lines: false, active: true, bot: false },
 ];
 
-const CRM_ITEMS: [(CrmType, i64, &str); 4] = [
+const CRM_ITEMS: [(CrmType, i64, &str); 9] = [
     (CrmType::Deal, 288, "Website redesign"),
     (CrmType::Lead, 101, "Request from the website"),
     (CrmType::Contact, 201, "Alex Brown"),
     (CrmType::Company, 301, "Northwind LLC"),
+    // Dialogue sessions in their states (facts §13), one case per deal.
+    (CrmType::Deal, 290, "Spare parts order"),
+    (CrmType::Deal, 291, "Support contract renewal"),
+    (CrmType::Deal, 292, "Delivery question"),
+    (CrmType::Deal, 293, "Office furniture"),
+    (CrmType::Deal, 294, "Conference booking"),
 ];
 
 struct LineRow {
     connector_id: &'static str,
     connector_title: &'static str,
-    active: bool,
+    status: u8,
+    connector_active: bool,
     operator_id: i64,
     crm: Option<(CrmType, i64)>,
 }
 
-/// An open-line dialogue: connector id and title, whether the session is
-/// still in progress, its operator, and the CRM item it is bound to.
+/// An open-line dialogue on a connected connector: connector id and title,
+/// the session's status, its operator (0: nobody took it), and the CRM item
+/// it is bound to.
 const fn open_line(
     connector_id: &'static str,
     connector_title: &'static str,
-    active: bool,
+    status: u8,
     operator_id: i64,
     crm: Option<(CrmType, i64)>,
 ) -> Option<LineRow> {
     Some(LineRow {
         connector_id,
         connector_title,
-        active,
+        status,
+        connector_active: true,
         operator_id,
         crm,
     })
 }
+
+/// Like [`open_line`], on a connector that was disconnected since.
+const fn disconnected(
+    connector_id: &'static str,
+    connector_title: &'static str,
+    status: u8,
+    operator_id: i64,
+    crm: Option<(CrmType, i64)>,
+) -> Option<LineRow> {
+    Some(LineRow {
+        connector_id,
+        connector_title,
+        status,
+        connector_active: false,
+        operator_id,
+        crm,
+    })
+}
+
+const ACTIVE: u8 = session::OPERATOR;
+const CLOSED: u8 = session::CLOSE;
 
 struct ChatRow {
     id: i64,
@@ -76,14 +106,30 @@ struct ChatRow {
     updated: u64,
 }
 
+/// WhatsApp as Bitrix24 connects it through Edna (imconnector's
+/// `whatsappbyedna`; the other WhatsApp connector is `whatsappbytwilio`).
+const WHATSAPP: &str = "whatsappbyedna";
+
 #[rustfmt::skip]
-const CHATS: [ChatRow; 6] = [
-    ChatRow { id: 8773, title: "Alex Brown - Telegram", line: open_line("telegrambot", "Telegram", true, 12, Some((CrmType::Deal, 288))), members: &[12, 16], updated: 6 },
-    ChatRow { id: 8772, title: "Alex Brown - Live chat", line: open_line("livechat", "Live chat", false, 12, Some((CrmType::Deal, 288))), members: &[12], updated: 1 },
-    ChatRow { id: 8801, title: "Website visitor - Live chat", line: open_line("livechat", "Live chat", true, 12, Some((CrmType::Lead, 101))), members: &[12], updated: 3 },
-    ChatRow { id: 8802, title: "Alex Brown - Live chat", line: open_line("livechat", "Live chat", true, 12, Some((CrmType::Contact, 201))), members: &[12], updated: 4 },
-    ChatRow { id: 8900, title: "New visitor - Live chat", line: open_line("livechat", "Live chat", true, 1, None), members: &[1], updated: 5 },
+const CHATS: [ChatRow; 13] = [
+    ChatRow { id: 8773, title: "Alex Brown - Telegram", line: open_line("telegrambot", "Telegram", ACTIVE, 12, Some((CrmType::Deal, 288))), members: &[12, 16], updated: 6 },
+    ChatRow { id: 8772, title: "Alex Brown - Live chat", line: open_line("livechat", "Live chat", CLOSED, 12, Some((CrmType::Deal, 288))), members: &[12], updated: 1 },
+    ChatRow { id: 8801, title: "Website visitor - Live chat", line: open_line("livechat", "Live chat", ACTIVE, 12, Some((CrmType::Lead, 101))), members: &[12], updated: 3 },
+    ChatRow { id: 8802, title: "Alex Brown - Live chat", line: open_line("livechat", "Live chat", ACTIVE, 12, Some((CrmType::Contact, 201))), members: &[12], updated: 4 },
+    ChatRow { id: 8900, title: "New visitor - Live chat", line: open_line("livechat", "Live chat", ACTIVE, 1, None), members: &[1], updated: 5 },
     ChatRow { id: 9000, title: "Sales team", line: None, members: &[1, 12], updated: 2 },
+    // Deal 290: two active dialogues on two connectors, the newer first.
+    ChatRow { id: 8810, title: "Alex Brown - WhatsApp", line: open_line(WHATSAPP, "WhatsApp", session::OPERATOR, 12, Some((CrmType::Deal, 290))), members: &[12], updated: 8 },
+    ChatRow { id: 8811, title: "Alex Brown - Telegram", line: open_line("telegrambot", "Telegram", session::CLIENT, 12, Some((CrmType::Deal, 290))), members: &[12], updated: 7 },
+    // Deal 291: only dialogues that are over (closed; closing).
+    ChatRow { id: 8820, title: "Sam Lee - Live chat", line: open_line("livechat", "Live chat", session::CLOSE, 12, Some((CrmType::Deal, 291))), members: &[12], updated: 9 },
+    ChatRow { id: 8821, title: "Sam Lee - Telegram", line: open_line("telegrambot", "Telegram", session::WAIT_CLIENT, 12, Some((CrmType::Deal, 291))), members: &[12], updated: 10 },
+    // Deal 292: a dialogue still in the queue: no operator took it.
+    ChatRow { id: 8830, title: "Chris Green - Live chat", line: open_line("livechat", "Live chat", session::NEW, 0, Some((CrmType::Deal, 292))), members: &[], updated: 11 },
+    // Deal 293 has no chat. Deal 294: an active dialogue on a connector
+    // that was disconnected since (never listed), and an older active one.
+    ChatRow { id: 8840, title: "Dana White - VK", line: disconnected("vkgroup", "VK", session::OPERATOR, 12, Some((CrmType::Deal, 294))), members: &[12], updated: 13 },
+    ChatRow { id: 8841, title: "Dana White - Live chat", line: open_line("livechat", "Live chat", session::OPERATOR, 12, Some((CrmType::Deal, 294))), members: &[12], updated: 12 },
 ];
 
 /// The open line every seeded dialogue belongs to.
@@ -127,7 +173,8 @@ pub fn directory() -> Directory {
                 line_id: LINE_ID,
                 connector_id: l.connector_id.to_owned(),
                 connector_title: l.connector_title.to_owned(),
-                active: l.active,
+                status: l.status,
+                connector_active: l.connector_active,
                 operator_id: l.operator_id,
                 crm: l.crm,
             });

@@ -258,9 +258,10 @@ impl InProcess {
 
     /// The chats the webhook user can send to with
     /// `imopenlines.crm.message.add` right now, by chat id, each with the
-    /// CRM item it is bound to and a member to send as. The seed has three:
-    /// 8773 (deal 288), 8801 (lead 101) and 8802 (contact 201), each with
-    /// user 12.
+    /// CRM item it is bound to and a member to send as: those whose
+    /// session is active on a connected connector. The seed has six:
+    /// 8773 (deal 288), 8801 (lead 101), 8802 (contact 201), 8810 and 8811
+    /// (deal 290) and 8841 (deal 294), each with user 12.
     pub fn writable_chats(&self) -> Vec<WritableChat> {
         let store = self.app.lock();
         let dir = &store.directory;

@@ -99,12 +99,82 @@ pub struct OpenLine {
     pub connector_id: String,
     /// Connector title, e.g. `Telegram`.
     pub connector_title: String,
-    /// The session is between "answer" and "wait client" (not finished).
-    pub active: bool,
-    /// Operator responsible for the session.
+    /// Status of the dialogue's session (see [`session`]): queued below 10,
+    /// active from 10 to 49, closing at 50, finished from 60.
+    pub status: u8,
+    /// Whether the line's connector is still connected; a chat of a
+    /// disconnected connector is never listed among a CRM item's chats.
+    pub connector_active: bool,
+    /// Operator responsible for the session (0: nobody took it yet).
     pub operator_id: i64,
     /// The CRM item the dialogue's activity is bound to.
     pub crm: Option<(CrmType, i64)>,
+}
+
+/// Session statuses of an open-line dialogue, as the imopenlines module
+/// numbers them (`Session::STATUS_*`).
+pub mod session {
+    /// New: in the queue, nobody took it.
+    pub const NEW: u8 = 0;
+    /// Skipped by an operator: still in the queue.
+    pub const SKIP: u8 = 5;
+    /// An operator answered (took) it.
+    pub const ANSWER: u8 = 10;
+    /// The client wrote last.
+    pub const CLIENT: u8 = 20;
+    /// The client wrote after the operator.
+    pub const CLIENT_AFTER_OPERATOR: u8 = 25;
+    /// The operator wrote last.
+    pub const OPERATOR: u8 = 40;
+    /// Closing: waiting for the client (to rate it, or to write again).
+    pub const WAIT_CLIENT: u8 = 50;
+    /// Closed.
+    pub const CLOSE: u8 = 60;
+    /// Closed as spam.
+    pub const SPAM: u8 = 65;
+    /// Closed as a duplicate.
+    pub const DUPLICATE: u8 = 69;
+    /// Closed silently (without notifying the client).
+    pub const SILENTLY_CLOSE: u8 = 75;
+
+    /// Every status a session can have.
+    pub const ALL: [u8; 11] = [
+        NEW,
+        SKIP,
+        ANSWER,
+        CLIENT,
+        CLIENT_AFTER_OPERATOR,
+        OPERATOR,
+        WAIT_CLIENT,
+        CLOSE,
+        SPAM,
+        DUPLICATE,
+        SILENTLY_CLOSE,
+    ];
+
+    /// `Ok` for a status a session can have, else a message naming them.
+    pub fn check(status: u8) -> Result<u8, String> {
+        if ALL.contains(&status) {
+            Ok(status)
+        } else {
+            Err(format!("unknown session status {status} (one of {ALL:?})"))
+        }
+    }
+}
+
+impl OpenLine {
+    /// The session is active: an operator took it (status ≥ 10) and it is
+    /// not closing or finished (status < 50).
+    pub fn is_active(&self) -> bool {
+        (session::ANSWER..session::WAIT_CLIENT).contains(&self.status)
+    }
+
+    /// The chat accepts `imopenlines.crm.message.add` (and counts among its
+    /// CRM item's chats for `chat.user.add/delete`): the session is active
+    /// and the connector connected.
+    pub fn accepts(&self) -> bool {
+        self.connector_active && self.is_active()
+    }
 }
 
 /// A chat.
@@ -142,6 +212,39 @@ pub struct Directory {
     pub history: BTreeMap<i64, Vec<crate::history::ChatMessage>>,
     /// Id of the last message each member has read, by chat and user.
     pub last_read: BTreeMap<(i64, i64), i64>,
+}
+
+impl Directory {
+    /// Changes the session of open-line chat `chat_id` (the status and/or
+    /// whether its connector is connected) and makes the chat the most
+    /// recently updated one, as a real portal orders chats by the session's
+    /// last change. An error if there is no such chat or it is not an open
+    /// line, or the status is unknown; nothing changes then.
+    pub fn set_session(
+        &mut self,
+        chat_id: i64,
+        status: Option<u8>,
+        connector_active: Option<bool>,
+    ) -> Result<(), String> {
+        let status = status.map(session::check).transpose()?;
+        let chat = self
+            .chats
+            .get_mut(&chat_id)
+            .ok_or_else(|| format!("no chat {chat_id}"))?;
+        let line = chat
+            .open_line
+            .as_mut()
+            .ok_or_else(|| format!("chat {chat_id} is not an open-line chat"))?;
+        if let Some(status) = status {
+            line.status = status;
+        }
+        if let Some(connected) = connector_active {
+            line.connector_active = connected;
+        }
+        chat.updated = self.next_update;
+        self.next_update += 1;
+        Ok(())
+    }
 }
 
 /// How a caller authenticated.

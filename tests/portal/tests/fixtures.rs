@@ -23,7 +23,7 @@ fn fixtures_add_users_items_chats_and_memberships() {
         (resp.status, resp.json()),
         (
             200,
-            json!({"users": 1, "crmItems": 1, "chats": 1, "memberships": 1})
+            json!({"users": 1, "crmItems": 1, "chats": 1, "memberships": 1, "sessions": 0})
         )
     );
     let send = json!({"CRM_ENTITY_TYPE": "deal", "CRM_ENTITY": 500, "USER_ID": 40, "CHAT_ID": 9100, "MESSAGE": "hi"});

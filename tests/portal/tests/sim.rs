@@ -91,6 +91,9 @@ fn the_seed_offers_writable_chats() {
             (8773, "deal".to_owned(), 288, 12),
             (8801, "lead".to_owned(), 101, 12),
             (8802, "contact".to_owned(), 201, 12),
+            (8810, "deal".to_owned(), 290, 12),
+            (8811, "deal".to_owned(), 290, 12),
+            (8841, "deal".to_owned(), 294, 12),
         ]
     );
     assert!(portal
