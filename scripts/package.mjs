@@ -29,7 +29,7 @@ if (!wasm) throw new Error('pkg/ has no *_bg.wasm: run wasm-pack build first');
 const glue = wasm.replace(/_bg\.wasm$/, '.js');
 const INLINE = 'wasm-inline.js';
 const header = '// Entry point of the package: the API, which loads the WebAssembly module on first use.\n';
-const NAMES = ['Client', 'Bitrix24Error', 'crmMessageAdd', 'isBitrix24Error', 'init'];
+const NAMES = ['Client', 'Bitrix24Error', 'crmMessageAdd', 'sendToCrmItem', 'isBitrix24Error', 'init'];
 const exportsLine = `export const { ${NAMES.join(', ')} } = api;\n`;
 
 // The glue's default module location (`new URL(…, import.meta.url)`) is never used (every

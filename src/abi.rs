@@ -232,6 +232,41 @@ fn answer_json(answer: &Answer, keys: Option<&Keys>) -> String {
             o.push(if keyed.is_some() { '}' } else { ']' });
             o
         }
+        Answer::Item(d) => {
+            let mut o = String::from("{\"id\":");
+            text::push_decimal(&mut o, d.id);
+            o.push_str(",\"chatId\":");
+            text::push_decimal(&mut o, d.chat);
+            match &d.connector {
+                Some((id, title)) => {
+                    o.push_str(",\"connectorId\":");
+                    json::write_str(&mut o, id);
+                    o.push_str(",\"connectorTitle\":");
+                    json::write_str(&mut o, title);
+                }
+                None => o.push_str(",\"connectorId\":null"),
+            }
+            o.push_str(",\"userId\":");
+            text::push_decimal(&mut o, d.user);
+            o.push_str(if d.joined {
+                ",\"joined\":true"
+            } else {
+                ",\"joined\":false"
+            });
+            if d.verified {
+                o.push_str(",\"verified\":true");
+            }
+            match &d.left {
+                Some(Ok(())) => o.push_str(",\"left\":true"),
+                Some(Err(e)) => {
+                    o.push_str(",\"left\":false,\"leaveError\":");
+                    o.push_str(&error_record(e));
+                }
+                None => {}
+            }
+            o.push('}');
+            o
+        }
         Answer::Mass(entries) => {
             let mut o = String::from("[");
             for (i, e) in entries.iter().enumerate() {
@@ -375,7 +410,7 @@ impl Core {
     /// Starts a call. `kind` 0: a typed method (`name` its JS name, `input` its
     /// params); 1: `call()` of any method; 2: `callPage()`; 3: `batch` (`input` the
     /// commands); 4: `crmMessageAddMany` (`input` a JSON list of tagged item texts,
-    /// or `t` when the items are not a list). Returns the `O` record and the actions,
+    /// or `t` when the items are not a list); 5: `sendToCrmItem` (`input` its params). Returns the `O` record and the actions,
     /// or an `E` record when the call is refused before it begins.
     pub fn call(&mut self, kind: u32, name: &str, input: &str, options: &str, now: f64) -> String {
         let options = Options::parse(options);
@@ -520,6 +555,36 @@ impl Core {
                     (Call::Batch { commands, halt }, aborted),
                     bounds,
                     Some((names, keyed)),
+                )
+            }
+            5 => {
+                let method = MESSAGE_ADD;
+                let to = to_item(input)?;
+                let (aborted, timeout_ms) =
+                    options.call_limits(method, self.settings.timeout_ms)?;
+                let settle_ms = options.verification(
+                    (self.settings.verify, self.settings.settle_ms),
+                    timeout_ms,
+                    method,
+                )?;
+                let join = options.optional_flag("join", method)?.unwrap_or(true);
+                let leave = options.flag("leave", method)?;
+                let bounds = Bounds {
+                    timeout_ms,
+                    whole: settle_ms.is_none(),
+                };
+                (
+                    (
+                        Call::ToItem {
+                            to,
+                            join,
+                            leave,
+                            settle_ms,
+                        },
+                        aborted,
+                    ),
+                    bounds,
+                    None,
                 )
             }
             _ => {
@@ -815,9 +880,22 @@ pub fn bx24_options(options: &str, method: &str) -> f64 {
 /// before its auth, as the portal does).
 #[wasm_bindgen(js_name = checkParams)]
 pub fn check_params(name: &str, input: &str) -> String {
-    match typed(name, input) {
-        Ok(_) => String::new(),
-        Err(e) => error_record(&e),
+    let checked = if name == "sendToCrmItem" {
+        to_item(input).map(|_| ())
+    } else {
+        typed(name, input).map(|_| ())
+    };
+    checked.err().map_or_else(String::new, |e| error_record(&e))
+}
+
+/// Validates `sendToCrmItem`'s params from their tagged text.
+fn to_item(input: &str) -> Result<params::ToItem, Error> {
+    match tagged(input) {
+        Text::Json(t) => Json::parse(t.to_owned())
+            .map_err(|why| not_json("crmMessageAdd", &why))
+            .and_then(|json| params::to_item(&json)),
+        Text::Threw(why) => Err(not_json("crmMessageAdd", why)),
+        _ => params::to_item(&Json::null()),
     }
 }
 

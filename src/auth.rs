@@ -176,6 +176,7 @@ pub enum Auth {
 pub struct Webhook {
     base: String,
     secret: String,
+    user: u64,
 }
 
 impl Webhook {
@@ -232,12 +233,18 @@ impl Webhook {
         Ok(Webhook {
             base,
             secret: (*secret).to_owned(),
+            user: text::parse_u64(user).unwrap_or(0),
         })
     }
 
     /// The URL prefix every method is appended to (holds the secret).
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The user the webhook acts as (`/rest/{user}/…`; 0 for a number too large).
+    pub fn user(&self) -> u64 {
+        self.user
     }
 }
 

@@ -160,6 +160,8 @@ pub enum Note {
     MayHaveBeenDelivered,
     /// Nothing left the client.
     NotSent,
+    /// A step before the message failed: the message itself was not sent.
+    MessageNotSent,
 }
 
 impl Note {
@@ -169,6 +171,7 @@ impl Note {
             Note::None => "",
             Note::MayHaveBeenDelivered => "; the portal may have executed it (a message may have been delivered), so it was not repeated",
             Note::NotSent => "; nothing was sent",
+            Note::MessageNotSent => "; the message was not sent",
         }
     }
 }
@@ -263,6 +266,31 @@ impl Error {
             description.into(),
             None,
         ))
+    }
+
+    /// The portal's answers left nothing to send to: refused here with `code`, nothing
+    /// was sent (`NO_ACTIVE_CHAT`, `NOT_A_MEMBER`, ...). `status` is that of the answer
+    /// that showed it (0: none).
+    pub fn nothing_to_send(method: &str, code: &str, status: u16, description: String) -> Self {
+        let mut d = Self::local(code, method, description, None);
+        d.status = status;
+        Error::Rejected(d)
+    }
+
+    /// This error, said of a step before the message: whatever it was, the message was
+    /// not sent (the outcome is `notExecuted`, the text says so).
+    pub fn before_message(mut self) -> Self {
+        let d = self.details_mut();
+        if d.outcome != Outcome::NotExecuted || d.note == Note::None {
+            d.outcome = Outcome::NotExecuted;
+            d.note = Note::MessageNotSent;
+        }
+        self
+    }
+
+    /// Marks this error as one that may succeed when repeated unchanged.
+    pub fn set_retryable(&mut self) {
+        self.details_mut().retryable = true;
     }
 
     /// Marks whether reading the chat established this error's outcome.

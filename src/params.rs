@@ -157,7 +157,7 @@ fn php_empty(v: &Shape) -> bool {
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// A positive integer id from a number or a digit string.
-fn positive_id(v: &Shape) -> Option<u64> {
+pub(crate) fn positive_id(v: &Shape) -> Option<u64> {
     let n = match v {
         Shape::Number(f) => {
             if f.fract() != 0.0 || !(1.0..=MAX_SAFE_INTEGER as f64).contains(f) {
@@ -323,6 +323,96 @@ pub fn message_add<J: JsonView>(input: &J) -> Result<Prepared, Error> {
         ]
         .concat(),
     ))
+}
+
+/// What `sendToCrmItem` was asked: the CRM item, the text, and what the caller chose
+/// of the chat, its channel and the sender (the rest is found on the portal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToItem {
+    /// The item's kind.
+    pub kind: EntityType,
+    /// The item's id.
+    pub entity: u64,
+    /// The text.
+    pub message: String,
+    /// Only chats of this connector (`connectorId`, e.g. `telegrambot`).
+    pub connector: Option<String>,
+    /// This chat rather than the item's newest active one.
+    pub chat: Option<u64>,
+    /// This sender rather than the webhook's or the current user.
+    pub user: Option<u64>,
+}
+
+impl ToItem {
+    /// The item as the portal's texts name it: `deal 288`.
+    pub fn item(&self) -> String {
+        let mut s = String::from(self.kind.as_str());
+        s.push(' ');
+        text::push_decimal(&mut s, self.entity);
+        s
+    }
+
+    /// `imopenlines.crm.message.add` of this text as `user` into `chat`.
+    pub fn send(&self, user: u64, chat: u64) -> Prepared {
+        let mut params = entity(self.kind, self.entity).to_vec();
+        params.push(("USER_ID", Field::Int(user)));
+        params.push(("CHAT_ID", Field::Int(chat)));
+        params.push(("MESSAGE", Field::Str(self.message.clone())));
+        prepared(MESSAGE_ADD, Output::Id, true, params)
+    }
+
+    /// `imopenlines.crm.chat.get` of the item: its active chats, or all of them.
+    pub fn chats(&self, active_only: bool) -> Prepared {
+        let mut params = entity(self.kind, self.entity).to_vec();
+        if !active_only {
+            params.push(("ACTIVE_ONLY", Field::Str("N".to_owned())));
+        }
+        prepared(CHAT_GET, Output::Chats, false, params)
+    }
+
+    /// `imopenlines.crm.chat.user.add` (or `.delete`) of `user` in `chat`.
+    pub fn member(&self, add: bool, user: u64, chat: u64) -> Prepared {
+        let mut params = entity(self.kind, self.entity).to_vec();
+        params.push(("USER_ID", Field::Int(user)));
+        params.push(("CHAT_ID", Field::Int(chat)));
+        let method = if add { CHAT_USER_ADD } else { CHAT_USER_DELETE };
+        prepared(method, Output::IdOrZero, true, params)
+    }
+}
+
+/// `sendToCrmItem(params)`: `{crmEntityType, crmEntity, message, connectorId?, chatId?,
+/// userId?}`, checked in the order and words of `imopenlines.crm.message.add`.
+pub fn to_item<J: JsonView>(input: &J) -> Result<ToItem, Error> {
+    let f = Fields::new(
+        MESSAGE_ADD,
+        input,
+        "{crmEntityType: 'deal', crmEntity: 288, message: 'Hello'}",
+    )?;
+    let arg = codes::ERROR_ARGUMENT;
+    let kind = f.entity_type(arg)?;
+    let entity = f.id("crmEntity", "CRM_ENTITY", arg)?;
+    let user = f.optional_id("userId", "USER_ID")?;
+    let chat = f.optional_id("chatId", "CHAT_ID")?;
+    let message = f.text("message", "MESSAGE")?;
+    let connector = match f.get("connectorId") {
+        Shape::Null => None,
+        Shape::String(s) if !text::trim(&s).is_empty() => Some(text::trim(&s).to_owned()),
+        _ => {
+            return Err(f.invalid(
+                "CONNECTOR_ID",
+                "connectorId",
+                "a connector id such as 'telegrambot'",
+            ))
+        }
+    };
+    Ok(ToItem {
+        kind,
+        entity,
+        message,
+        connector,
+        chat,
+        user,
+    })
 }
 
 /// `crmChatGet(params)`: `{crmEntityType, crmEntity, activeOnly?}`.

@@ -102,6 +102,8 @@ enum Kind {
     Single(String),
     Verified(String),
     Mass(Vec<String>, bool),
+    /// A message to a CRM item (chat and sender found by the machine); verified or not.
+    ToItem(String, bool),
 }
 
 struct Request {
@@ -197,6 +199,21 @@ impl World {
                 },
                 false,
             ),
+            Kind::ToItem(text, verify) => {
+                let chat = &self.chats[(text.len() + self.seed as usize) % self.chats.len()];
+                let to = params::to_item(
+                    &json!({"crmEntityType": chat.1, "crmEntity": chat.2, "message": text}),
+                )
+                .expect("valid");
+                let settle_ms = verify.then(|| 50 + self.rng.below(800) as u32);
+                let call = Call::ToItem {
+                    to,
+                    join: self.rng.chance(80),
+                    leave: self.rng.chance(30),
+                    settle_ms,
+                };
+                (call, settle_ms.is_none())
+            }
         };
         let bounds = Bounds { timeout_ms, whole };
         let aborted = self.calls[i].aborted_at.is_some();
@@ -508,6 +525,8 @@ impl World {
                     check_one(i, t, Ok(id.parse().expect("an id")));
                 }
                 (Kind::Single(t) | Kind::Verified(t), Err(e)) => check_one(i, t, Err(e)),
+                (Kind::ToItem(t, _), Ok(Answer::Item(d))) => check_one(i, t, Ok(d.id)),
+                (Kind::ToItem(t, _), Err(e)) => check_one(i, t, Err(e)),
                 (Kind::Mass(texts, _), Ok(Answer::Mass(entries))) => {
                     if entries.len() != texts.len() {
                         self.fail(&format!(
@@ -572,9 +591,10 @@ fn schedule(seed: u64) -> World {
     let mut calls = Vec::new();
     let mut plans = Vec::new();
     for i in 0..n {
-        let kind = match rng.below(10) {
+        let kind = match rng.below(12) {
             0..=3 => Kind::Single(text(seed, i, 0)),
             4..=7 => Kind::Verified(text(seed, i, 0)),
+            8..=9 => Kind::ToItem(text(seed, i, 0), rng.chance(50)),
             _ => {
                 let m = 1 + rng.below(70) as usize;
                 Kind::Mass((0..m).map(|k| text(seed, i, k)).collect(), rng.chance(50))

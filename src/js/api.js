@@ -1,5 +1,5 @@
 // The package's public face, shared by every entry (browser, Node ESM, CommonJS):
-// `Client`, `crmMessageAdd`, `Bitrix24Error`, `isBitrix24Error`, `init`.
+// `Client`, `crmMessageAdd`, `sendToCrmItem`, `Bitrix24Error`, `isBitrix24Error`, `init`.
 //
 // The WebAssembly module is loaded on the first call (or by `init()`), never at import
 // time: no top-level await, and synchronous constructors such as `Client.fromWebhook`
@@ -47,6 +47,12 @@ export function makeApi(load) {
     });
   };
   const fail = (r) => { throw toError(r); };
+
+  /** A message to a CRM item's result: a failure to leave the chat becomes a `Bitrix24Error`. */
+  const delivered = (out) => {
+    if (out?.leaveError) out.leaveError = toError(out.leaveError);
+    return out;
+  };
 
   /** Per-item entries from the module: their error records become `Bitrix24Error`s. */
   const entries = (out) => {
@@ -340,7 +346,7 @@ export function makeApi(load) {
   };
 
   /** Options the module reads, and the keys it reads inside `limits` and `retry`. */
-  const OPTION_KEYS = ['signal', 'timeoutMs', 'verify', 'settleMs', 'halt', 'onProgress', 'onRequest', 'webhookUrl',
+  const OPTION_KEYS = ['signal', 'timeoutMs', 'verify', 'settleMs', 'halt', 'join', 'leave', 'onProgress', 'onRequest', 'webhookUrl',
     'accessToken', 'domain', 'clientEndpoint', 'refresh', 'client', 'bx24', 'allowInsecureHttp', 'refreshTimeoutMs',
     'limits', 'retry', 'initTimeoutMs', 'protocol'];
   const NESTED = { limits: ['burst', 'drainPerSecond'], retry: ['retries', 'baseDelayMs', 'maxDelayMs'] };
@@ -846,6 +852,12 @@ export function makeApi(load) {
       return run(this, 'crmMessageAddMany', (d) => start(d, 4, '', itemTexts(items), options, hook(options, 'onProgress'))).then(entries);
     }
 
+    /** A message to a CRM item's customer: the sender and the item's active chat found,
+     * the sender added to the chat when needed; `{id, chatId, connectorId, userId, joined}`. */
+    sendToCrmItem(params, options) {
+      return run(this, 'sendToCrmItem', (d) => start(d, 5, '', typedText(params), options)).then(delivered);
+    }
+
     /** Releases the client's wasm memory; later calls reject with `NO_AUTH`. */
     free() {
       const st = clients.get(this);
@@ -872,7 +884,9 @@ export function makeApi(load) {
     });
   }
 
-  function crmMessageAdd(params, options) {
+  /** A free function `name` (`crmMessageAdd`, `sendToCrmItem`): the call of a client from
+   * the options (or of `options.client`). */
+  const free = (name, kind, after) => (params, options) => {
     const method = 'imopenlines.crm.message.add';
     let client;
     try {
@@ -882,18 +896,20 @@ export function makeApi(load) {
     }
     if (client !== undefined && client !== null) {
       if (!clients.has(client)) return Promise.reject(local('ERROR_ARGUMENT', 'invalidArgument', method, 'options.client must be a Client', 'client'));
-      return client.crmMessageAdd(params, options);
+      return client[name](params, options);
     }
-    return ready().then((m) => freeCall(m, params, options)).then(undefined, fail);
-  }
+    return ready().then((m) => freeCall(m, name, kind, params, options)).then(after, fail);
+  };
+  const crmMessageAdd = free('crmMessageAdd', 0);
+  const sendToCrmItem = free('sendToCrmItem', 5, delivered);
 
-  /** The free `crmMessageAdd`: params checked first (as the portal does, even when the
-   * auth is missing too), then a client from the options for this one call. Its
-   * `timeoutMs` and `signal` bound the whole call, the wait for `BX24.init` included. */
-  const freeCall = async (m, params, options) => {
+  /** A free call: params checked first (as the portal does, even when the auth is
+   * missing too), then a client from the options for this one call. Its `timeoutMs`
+   * and `signal` bound the whole call, the wait for `BX24.init` included. */
+  const freeCall = async (m, name, kind, params, options) => {
     const method = 'imopenlines.crm.message.add';
     const input = typedText(params);
-    const bad = m.checkParams('crmMessageAdd', input);
+    const bad = m.checkParams(name, input);
     if (bad) throw toError(JSON.parse(bad));
     const snap = snapshot(options);
     const timeoutMs = made(m, () => m.callTimeout(snap.text, method));
@@ -921,7 +937,7 @@ export function makeApi(load) {
     }
     const left = Math.max(1, Math.floor(timeoutMs - (now() - started)));
     try {
-      return await start(d, 0, 'crmMessageAdd', input, left >= timeoutMs ? options : withTimeout(options, left));
+      return await start(d, kind, name, input, left >= timeoutMs ? options : withTimeout(options, left));
     } finally {
       release(d);
     }
@@ -965,5 +981,5 @@ export function makeApi(load) {
 
   const init = () => ready().then(() => undefined);
 
-  return { Client, Bitrix24Error, crmMessageAdd, isBitrix24Error, init };
+  return { Client, Bitrix24Error, crmMessageAdd, sendToCrmItem, isBitrix24Error, init };
 }

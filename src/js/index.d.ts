@@ -55,6 +55,54 @@ export interface CrmChat {
   connectorTitle: string;
 }
 
+/** Parameters of `sendToCrmItem`: the CRM item and the text; the chat and the sender are
+ * found unless given. */
+export interface SendToCrmItemParams {
+  /** The CRM item's type. */
+  crmEntityType: CrmEntityType;
+  /** The CRM item's id. */
+  crmEntity: number | string;
+  /** The message text (BB-codes allowed). */
+  message: string;
+  /** Only the item's chats on this channel, e.g. `'telegrambot'` (its `connectorId`). */
+  connectorId?: string;
+  /** This chat, rather than the item's newest active one (not replaced if it ended). */
+  chatId?: number | string;
+  /** The sender, rather than the webhook's own user or the current user of a token or frame. */
+  userId?: number | string;
+}
+
+/** Where a message to a CRM item went, and as whom. */
+export interface SentToCrmItem {
+  /** The new message's id. */
+  id: number;
+  /** The chat it went to. */
+  chatId: number;
+  /** That chat's channel (`null` when the caller named the chat). */
+  connectorId: string | null;
+  /** The channel's title, when the chat was chosen here. */
+  connectorTitle?: string;
+  /** The sender. */
+  userId: number;
+  /** Whether this call added the sender to the chat. */
+  joined: boolean;
+  /** Present, `true`, when reading the chat back established the id (`verify`). */
+  verified?: true;
+  /** With `leave`, after joining: whether the sender was removed from the chat again. */
+  left?: boolean;
+  /** Why the sender could not be removed (the message was sent all the same). */
+  leaveError?: Bitrix24Error;
+}
+
+/** Options of `sendToCrmItem`. */
+export interface SendToCrmItemOptions extends CallOptions {
+  /** Add the sender to the chat when the portal says it is not a member, then send
+   * (default `true`). With `false`, such a send fails with `NOT_A_MEMBER`. */
+  join?: boolean;
+  /** Remove a sender this call added once the message is sent (default `false`). */
+  leave?: boolean;
+}
+
 /** Verified delivery of messages (see the README's "Delivery guarantees"). */
 export interface VerifyOptions {
   /** Before sending, read the chat's last message id; when the outcome is unknown, read the
@@ -305,6 +353,7 @@ export type Bitrix24ErrorCode =
   | 'QUERY_LIMIT_EXCEEDED' | 'OPERATION_TIME_LIMIT' | 'ERROR_METHOD_NOT_FOUND' | 'INTERNAL_SERVER_ERROR'
   | 'NETWORK_ERROR' | 'TIMEOUT' | 'ABORTED' | 'BAD_RESPONSE' | 'NO_AUTH' | 'LOAD_ERROR' | 'INTERNAL_ERROR' | 'COMMAND_DENIED'
   | 'HALTED' | 'ERROR_BATCH_LENGTH_EXCEEDED' | 'ERROR_BATCH_METHOD_NOT_ALLOWED'
+  | 'NO_CHAT' | 'NO_ACTIVE_CHAT' | 'NO_CHAT_ON_CONNECTOR' | 'NOT_A_MEMBER' | 'CANNOT_JOIN'
   | (string & {});
 
 /** What the caller can do about an error. */
@@ -441,6 +490,15 @@ export declare class Client {
    * Resolves (never rejects for per-item failures) to one entry per item, in order.
    * Invalid items are not sent. */
   crmMessageAddMany(items: CrmMessageAddParams[], options?: MessageAddManyOptions): Promise<MessageEntry[]>;
+  /** Sends a message to a CRM item's customer: finds the sender (`userId`, else the
+   * webhook's own user, else the current user), the item's newest active open-line chat
+   * (of `connectorId` when given), adds the sender to it when the portal says it is not a
+   * member (`join`), and sends. When nothing can be sent it rejects with `NO_CHAT`,
+   * `NO_ACTIVE_CHAT`, `NO_CHAT_ON_CONNECTOR`, `NOT_A_MEMBER` or `CANNOT_JOIN`
+   * (outcome `notExecuted`), naming the item.
+   * @param params the item and the text; optionally the channel, chat and sender
+   * @param options `join`, `leave`, `verify`, `settleMs`, `signal` and `timeoutMs` */
+  sendToCrmItem(params: SendToCrmItemParams, options?: SendToCrmItemOptions): Promise<SentToCrmItem>;
   /** Releases the client's memory; later calls reject with `NO_AUTH`. */
   free(): void;
 }
@@ -451,6 +509,11 @@ export declare class Client {
  * @param options one form of auth (`webhookUrl`; `accessToken` with `domain` or
  *   `clientEndpoint`; a `client`; or `bx24`/a loaded `globalThis.BX24`), plus `signal` and `timeoutMs` */
 export declare function crmMessageAdd(params: CrmMessageAddParams, options?: CrmMessageAddOptions): Promise<number>;
+
+/** `client.sendToCrmItem` with its auth in the options, as the free `crmMessageAdd` takes it.
+ * @param params the item and the text; optionally the channel, chat and sender
+ * @param options one form of auth, plus `join`, `leave`, `verify`, `signal` and `timeoutMs` */
+export declare function sendToCrmItem(params: SendToCrmItemParams, options?: CrmMessageAddOptions & SendToCrmItemOptions): Promise<SentToCrmItem>;
 
 /** True for the errors this package rejects with (a TypeScript type guard); never throws.
  * @param value anything caught */

@@ -29,6 +29,7 @@
 mod batch;
 mod exchange;
 mod mass;
+mod to_item;
 mod verify;
 
 use std::collections::VecDeque;
@@ -36,6 +37,7 @@ use std::collections::VecDeque;
 pub use batch::BatchRun;
 use exchange::{Exchange, Poll};
 pub use mass::MassSend;
+pub use to_item::{refusals, Delivered, ItemSend};
 pub use verify::VerifySend;
 
 use crate::auth::{self, Auth, Token};
@@ -221,6 +223,8 @@ pub enum Answer {
     /// One entry per message of a mass send: the id (and whether reading the chat
     /// established it) or the error.
     Mass(Vec<Result<(u64, bool), Error>>),
+    /// A message to a CRM item: where it went, as whom.
+    Item(Box<Delivered>),
 }
 
 /// What the host does next.
@@ -296,6 +300,17 @@ pub enum Call {
         /// Stop at the first failed command.
         halt: bool,
     },
+    /// A message to a CRM item's customer: sender and chat found, the sender joined.
+    ToItem {
+        /// What to send to which item.
+        to: crate::params::ToItem,
+        /// Add the sender to the chat when the portal says it is not a member.
+        join: bool,
+        /// Remove a sender this call added once the message is sent.
+        leave: bool,
+        /// The settle window of verified delivery, if on.
+        settle_ms: Option<u32>,
+    },
     /// Many messages.
     Mass {
         /// Each item, validated or its error.
@@ -329,6 +344,7 @@ enum Program {
     Verified(Box<VerifySend>),
     Batch(BatchRun),
     Mass(Box<MassSend>),
+    ToItem(Box<ItemSend>),
 }
 
 #[derive(Debug)]
@@ -370,6 +386,8 @@ pub(crate) struct Shared {
     resets: Vec<(String, f64)>,
     rng: u64,
     pub(crate) outbox: Outbox,
+    /// The current user (`user.current`), once read.
+    pub(crate) current_user: Option<u64>,
     observe: bool,
     next_req: ReqId,
     pub(crate) out: VecDeque<Action>,
@@ -504,6 +522,7 @@ impl Machine {
                 resets: Vec::new(),
                 rng: now.to_bits() | 1,
                 outbox: Outbox::default(),
+                current_user: None,
                 observe: config.observe,
                 next_req: 0,
                 out: VecDeque::new(),
@@ -572,6 +591,12 @@ impl Machine {
                 halt,
                 settle_ms,
             } => Program::Mass(Box::new(MassSend::new(items, halt, settle_ms))),
+            Call::ToItem {
+                to,
+                join,
+                leave,
+                settle_ms,
+            } => Program::ToItem(Box::new(ItemSend::new(to, join, leave, settle_ms))),
         };
         let op = Op {
             program,
@@ -667,6 +692,7 @@ impl Machine {
             Program::Verified(v) => v.begin(&mut self.shared, now),
             Program::Batch(b) => b.begin(),
             Program::Mass(m) => m.begin(&mut self.shared, id, now),
+            Program::ToItem(t) => t.begin(&self.shared),
         };
         self.step(id, step, now);
     }
@@ -692,6 +718,10 @@ impl Machine {
                                 })
                                 .collect(),
                         )),
+                        Ok(Answer::Item(mut d)) => {
+                            d.left = d.left.map(|l| l.map_err(|e| shared.redact(e)));
+                            Ok(Answer::Item(d))
+                        }
                         Ok(Answer::Mass(entries)) => Ok(Answer::Mass(
                             entries
                                 .into_iter()
@@ -910,6 +940,7 @@ fn program_outcome(
         Program::Verified(v) => v.on_outcome(shared, outcome, now),
         Program::Batch(b) => b.on_outcome(outcome, &mut |_, _| {}),
         Program::Mass(m) => m.on_outcome(shared, id, outcome, now),
+        Program::ToItem(t) => t.on_outcome(shared, outcome, now),
     }
 }
 
@@ -925,6 +956,7 @@ fn program_wake(
     match program {
         Program::Verified(v) => v.on_wake(shared, on_time, now),
         Program::Mass(m) => m.on_wake(shared, id, on_time, now),
+        Program::ToItem(t) => t.on_wake(on_time),
         // Single calls and batches never wait on their own.
         _ => Step::Done(Err(Error::no_auth("call", "nothing to wait for"))),
     }

@@ -533,3 +533,361 @@ fn limit_retries_are_bounded_and_then_reach_the_caller() {
     }
     assert_eq!(sent, 3, "the first attempt and two retries");
 }
+
+// ---- A message to a CRM item ---------------------------------------------------------
+
+fn to_item(extra: Value) -> crate::params::ToItem {
+    let mut params = json!({"crmEntityType": "deal", "crmEntity": 290, "message": "Hi"});
+    if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    crate::params::to_item(&params).expect("valid")
+}
+
+fn item_call(to: crate::params::ToItem, join: bool, leave: bool) -> Call {
+    Call::ToItem {
+        to,
+        join,
+        leave,
+        settle_ms: None,
+    }
+}
+
+/// Runs the machine's requests through `portal` (method, body → answer) until call `op`
+/// ends; its result and the requests as `method body`.
+fn serve(
+    m: &mut Machine,
+    op: OpId,
+    mut portal: impl FnMut(&str, &str) -> Result<Value, (u16, &'static str)>,
+) -> (Result<Answer, Error>, Vec<String>) {
+    let mut seen = Vec::new();
+    let mut now = 0.0;
+    for _ in 0..50 {
+        let a = actions(m);
+        if let Some(result) = a.iter().find_map(|a| match a {
+            Action::Done { op: o, result } if *o == op => Some(result.clone()),
+            _ => None,
+        }) {
+            return (result, seen);
+        }
+        for (req, url, body) in sends(&a) {
+            let method = url.rsplit('/').next().unwrap_or("").to_owned();
+            seen.push(format!("{method} {body}"));
+            now += 1.0;
+            let input = match portal(&method, &body) {
+                Ok(result) => ok(req, result),
+                Err((status, code)) => refused(req, status, code),
+            };
+            m.handle(input, now);
+        }
+    }
+    panic!("the call did not end: {seen:?}");
+}
+
+fn chats(list: &[(u64, &str)]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|(id, c)| json!({"CHAT_ID": id.to_string(), "CONNECTOR_ID": c, "CONNECTOR_TITLE": c}))
+            .collect(),
+    )
+}
+
+fn delivered(result: &Result<Answer, Error>) -> &Delivered {
+    match result {
+        Ok(Answer::Item(d)) => d,
+        other => panic!("not delivered: {other:?}"),
+    }
+}
+
+#[test]
+fn a_message_to_an_item_goes_to_its_newest_active_chat_as_the_webhooks_user() {
+    let mut m = Machine::new(webhook(), 0.0);
+    let op = m.start(
+        item_call(to_item(json!({})), true, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let (result, seen) = serve(&mut m, op, |method, _| match method {
+        "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")])),
+        _ => Ok(json!(501)),
+    });
+    let d = delivered(&result);
+    assert_eq!((d.id, d.chat, d.user, d.joined), (501, 8810, 12, false));
+    assert_eq!(d.connector.as_ref().map(|c| c.0.as_str()), Some("whatsapp"));
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(!seen[0].contains("ACTIVE_ONLY"), "active only: {}", seen[0]);
+    assert!(
+        seen[1].contains("USER_ID=12&CHAT_ID=8810&MESSAGE=Hi"),
+        "{}",
+        seen[1]
+    );
+
+    // On a connector: that one's chat.
+    let op = m.start(
+        item_call(to_item(json!({"connectorId": "TelegramBot"})), true, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let (result, _) = serve(&mut m, op, |method, _| match method {
+        "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")])),
+        _ => Ok(json!(502)),
+    });
+    assert_eq!(delivered(&result).chat, 8811);
+}
+
+#[test]
+fn a_sender_that_is_not_a_member_joins_once_and_leaves_when_asked() {
+    let mut m = Machine::new(webhook(), 0.0);
+    let op = m.start(
+        item_call(to_item(json!({})), true, true),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let mut member = false;
+    let (result, seen) = serve(&mut m, op, |method, _| match method {
+        "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp")])),
+        "imopenlines.crm.message.add" if !member => Err((400, "CANCELED")),
+        "imopenlines.crm.message.add" => Ok(json!(7)),
+        "imopenlines.crm.chat.user.add" => {
+            member = true;
+            Ok(json!(8810))
+        }
+        _ => Err((403, "CHAT_DELETE_USER_PERMISSION_DENIED")),
+    });
+    let d = delivered(&result);
+    assert!(d.joined);
+    assert_eq!(d.id, 7);
+    let left = d.left.as_ref().expect("leave was tried");
+    assert_eq!(
+        left.as_ref().map_err(|e| e.code()),
+        Err("CHAT_DELETE_USER_PERMISSION_DENIED"),
+        "a failure to leave is reported, the send stands"
+    );
+    let methods: Vec<&str> = seen
+        .iter()
+        .map(|s| s.split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "imopenlines.crm.chat.get",
+            "imopenlines.crm.message.add",
+            "imopenlines.crm.chat.user.add",
+            "imopenlines.crm.message.add",
+            "imopenlines.crm.chat.user.delete"
+        ]
+    );
+
+    // Refused again after joining: no second join, the portal's error.
+    let op = m.start(
+        item_call(to_item(json!({})), true, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let (result, seen) = serve(&mut m, op, |method, _| match method {
+        "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp")])),
+        "imopenlines.crm.message.add" => Err((400, "CANCELED")),
+        _ => Ok(json!(8810)),
+    });
+    assert_eq!(result.unwrap_err().code(), "CANCELED");
+    assert_eq!(seen.len(), 4, "{seen:?}");
+
+    // Already a member: the join's WRONG_REQUEST gives back the send's own refusal.
+    let op = m.start(
+        item_call(to_item(json!({})), true, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let (result, _) = serve(&mut m, op, |method, _| match method {
+        "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp")])),
+        "imopenlines.crm.message.add" => Err((400, "MESSAGE_ADD_ERROR")),
+        _ => Err((400, "WRONG_REQUEST")),
+    });
+    assert_eq!(result.unwrap_err().code(), "MESSAGE_ADD_ERROR");
+
+    // join: false: nothing but the send.
+    let op = m.start(
+        item_call(to_item(json!({})), false, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let (result, seen) = serve(&mut m, op, |method, _| match method {
+        "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp")])),
+        _ => Err((400, "CANCELED")),
+    });
+    let e = result.unwrap_err();
+    assert_eq!(
+        (e.code(), e.outcome()),
+        ("NOT_A_MEMBER", Outcome::NotExecuted)
+    );
+    assert_eq!(seen.len(), 2);
+}
+
+#[test]
+fn a_dialogue_that_ended_after_the_read_is_replaced_once() {
+    let mut m = Machine::new(webhook(), 0.0);
+    let op = m.start(
+        item_call(to_item(json!({})), true, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let mut reads = 0;
+    let (result, seen) = serve(&mut m, op, |method, body| match method {
+        "imopenlines.crm.chat.get" => {
+            reads += 1;
+            Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")]))
+        }
+        _ if body.contains("CHAT_ID=8810") => Err((400, "CHAT_NOT_IN_CRM")),
+        _ => Ok(json!(9)),
+    });
+    assert_eq!(
+        delivered(&result).chat,
+        8811,
+        "not the ended chat, though still listed"
+    );
+    assert_eq!((reads, seen.len()), (2, 4));
+
+    // Every chat ends: one more read, then the portal's error, no loop.
+    let op = m.start(
+        item_call(to_item(json!({})), true, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let (result, seen) = serve(&mut m, op, |method, _| match method {
+        "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")])),
+        _ => Err((400, "CHAT_NOT_IN_CRM")),
+    });
+    assert_eq!(result.unwrap_err().code(), "CHAT_NOT_IN_CRM");
+    assert_eq!(seen.len(), 4, "{seen:?}");
+
+    // The caller's own chat is never replaced.
+    let op = m.start(
+        item_call(to_item(json!({"chatId": 8810})), true, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let (result, seen) = serve(&mut m, op, |_, _| Err((400, "CHAT_NOT_IN_CRM")));
+    assert_eq!(result.unwrap_err().code(), "CHAT_NOT_IN_CRM");
+    assert_eq!(seen.len(), 1);
+}
+
+#[test]
+fn nothing_to_send_to_says_why_and_names_the_item() {
+    let mut m = Machine::new(webhook(), 0.0);
+    let cases: [(Value, Value, Value, &str, &str); 4] = [
+        (
+            json!({}),
+            chats(&[]),
+            chats(&[]),
+            "NO_CHAT",
+            "deal 290 has no open-line chat",
+        ),
+        (
+            json!({}),
+            chats(&[]),
+            chats(&[(8820, "livechat"), (8821, "telegrambot")]),
+            "NO_ACTIVE_CHAT",
+            "chat 8820 (livechat), chat 8821 (telegrambot)",
+        ),
+        (
+            json!({"connectorId": "vkgroup"}),
+            chats(&[(8810, "whatsapp")]),
+            chats(&[]),
+            "NO_CHAT_ON_CONNECTOR",
+            "active chats are on: chat 8810 (whatsapp)",
+        ),
+        (
+            json!({"connectorId": "vkgroup"}),
+            chats(&[]),
+            chats(&[(8830, "livechat")]),
+            "NO_CHAT_ON_CONNECTOR",
+            "no open-line chat on connector 'vkgroup'",
+        ),
+    ];
+    for (extra, active, all, code, words) in cases {
+        let op = m.start(item_call(to_item(extra), true, false), MINUTE, false, 0.0);
+        let (result, seen) = serve(&mut m, op, |_, body| {
+            Ok(if body.contains("ACTIVE_ONLY=N") {
+                all.clone()
+            } else {
+                active.clone()
+            })
+        });
+        let e = result.unwrap_err();
+        assert_eq!(e.code(), code, "{e:?}");
+        assert_eq!(e.outcome(), Outcome::NotExecuted);
+        assert!(e.message().contains(words), "{}", e.message());
+        assert!(seen
+            .iter()
+            .all(|s| s.starts_with("imopenlines.crm.chat.get")));
+    }
+}
+
+#[test]
+fn a_token_client_reads_the_current_user_once_and_a_lost_send_is_not_repeated() {
+    let mut m = Machine::new(token(false), 0.0);
+    let mut currents = 0;
+    for _ in 0..2 {
+        let op = m.start(
+            item_call(to_item(json!({})), true, false),
+            MINUTE,
+            false,
+            0.0,
+        );
+        let (result, _) = serve(&mut m, op, |method, _| match method {
+            "user.current" => {
+                currents += 1;
+                Ok(json!({"ID": "14", "NAME": "Maria"}))
+            }
+            "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp")])),
+            _ => Ok(json!(3)),
+        });
+        assert_eq!(delivered(&result).user, 14);
+    }
+    assert_eq!(currents, 1);
+
+    // A lost answer to the send: unknown, never sent again, no join.
+    let op = m.start(
+        item_call(to_item(json!({})), true, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let a = actions(&mut m);
+    let s = sends(&a);
+    m.handle(ok(s[0].0, chats(&[(8810, "whatsapp")])), 1.0);
+    let a = actions(&mut m);
+    let s = sends(&a);
+    assert!(s[0].1.ends_with("imopenlines.crm.message.add"));
+    m.handle(lost(s[0].0), 2.0);
+    let a = actions(&mut m);
+    assert!(sends(&a).is_empty());
+    let e = done(&a).expect("ended").clone().unwrap_err();
+    assert_eq!(e.outcome(), Outcome::Unknown);
+    assert_eq!(m.running(), 0, "{op}");
+
+    // A failed read before the send says the message was not sent.
+    let op = m.start(
+        item_call(to_item(json!({})), true, false),
+        MINUTE,
+        false,
+        0.0,
+    );
+    let (result, _) = serve(&mut m, op, |_, _| Err((401, "insufficient_scope")));
+    let e = result.unwrap_err();
+    assert_eq!(e.outcome(), Outcome::NotExecuted);
+    assert!(
+        e.message().ends_with("the message was not sent"),
+        "{}",
+        e.message()
+    );
+}
