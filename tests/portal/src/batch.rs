@@ -56,6 +56,22 @@ pub fn run(app: &App, store: &mut Store, incoming: &Incoming<'_>) -> Result<Outp
     sections.into_output()
 }
 
+/// The lower-cased methods of a `batch` call's commands, for faults that name
+/// the method a batch carries.
+pub fn command_methods(params: &Params) -> Vec<String> {
+    let Some(Value::Object(cmd)) = param_ci(params, "cmd") else {
+        return Vec::new();
+    };
+    cmd.values()
+        .filter_map(|c| php::to_string(Some(c)))
+        .map(|text| {
+            let path = text.split_once('?').map_or(text.as_str(), |(p, _)| p);
+            let name = path.trim().to_lowercase();
+            name.strip_suffix(".json").unwrap_or(&name).to_owned()
+        })
+        .collect()
+}
+
 /// A top-level parameter in any letter case (the server upper-cases them).
 fn param_ci<'a>(params: &'a Params, name: &str) -> Option<&'a Value> {
     params

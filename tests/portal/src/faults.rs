@@ -216,11 +216,15 @@ impl FaultQueue {
 
     /// Consumes one use of the first fault matching `method` (lower-cased)
     /// whose draw says it applies to this request.
-    pub fn take(&mut self, method: &str) -> Option<FaultHit> {
-        let index = self
-            .pending
-            .iter_mut()
-            .position(|f| f.method.as_deref().is_none_or(|m| m == method) && f.draw())?;
+    /// A fault naming a method also matches a `batch` that carries a command of it
+    /// (`carried`: the batch's command methods).
+    pub fn take(&mut self, method: &str, carried: &[String]) -> Option<FaultHit> {
+        let index = self.pending.iter_mut().position(|f| {
+            f.method
+                .as_deref()
+                .is_none_or(|m| m == method || carried.iter().any(|c| c == m))
+                && f.draw()
+        })?;
         let fault = &mut self.pending[index];
         let hit = FaultHit {
             kind: fault.kind,

@@ -249,7 +249,12 @@ pub fn admit(app: &App, arrival: &Arrival<'_>, faults: Faults) -> Result<Admitte
         store.ledger.counters.query_limit_exceeded.add(&method);
         None
     } else if faults == Faults::Scripted {
-        store.faults.take(&method)
+        let carried = if method == crate::methods::BATCH {
+            crate::batch::command_methods(&params)
+        } else {
+            Vec::new()
+        };
+        store.faults.take(&method, &carried)
     } else {
         None
     };

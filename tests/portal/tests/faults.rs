@@ -253,3 +253,24 @@ fn invalid_fault_requests_are_rejected() {
     );
     assert_eq!(portal.admin_get("faults"), json!([]));
 }
+
+#[test]
+fn a_fault_naming_a_method_also_takes_a_batch_that_carries_it() {
+    let portal = Portal::start();
+    portal.add_faults(json!([{"method": METHOD, "kind": "status500_before"}]));
+    let reads =
+        json!({"cmd": {"a": "imopenlines.crm.chat.get?CRM_ENTITY_TYPE=deal&CRM_ENTITY=288"}});
+    assert_eq!(
+        portal.call("batch", reads).status,
+        200,
+        "a batch without the method passes"
+    );
+    let sends = json!({"cmd": {
+        "a": "imopenlines.crm.chat.get?CRM_ENTITY_TYPE=deal&CRM_ENTITY=288",
+        "b": "IMOPENLINES.CRM.MESSAGE.ADD?CRM_ENTITY_TYPE=deal&CRM_ENTITY=288&USER_ID=12&CHAT_ID=8773&MESSAGE=x"
+    }});
+    assert_eq!(portal.call("batch", sends.clone()).status, 500);
+    assert!(portal.messages().is_empty(), "not executed");
+    assert_eq!(portal.call("batch", sends).status, 200, "used up");
+    assert_eq!(portal.messages().len(), 1);
+}
