@@ -206,6 +206,42 @@ fn item_json(o: &mut String, item: &Item<Json>) {
     }
 }
 
+/// A message to a CRM item's fields, and the closing brace.
+fn delivered_json(o: &mut String, d: &crate::machine::Delivered) {
+    o.push_str("\"id\":");
+    text::push_decimal(o, d.id);
+    o.push_str(",\"chatId\":");
+    text::push_decimal(o, d.chat);
+    match &d.connector {
+        Some((id, title)) => {
+            o.push_str(",\"connectorId\":");
+            json::write_str(o, id);
+            o.push_str(",\"connectorTitle\":");
+            json::write_str(o, title);
+        }
+        None => o.push_str(",\"connectorId\":null"),
+    }
+    o.push_str(",\"userId\":");
+    text::push_decimal(o, d.user);
+    o.push_str(if d.joined {
+        ",\"joined\":true"
+    } else {
+        ",\"joined\":false"
+    });
+    if d.verified {
+        o.push_str(",\"verified\":true");
+    }
+    match &d.left {
+        Some(Ok(())) => o.push_str(",\"left\":true"),
+        Some(Err(e)) => {
+            o.push_str(",\"left\":false,\"leaveError\":");
+            o.push_str(&error_record(e));
+        }
+        None => {}
+    }
+    o.push('}');
+}
+
 /// A batch call's keys: the commands' names, and whether they were keyed.
 struct Keys {
     op: OpId,
@@ -233,38 +269,25 @@ fn answer_json(answer: &Answer, keys: Option<&Keys>) -> String {
             o
         }
         Answer::Item(d) => {
-            let mut o = String::from("{\"id\":");
-            text::push_decimal(&mut o, d.id);
-            o.push_str(",\"chatId\":");
-            text::push_decimal(&mut o, d.chat);
-            match &d.connector {
-                Some((id, title)) => {
-                    o.push_str(",\"connectorId\":");
-                    json::write_str(&mut o, id);
-                    o.push_str(",\"connectorTitle\":");
-                    json::write_str(&mut o, title);
+            let mut o = String::from("{");
+            delivered_json(&mut o, d);
+            o
+        }
+        Answer::Items(entries) => {
+            let mut o = String::from("[");
+            for (i, e) in entries.iter().enumerate() {
+                if i > 0 {
+                    o.push(',');
                 }
-                None => o.push_str(",\"connectorId\":null"),
-            }
-            o.push_str(",\"userId\":");
-            text::push_decimal(&mut o, d.user);
-            o.push_str(if d.joined {
-                ",\"joined\":true"
-            } else {
-                ",\"joined\":false"
-            });
-            if d.verified {
-                o.push_str(",\"verified\":true");
-            }
-            match &d.left {
-                Some(Ok(())) => o.push_str(",\"left\":true"),
-                Some(Err(e)) => {
-                    o.push_str(",\"left\":false,\"leaveError\":");
-                    o.push_str(&error_record(e));
+                match e {
+                    Ok(d) => {
+                        o.push_str("{\"ok\":true,");
+                        delivered_json(&mut o, d);
+                    }
+                    Err(e) => failure_entry(&mut o, e),
                 }
-                None => {}
             }
-            o.push('}');
+            o.push(']');
             o
         }
         Answer::Mass(entries) => {
@@ -587,22 +610,12 @@ impl Core {
                     None,
                 )
             }
-            _ => {
+            6 => {
                 let method = MESSAGE_ADD;
-                let list = match tagged(input) {
-                    Text::Json(t) => Json::parse(t.to_owned())
-                        .ok()
-                        .filter(|j| matches!(j.shape(), Shape::Array(_))),
-                    _ => None,
-                };
-                let Some(list) = list else {
-                    return Err(Error::argument(
-                        method,
-                        codes::ERROR_ARGUMENT,
-                        "items",
-                        "items must be a list of crmMessageAdd params".to_owned(),
-                    ));
-                };
+                let items = item_list(input, "items must be a list of sendToCrmItem params")?
+                    .iter()
+                    .map(|text| to_item(text))
+                    .collect();
                 let halt = options.flag("halt", method)?;
                 options.function("onProgress", method)?;
                 let (aborted, timeout_ms) =
@@ -612,19 +625,40 @@ impl Core {
                     timeout_ms,
                     method,
                 )?;
-                let count = match list.shape() {
-                    Shape::Array(n) => n,
-                    _ => 0,
+                let join = options.optional_flag("join", method)?.unwrap_or(true);
+                let bounds = Bounds {
+                    timeout_ms,
+                    whole: false,
                 };
-                let items = (0..count)
-                    .map(|i| {
-                        let text = match list.at(i).map(|t| t.shape()) {
-                            Some(Shape::String(s)) => s,
-                            _ => "u".to_owned(),
-                        };
-                        typed("crmMessageAdd", &text)
-                    })
+                (
+                    (
+                        Call::ToItems {
+                            items,
+                            join,
+                            halt,
+                            settle_ms,
+                        },
+                        aborted,
+                    ),
+                    bounds,
+                    None,
+                )
+            }
+            _ => {
+                let method = MESSAGE_ADD;
+                let items = item_list(input, "items must be a list of crmMessageAdd params")?
+                    .iter()
+                    .map(|text| typed("crmMessageAdd", text))
                     .collect();
+                let halt = options.flag("halt", method)?;
+                options.function("onProgress", method)?;
+                let (aborted, timeout_ms) =
+                    options.call_limits(method, self.settings.timeout_ms)?;
+                let settle_ms = options.verification(
+                    (self.settings.verify, self.settings.settle_ms),
+                    timeout_ms,
+                    method,
+                )?;
                 let bounds = Bounds {
                     timeout_ms,
                     whole: false,
@@ -886,6 +920,34 @@ pub fn check_params(name: &str, input: &str) -> String {
         typed(name, input).map(|_| ())
     };
     checked.err().map_or_else(String::new, |e| error_record(&e))
+}
+
+/// A mass send's items: the tagged text of each (`u` for one that is not a string).
+fn item_list(input: &str, shape: &str) -> Result<Vec<String>, Error> {
+    let list = match tagged(input) {
+        Text::Json(t) => Json::parse(t.to_owned())
+            .ok()
+            .filter(|j| matches!(j.shape(), Shape::Array(_))),
+        _ => None,
+    };
+    let Some(list) = list else {
+        return Err(Error::argument(
+            MESSAGE_ADD,
+            codes::ERROR_ARGUMENT,
+            "items",
+            shape.to_owned(),
+        ));
+    };
+    let count = match list.shape() {
+        Shape::Array(n) => n,
+        _ => 0,
+    };
+    Ok((0..count)
+        .map(|i| match list.at(i).map(|t| t.shape()) {
+            Some(Shape::String(s)) => s,
+            _ => "u".to_owned(),
+        })
+        .collect())
 }
 
 /// Validates `sendToCrmItem`'s params from their tagged text.

@@ -104,6 +104,8 @@ enum Kind {
     Mass(Vec<String>, bool),
     /// A message to a CRM item (chat and sender found by the machine); verified or not.
     ToItem(String, bool),
+    /// Messages to CRM items, in batches; verified or not.
+    ToItems(Vec<String>, bool),
 }
 
 struct Request {
@@ -213,6 +215,25 @@ impl World {
                     settle_ms,
                 };
                 (call, settle_ms.is_none())
+            }
+            Kind::ToItems(texts, verify) => {
+                let items = texts
+                    .iter()
+                    .map(|text| {
+                        let chat =
+                            &self.chats[(text.len() + self.seed as usize) % self.chats.len()];
+                        params::to_item(
+                            &json!({"crmEntityType": chat.1, "crmEntity": chat.2, "message": text}),
+                        )
+                    })
+                    .collect();
+                let call = Call::ToItems {
+                    items,
+                    join: self.rng.chance(80),
+                    halt: self.rng.chance(20),
+                    settle_ms: verify.then(|| 50 + self.rng.below(800) as u32),
+                };
+                (call, false)
             }
         };
         let bounds = Bounds { timeout_ms, whole };
@@ -527,6 +548,18 @@ impl World {
                 (Kind::Single(t) | Kind::Verified(t), Err(e)) => check_one(i, t, Err(e)),
                 (Kind::ToItem(t, _), Ok(Answer::Item(d))) => check_one(i, t, Ok(d.id)),
                 (Kind::ToItem(t, _), Err(e)) => check_one(i, t, Err(e)),
+                (Kind::ToItems(texts, _), Ok(Answer::Items(entries))) => {
+                    if entries.len() != texts.len() {
+                        self.fail(&format!(
+                            "call {i}: {} entries for {} messages",
+                            entries.len(),
+                            texts.len()
+                        ));
+                    }
+                    for (t, e) in texts.iter().zip(entries) {
+                        check_one(i, t, e.as_ref().map(|d| d.id));
+                    }
+                }
                 (Kind::Mass(texts, _), Ok(Answer::Mass(entries))) => {
                     if entries.len() != texts.len() {
                         self.fail(&format!(
@@ -591,10 +624,14 @@ fn schedule(seed: u64) -> World {
     let mut calls = Vec::new();
     let mut plans = Vec::new();
     for i in 0..n {
-        let kind = match rng.below(12) {
+        let kind = match rng.below(13) {
             0..=3 => Kind::Single(text(seed, i, 0)),
             4..=7 => Kind::Verified(text(seed, i, 0)),
             8..=9 => Kind::ToItem(text(seed, i, 0), rng.chance(50)),
+            10 => {
+                let m = 1 + rng.below(70) as usize;
+                Kind::ToItems((0..m).map(|k| text(seed, i, k)).collect(), rng.chance(50))
+            }
             _ => {
                 let m = 1 + rng.below(70) as usize;
                 Kind::Mass((0..m).map(|k| text(seed, i, k)).collect(), rng.chance(50))

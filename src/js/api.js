@@ -858,6 +858,11 @@ export function makeApi(load) {
       return run(this, 'sendToCrmItem', (d) => start(d, 5, '', typedText(params), options)).then(delivered);
     }
 
+    /** `sendToCrmItem` for many items, in batches; one entry per item, in order. */
+    sendToCrmItems(items, options) {
+      return run(this, 'sendToCrmItems', (d) => start(d, 6, '', itemTexts(items), options, hook(options, 'onProgress'))).then(entries);
+    }
+
     /** Releases the client's wasm memory; later calls reject with `NO_AUTH`. */
     free() {
       const st = clients.get(this);

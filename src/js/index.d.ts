@@ -94,6 +94,18 @@ export interface SentToCrmItem {
   leaveError?: Bitrix24Error;
 }
 
+/** One item's outcome in `sendToCrmItems`: where its message went, or why not. */
+export type SentToCrmItemEntry =
+  | ({ ok: true } & Omit<SentToCrmItem, 'left' | 'leaveError'>)
+  | { ok: false; error: Bitrix24Error };
+
+/** Options of `sendToCrmItems`: those of `crmMessageAddMany`, plus `join`. */
+export interface SendToCrmItemsOptions extends MessageAddManyOptions {
+  /** Add each sender to its chat before sending (one command per sender and chat;
+   * default `true`). With `false`, a sender that is not a member fails with `NOT_A_MEMBER`. */
+  join?: boolean;
+}
+
 /** Options of `sendToCrmItem`. */
 export interface SendToCrmItemOptions extends CallOptions {
   /** Add the sender to the chat when the portal says it is not a member, then send
@@ -499,6 +511,12 @@ export declare class Client {
    * @param params the item and the text; optionally the channel, chat and sender
    * @param options `join`, `leave`, `verify`, `settleMs`, `signal` and `timeoutMs` */
   sendToCrmItem(params: SendToCrmItemParams, options?: SendToCrmItemOptions): Promise<SentToCrmItem>;
+  /** `sendToCrmItem` for many items: the items' chats read in batches (one command per
+   * distinct CRM item), senders added in batches, messages sent in batches of 50 under the
+   * limiter. Resolves (never rejects for per-item failures) to one entry per item, in order.
+   * @param items each a CRM item and a text, optionally a channel, chat and sender
+   * @param options `join`, `halt`, `verify`, `settleMs`, `onProgress`, `signal` and `timeoutMs` */
+  sendToCrmItems(items: SendToCrmItemParams[], options?: SendToCrmItemsOptions): Promise<SentToCrmItemEntry[]>;
   /** Releases the client's memory; later calls reject with `NO_AUTH`. */
   free(): void;
 }

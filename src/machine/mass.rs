@@ -150,6 +150,8 @@ impl MassSend {
             match mark {
                 Ok(m) => self.marks.push((*chat, m)),
                 Err(e) => {
+                    // The read before the message failed: the message was not sent.
+                    let e = e.before_message();
                     for p in self.items.iter_mut() {
                         if p.as_ref().ok().and_then(Sent::chat_of) == Some(*chat) {
                             *p = Err(e.clone());

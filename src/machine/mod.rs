@@ -30,6 +30,7 @@ mod batch;
 mod exchange;
 mod mass;
 mod to_item;
+mod to_items;
 mod verify;
 
 use std::collections::VecDeque;
@@ -38,6 +39,7 @@ pub use batch::BatchRun;
 use exchange::{Exchange, Poll};
 pub use mass::MassSend;
 pub use to_item::{refusals, Delivered, ItemSend};
+pub use to_items::ItemsSend;
 pub use verify::VerifySend;
 
 use crate::auth::{self, Auth, Token};
@@ -225,6 +227,8 @@ pub enum Answer {
     Mass(Vec<Result<(u64, bool), Error>>),
     /// A message to a CRM item: where it went, as whom.
     Item(Box<Delivered>),
+    /// One entry per message to a CRM item, in order.
+    Items(Vec<Result<Delivered, Error>>),
 }
 
 /// What the host does next.
@@ -311,6 +315,17 @@ pub enum Call {
         /// The settle window of verified delivery, if on.
         settle_ms: Option<u32>,
     },
+    /// Many messages to CRM items.
+    ToItems {
+        /// Each item, validated or its error.
+        items: Vec<Result<crate::params::ToItem, Error>>,
+        /// Add senders to chats.
+        join: bool,
+        /// Stop at the first failed message.
+        halt: bool,
+        /// The settle window of verified delivery, if on.
+        settle_ms: Option<u32>,
+    },
     /// Many messages.
     Mass {
         /// Each item, validated or its error.
@@ -345,6 +360,7 @@ enum Program {
     Batch(BatchRun),
     Mass(Box<MassSend>),
     ToItem(Box<ItemSend>),
+    ToItems(Box<ItemsSend>),
 }
 
 #[derive(Debug)]
@@ -597,6 +613,12 @@ impl Machine {
                 leave,
                 settle_ms,
             } => Program::ToItem(Box::new(ItemSend::new(to, join, leave, settle_ms))),
+            Call::ToItems {
+                items,
+                join,
+                halt,
+                settle_ms,
+            } => Program::ToItems(Box::new(ItemsSend::new(items, join, halt, settle_ms))),
         };
         let op = Op {
             program,
@@ -693,6 +715,7 @@ impl Machine {
             Program::Batch(b) => b.begin(),
             Program::Mass(m) => m.begin(&mut self.shared, id, now),
             Program::ToItem(t) => t.begin(&self.shared),
+            Program::ToItems(t) => t.begin(&mut self.shared, id, now),
         };
         self.step(id, step, now);
     }
@@ -722,6 +745,12 @@ impl Machine {
                             d.left = d.left.map(|l| l.map_err(|e| shared.redact(e)));
                             Ok(Answer::Item(d))
                         }
+                        Ok(Answer::Items(entries)) => Ok(Answer::Items(
+                            entries
+                                .into_iter()
+                                .map(|e| e.map_err(|e| shared.redact(e)))
+                                .collect(),
+                        )),
                         Ok(Answer::Mass(entries)) => Ok(Answer::Mass(
                             entries
                                 .into_iter()
@@ -941,6 +970,7 @@ fn program_outcome(
         Program::Batch(b) => b.on_outcome(outcome, &mut |_, _| {}),
         Program::Mass(m) => m.on_outcome(shared, id, outcome, now),
         Program::ToItem(t) => t.on_outcome(shared, outcome, now),
+        Program::ToItems(t) => t.on_outcome(shared, id, outcome, now),
     }
 }
 
@@ -957,6 +987,7 @@ fn program_wake(
         Program::Verified(v) => v.on_wake(shared, on_time, now),
         Program::Mass(m) => m.on_wake(shared, id, on_time, now),
         Program::ToItem(t) => t.on_wake(on_time),
+        Program::ToItems(t) => t.on_wake(shared, id, on_time, now),
         // Single calls and batches never wait on their own.
         _ => Step::Done(Err(Error::no_auth("call", "nothing to wait for"))),
     }

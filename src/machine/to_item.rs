@@ -22,8 +22,9 @@
 use super::verify::{Flow, VerifySend};
 use super::{Answer, Ms, Outcome2, Shared, Step};
 use crate::auth::Auth;
+use crate::envelope::Success;
 use crate::error::Error;
-use crate::json::JsonView;
+use crate::json::{Json, JsonView};
 use crate::params::{self, Chat, Decoded, Prepared, ToItem, CHAT_GET, MESSAGE_ADD};
 use crate::text;
 
@@ -124,15 +125,7 @@ impl ItemSend {
         }
         if self.user == 0 {
             self.phase = Phase::Sender;
-            return Step::Call(
-                Prepared {
-                    method: USER_CURRENT.to_owned(),
-                    params: params::Params::Fields(Vec::new()),
-                    output: params::Output::Raw,
-                    write: false,
-                },
-                0,
-            );
+            return Step::Call(user_current(), 0);
         }
         self.pick()
     }
@@ -188,40 +181,18 @@ impl ItemSend {
 
     pub(crate) fn on_outcome(&mut self, shared: &mut Shared, outcome: Outcome2, now: Ms) -> Step {
         match std::mem::replace(&mut self.phase, Phase::Send) {
-            Phase::Sender => {
-                let id = outcome.map(|s| s.result.get("ID").map(|v| v.shape()));
-                match id {
-                    Ok(Some(shape)) => match params::positive_id(&shape) {
-                        Some(user) => {
-                            shared.current_user = Some(user);
-                            self.user = user;
-                            self.pick()
-                        }
-                        None => fail(Error::bad_response(
-                            USER_CURRENT,
-                            200,
-                            "a user without a valid ID",
-                            false,
-                        )),
-                    },
-                    Ok(None) => fail(Error::bad_response(
-                        USER_CURRENT,
-                        200,
-                        "a user without an ID",
-                        false,
-                    )),
-                    Err(e) => fail(e),
+            Phase::Sender => match outcome.and_then(user_of) {
+                Ok(user) => {
+                    shared.current_user = Some(user);
+                    self.user = user;
+                    self.pick()
                 }
-            }
+                Err(e) => fail(e),
+            },
             Phase::Chats => match self.chat_list(outcome) {
                 Err(e) => fail(e),
                 Ok(chats) => {
-                    let fits: Vec<&Chat> = chats
-                        .iter()
-                        .filter(|c| !self.ended.contains(&c.chat_id))
-                        .filter(|c| self.on_connector(c))
-                        .collect();
-                    if let Some(c) = fits.first() {
+                    if let Some(c) = choose(&self.to, &self.ended, &chats) {
                         self.chat = c.chat_id;
                         self.connector = Some((c.connector_id.clone(), c.connector_title.clone()));
                         self.chosen = true;
@@ -232,7 +203,7 @@ impl ItemSend {
                         .filter(|c| !self.ended.contains(&c.chat_id))
                         .collect();
                     if self.to.connector.is_some() && !active.is_empty() {
-                        return fail(self.no_chat_on_connector(&active));
+                        return fail(no_chat_on_connector(&self.to, &active));
                     }
                     self.phase = Phase::Explain;
                     Step::Call(self.to.chats(false), 0)
@@ -240,7 +211,7 @@ impl ItemSend {
             },
             Phase::Explain => match self.chat_list(outcome) {
                 Err(e) => fail(e),
-                Ok(all) => fail(self.explain(&all)),
+                Ok(all) => fail(explain(&self.to, &all)),
             },
             Phase::Send => match self.verify.as_mut() {
                 Some(v) => {
@@ -273,7 +244,13 @@ impl ItemSend {
                     }
                     // Already a member: the refusal was not about membership.
                     Err(e) if e.code() == "WRONG_REQUEST" => Step::Done(Err(refusal.unwrap_or(e))),
-                    Err(e) => Step::Done(Err(self.cannot_join(&e, refusal.as_ref()))),
+                    Err(e) => Step::Done(Err(cannot_join(
+                        &self.to,
+                        self.user,
+                        self.chat,
+                        &e,
+                        refusal.as_ref(),
+                    ))),
                 }
             }
             Phase::Leave => {
@@ -311,9 +288,9 @@ impl ItemSend {
         };
         let code = e.code();
         // The sender is not a member (nothing was stored): add it, once.
-        if code == "CANCELED" || code == "MESSAGE_ADD_ERROR" {
+        if not_member(&e) {
             if !self.join {
-                return Step::Done(Err(self.not_a_member(&e)));
+                return Step::Done(Err(not_a_member(self.user, self.chat, &e)));
             }
             if !self.joined {
                 self.refusal = Some(e);
@@ -322,7 +299,7 @@ impl ItemSend {
             }
         }
         // The dialogue ended after the chat was chosen: choose again, once.
-        if code == "CHAT_NOT_IN_CRM" && self.chosen && self.ended.is_empty() {
+        if code == ENDED && self.chosen && self.ended.is_empty() {
             self.ended.push(self.chat);
             self.chat = 0;
             self.joined = false;
@@ -331,105 +308,154 @@ impl ItemSend {
         Step::Done(Err(e))
     }
 
-    fn on_connector(&self, chat: &Chat) -> bool {
-        self.to
-            .connector
-            .as_deref()
-            .is_none_or(|c| chat.connector_id.eq_ignore_ascii_case(c))
-    }
-
     fn chat_list(&self, outcome: Outcome2) -> Result<Vec<Chat>, Error> {
-        let read = self.to.chats(true);
-        match outcome.and_then(|s| params::decode(&read, s.status, s.result)) {
-            Ok(Decoded::Chats(chats)) => Ok(chats),
-            Ok(_) => Err(Error::bad_response(CHAT_GET, 200, "not a chat list", false)),
-            Err(e) => Err(e),
-        }
+        outcome.and_then(|s| chat_list(&self.to, s.status, s.result))
     }
+}
 
-    fn no_chat_on_connector(&self, active: &[Chat]) -> Error {
-        let mut d = self.to.item();
-        d.push_str(" has no active open-line chat on connector '");
-        d.push_str(self.to.connector.as_deref().unwrap_or(""));
-        d.push_str("'; its active chats are on: ");
-        list(&mut d, active);
-        d.push_str("; pass one of those connectorIds, or none for the newest chat");
-        Error::nothing_to_send(CHAT_GET, refusals::NO_CHAT_ON_CONNECTOR, 200, d)
+/// `user.current`: who the credentials act for.
+pub(super) fn user_current() -> Prepared {
+    Prepared {
+        method: USER_CURRENT.to_owned(),
+        params: params::Params::Fields(Vec::new()),
+        output: params::Output::Raw,
+        write: false,
     }
+}
 
-    fn explain(&self, all: &[Chat]) -> Error {
-        let mut d = self.to.item();
-        let all: Vec<Chat> = all
-            .iter()
-            .filter(|c| self.on_connector(c))
-            .cloned()
-            .collect();
-        if all.is_empty() {
-            let code = match &self.to.connector {
-                Some(c) => {
-                    d.push_str(" has no open-line chat on connector '");
-                    d.push_str(c);
-                    d.push('\'');
-                    refusals::NO_CHAT_ON_CONNECTOR
-                }
-                None => {
-                    d.push_str(" has no open-line chat: the customer has not written to an open line linked to it");
-                    refusals::NO_CHAT
-                }
-            };
-            return Error::nothing_to_send(CHAT_GET, code, 200, d);
-        }
-        d.push_str(" has no active open-line dialogue; its chats: ");
-        list(&mut d, &all);
-        d.push_str(
-            " are finished, closing, or waiting in the queue for an operator. \
-             A message can be sent once an operator has taken the dialogue (or the customer \
-             writes again and it is taken); taking a queued one \
-             (imopenlines.operator.answer) removes the other operators from the chat",
-        );
-        Error::nothing_to_send(CHAT_GET, refusals::NO_ACTIVE_CHAT, 200, d)
+/// The user id in `user.current`'s answer.
+pub(super) fn user_of(success: Success<Json>) -> Result<u64, Error> {
+    success
+        .result
+        .get("ID")
+        .and_then(|v| params::positive_id(&v.shape()))
+        .ok_or_else(|| Error::bad_response(USER_CURRENT, 200, "a user without a valid ID", false))
+}
+
+/// The portal's refusal of a sender that is not a member (nothing was stored).
+pub(super) fn not_member(e: &Error) -> bool {
+    e.code() == "CANCELED" || e.code() == "MESSAGE_ADD_ERROR"
+}
+
+/// The refusal of a chat whose dialogue is not active.
+pub(super) const ENDED: &str = "CHAT_NOT_IN_CRM";
+
+/// Whether `chat` is on the connector `to` asks for (any, when none).
+pub(super) fn on_connector(to: &ToItem, chat: &Chat) -> bool {
+    to.connector
+        .as_deref()
+        .is_none_or(|c| chat.connector_id.eq_ignore_ascii_case(c))
+}
+
+/// The chats of an `imopenlines.crm.chat.get` result.
+pub(super) fn chat_list(to: &ToItem, status: u16, result: Json) -> Result<Vec<Chat>, Error> {
+    match params::decode(&to.chats(true), status, result)? {
+        Decoded::Chats(chats) => Ok(chats),
+        _ => Err(Error::bad_response(CHAT_GET, 200, "not a chat list", false)),
     }
+}
 
-    fn not_a_member(&self, e: &Error) -> Error {
-        let mut d = String::from("user ");
-        text::push_decimal(&mut d, self.user);
-        d.push_str(" is not a member of chat ");
-        text::push_decimal(&mut d, self.chat);
+/// The item's newest chat that fits: on its connector, not among `ended`.
+pub(super) fn choose<'a>(to: &ToItem, ended: &[u64], chats: &'a [Chat]) -> Option<&'a Chat> {
+    chats
+        .iter()
+        .find(|c| !ended.contains(&c.chat_id) && on_connector(to, c))
+}
+
+/// Active chats, but none on the connector asked for.
+pub(super) fn no_chat_on_connector(to: &ToItem, active: &[Chat]) -> Error {
+    let mut d = to.item();
+    d.push_str(" has no active open-line chat on connector '");
+    d.push_str(to.connector.as_deref().unwrap_or(""));
+    d.push_str("'; its active chats are on: ");
+    list(&mut d, active);
+    d.push_str("; pass one of those connectorIds, or none for the newest chat");
+    Error::nothing_to_send(CHAT_GET, refusals::NO_CHAT_ON_CONNECTOR, 200, d)
+}
+
+/// Why no active chat fits, from all the item's chats (`ACTIVE_ONLY=N`).
+pub(super) fn explain(to: &ToItem, all: &[Chat]) -> Error {
+    let mut d = to.item();
+    let all: Vec<Chat> = all
+        .iter()
+        .filter(|c| on_connector(to, c))
+        .cloned()
+        .collect();
+    if all.is_empty() {
+        let code = match &to.connector {
+            Some(c) => {
+                d.push_str(" has no open-line chat on connector '");
+                d.push_str(c);
+                d.push('\'');
+                refusals::NO_CHAT_ON_CONNECTOR
+            }
+            None => {
+                d.push_str(
+                    " has no open-line chat: the customer has not written to an open line linked to it",
+                );
+                refusals::NO_CHAT
+            }
+        };
+        return Error::nothing_to_send(CHAT_GET, code, 200, d);
+    }
+    d.push_str(" has no active open-line dialogue; its chats: ");
+    list(&mut d, &all);
+    d.push_str(
+        " are finished, closing, or waiting in the queue for an operator. \
+         A message can be sent once an operator has taken the dialogue (or the customer \
+         writes again and it is taken); taking a queued one \
+         (imopenlines.operator.answer) removes the other operators from the chat",
+    );
+    Error::nothing_to_send(CHAT_GET, refusals::NO_ACTIVE_CHAT, 200, d)
+}
+
+/// `join: false` and the portal refused the sender.
+pub(super) fn not_a_member(user: u64, chat: u64, e: &Error) -> Error {
+    let mut d = String::from("user ");
+    text::push_decimal(&mut d, user);
+    d.push_str(" is not a member of chat ");
+    text::push_decimal(&mut d, chat);
+    d.push_str(" (");
+    d.push_str(e.code());
+    d.push_str(": ");
+    d.push_str(&e.details().description);
+    d.push_str("); pass join: true, or add the user with crmChatUserAdd first");
+    Error::nothing_to_send(MESSAGE_ADD, refusals::NOT_A_MEMBER, e.details().status, d)
+}
+
+/// The sender was refused and could not be added (`e`: the portal's answer to the join).
+pub(super) fn cannot_join(
+    to: &ToItem,
+    user: u64,
+    chat: u64,
+    e: &Error,
+    refusal: Option<&Error>,
+) -> Error {
+    let mut d = String::from("user ");
+    text::push_decimal(&mut d, user);
+    d.push_str(" may not write to chat ");
+    text::push_decimal(&mut d, chat);
+    d.push_str(" of ");
+    d.push_str(&to.item());
+    if let Some(r) = refusal {
         d.push_str(" (");
-        d.push_str(e.code());
-        d.push_str(": ");
-        d.push_str(&e.details().description);
-        d.push_str("); pass join: true, or add the user with crmChatUserAdd first");
-        Error::nothing_to_send(MESSAGE_ADD, refusals::NOT_A_MEMBER, e.details().status, d)
+        d.push_str(r.code());
+        d.push(')');
     }
-
-    fn cannot_join(&self, e: &Error, refusal: Option<&Error>) -> Error {
-        let mut d = String::from("user ");
-        text::push_decimal(&mut d, self.user);
-        d.push_str(" may not write to chat ");
-        text::push_decimal(&mut d, self.chat);
-        d.push_str(" of ");
-        d.push_str(&self.to.item());
-        if let Some(r) = refusal {
-            d.push_str(" (");
-            d.push_str(r.code());
-            d.push(')');
-        }
-        d.push_str(" and could not be added to it: ");
-        d.push_str(e.code());
-        d.push_str(": ");
-        d.push_str(&e.details().description);
-        let mut err = Error::nothing_to_send(
-            params::CHAT_USER_ADD,
-            refusals::CANNOT_JOIN,
-            e.details().status,
-            d,
-        );
-        if e.details().retryable {
-            err.set_retryable();
-        }
-        err
+    d.push_str(" and could not be added to it: ");
+    d.push_str(e.code());
+    d.push_str(": ");
+    d.push_str(&e.details().description);
+    let mut err = Error::nothing_to_send(
+        params::CHAT_USER_ADD,
+        refusals::CANNOT_JOIN,
+        e.details().status,
+        d,
+    );
+    if e.details().retryable {
+        err.set_retryable();
     }
+    err
 }
 
 /// `deal 290`'s chats as `8810 (WhatsApp), 8811 (Telegram)`.
@@ -451,7 +477,7 @@ fn list(d: &mut String, chats: &[Chat]) {
 }
 
 /// A step before the message failed: the message was not sent.
-fn fail(e: Error) -> Step {
+pub(super) fn fail(e: Error) -> Step {
     Step::Done(Err(e.before_message()))
 }
 
