@@ -7,6 +7,8 @@
 // changed: the same send with verification (the watermark read), one whose first
 // batch's answer is lost after it stored its messages (found by reading), and one whose
 // first batch failed before running (proven absent, sent again), in requests and time.
+// Last, sendToCrmItems for 500 messages over 100 CRM items, in requests, against one
+// sendToCrmItem per message.
 //
 //   node scripts/mass-bench.mjs [messages=10000] [scale=20]
 //
@@ -70,6 +72,30 @@ try {
   console.log(`verify, ${small.length} messages to one chat, fault-free: ${checked.requests} requests vs ${base.requests} (+${checked.requests - base.requests}: the watermark read), ${checked.ms.toFixed(0)} ms vs ${base.ms.toFixed(0)} ms`);
   console.log(`verify, first batch's answer lost after storing (50 unknown items): ${lost.requests} requests (+${lost.requests - checked.requests} to settle them), ${lost.ms.toFixed(0)} ms (+${(lost.ms - checked.ms).toFixed(0)}); delivered ${lost.delivered} of ${small.length}, ${lost.duplicates} duplicates`);
   console.log(`verify, first batch failed before running (50 unknown items, proven absent): ${absent.requests} requests (+${absent.requests - checked.requests} to settle and resend them), ${absent.ms.toFixed(0)} ms (+${(absent.ms - checked.ms).toFixed(0)}); delivered ${absent.delivered} of ${small.length}, ${absent.duplicates} duplicates`);
+
+  // Messages to CRM items: 500 over 100 deals (each with one active chat, the sender a
+  // member of every other one), in requests, against one sendToCrmItem per message.
+  await post('reset', {});
+  const deals = Array.from({ length: 100 }, (_, i) => 5000 + i);
+  await post('fixtures', {
+    crmItems: deals.map((id) => ({ type: 'deal', id })),
+    chats: deals.map((id, i) => ({ id: 60000 + i, members: i % 2 === 0 ? [1] : [16], openLine: { status: 40, crm: { type: 'deal', id } } })),
+  });
+  const toItems = Array.from({ length: 500 }, (_, k) => ({ crmEntityType: 'deal', crmEntity: deals[k % 100], message: `item ${k}` }));
+  const count = async (f) => {
+    const before = (await admin('counters')).total;
+    const t0 = performance.now();
+    const out = await f();
+    return { requests: (await admin('counters')).total - before, ms: performance.now() - t0, ok: out.filter((e) => e.ok !== false).length };
+  };
+  const many = await count(() => plain().sendToCrmItems(toItems));
+  const one = plain();
+  const singles = await count(async () => {
+    const out = [];
+    for (const item of toItems) out.push(await one.sendToCrmItem({ ...item, message: `${item.message} single` }).catch((error) => ({ ok: false, error })));
+    return out;
+  });
+  console.log(`sendToCrmItems, 500 messages over 100 CRM items: ${many.requests} requests (${many.ok} sent, ${many.ms.toFixed(0)} ms); one sendToCrmItem each: ${singles.requests} requests (${singles.ok} sent, ${singles.ms.toFixed(0)} ms) = ${(singles.requests / many.requests).toFixed(1)}x`);
 } finally {
   child.kill('SIGTERM');
 }

@@ -2,6 +2,7 @@
 // (tsc --noEmit --strict), not run: a wrong or loose declaration fails the build.
 import {
   crmMessageAdd,
+  sendToCrmItem,
   init,
   Client,
   isBitrix24Error,
@@ -10,6 +11,8 @@ import {
   type CrmChat,
   type CrmMessageAddParams,
   type Bx24Like,
+  type SentToCrmItem,
+  type SentToCrmItemEntry,
 } from 'b24-openlines';
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -51,6 +54,37 @@ export async function everyCall(signal: AbortSignal): Promise<void> {
   const origin: string | undefined = (await client.ready()).portal;
   const refreshes: number = token.refreshes;
   void [origin, refreshes];
+}
+
+export async function toCrmItems(signal: AbortSignal): Promise<void> {
+  const sent = await sendToCrmItem(
+    { crmEntityType: 'deal', crmEntity: 288, message: 'Hello' },
+    { webhookUrl: 'https://portal.example/rest/1/secret/', join: false, verify: true },
+  );
+  expectType<Equals<typeof sent, SentToCrmItem>>();
+  const where: [number, number, string | null, number, boolean] = [sent.id, sent.chatId, sent.connectorId, sent.userId, sent.joined];
+  void where;
+  const client = Client.fromWebhook('https://portal.example/rest/1/secret/');
+  const one = await client.sendToCrmItem({ crmEntityType: 'lead', crmEntity: '101', message: 'm', connectorId: 'telegrambot' }, { leave: true, signal });
+  if (one.leaveError) {
+    const code: Bitrix24ErrorCode = one.leaveError.code;
+    void code;
+  }
+  const deals = [1, 2, 3].map((id) => ({ crmEntityType: 'deal' as const, crmEntity: id, message: `deal ${id}` }));
+  const entries = await client.sendToCrmItems(deals, { join: true, halt: false, onProgress: (p) => void p.done });
+  expectType<Equals<typeof entries, SentToCrmItemEntry[]>>();
+  for (const e of entries) {
+    if (e.ok) {
+      const chat: number = e.chatId;
+      void chat;
+    } else if (e.error.code === 'NO_ACTIVE_CHAT' || e.error.code === 'CANNOT_JOIN') {
+      void e.error.description;
+    }
+  }
+  // @ts-expect-error the item and the text are required
+  await client.sendToCrmItem({ crmEntityType: 'deal', message: 'm' });
+  // @ts-expect-error join is a boolean
+  await client.sendToCrmItem({ crmEntityType: 'deal', crmEntity: 1, message: 'm' }, { join: 'yes' });
 }
 
 export function handle(e: unknown): string {
