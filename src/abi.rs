@@ -583,98 +583,55 @@ impl Core {
             5 => {
                 let method = MESSAGE_ADD;
                 let to = to_item(input)?;
-                let (aborted, timeout_ms) =
-                    options.call_limits(method, self.settings.timeout_ms)?;
-                let settle_ms = options.verification(
-                    (self.settings.verify, self.settings.settle_ms),
-                    timeout_ms,
-                    method,
-                )?;
+                let (aborted, timeout_ms, settle_ms) = self.message_limits(options, method)?;
                 let join = options.optional_flag("join", method)?.unwrap_or(true);
                 let leave = options.flag("leave", method)?;
+                let call = Call::ToItem {
+                    to,
+                    join,
+                    leave,
+                    settle_ms,
+                };
                 let bounds = Bounds {
                     timeout_ms,
                     whole: settle_ms.is_none(),
                 };
-                (
-                    (
-                        Call::ToItem {
-                            to,
-                            join,
-                            leave,
-                            settle_ms,
-                        },
-                        aborted,
-                    ),
-                    bounds,
-                    None,
-                )
+                ((call, aborted), bounds, None)
             }
-            6 => {
-                let method = MESSAGE_ADD;
-                let items = item_list(input, "items must be a list of sendToCrmItem params")?
-                    .iter()
-                    .map(|text| to_item(text))
-                    .collect();
-                let halt = options.flag("halt", method)?;
-                options.function("onProgress", method)?;
-                let (aborted, timeout_ms) =
-                    options.call_limits(method, self.settings.timeout_ms)?;
-                let settle_ms = options.verification(
-                    (self.settings.verify, self.settings.settle_ms),
-                    timeout_ms,
-                    method,
-                )?;
-                let join = options.optional_flag("join", method)?.unwrap_or(true);
-                let bounds = Bounds {
-                    timeout_ms,
-                    whole: false,
-                };
-                (
-                    (
-                        Call::ToItems {
-                            items,
-                            join,
-                            halt,
-                            settle_ms,
-                        },
-                        aborted,
-                    ),
-                    bounds,
-                    None,
-                )
-            }
+            // 4: crmMessageAddMany, 6: sendToCrmItems.
             _ => {
                 let method = MESSAGE_ADD;
-                let items = item_list(input, "items must be a list of crmMessageAdd params")?
-                    .iter()
-                    .map(|text| typed("crmMessageAdd", text))
-                    .collect();
+                let to_items = kind == 6;
+                let texts = item_list(
+                    input,
+                    if to_items {
+                        "items must be a list of sendToCrmItem params"
+                    } else {
+                        "items must be a list of crmMessageAdd params"
+                    },
+                )?;
                 let halt = options.flag("halt", method)?;
                 options.function("onProgress", method)?;
-                let (aborted, timeout_ms) =
-                    options.call_limits(method, self.settings.timeout_ms)?;
-                let settle_ms = options.verification(
-                    (self.settings.verify, self.settings.settle_ms),
-                    timeout_ms,
-                    method,
-                )?;
+                let (aborted, timeout_ms, settle_ms) = self.message_limits(options, method)?;
+                let call = if to_items {
+                    Call::ToItems {
+                        items: texts.iter().map(|t| to_item(t)).collect(),
+                        join: options.optional_flag("join", method)?.unwrap_or(true),
+                        halt,
+                        settle_ms,
+                    }
+                } else {
+                    Call::Mass {
+                        items: texts.iter().map(|t| typed("crmMessageAdd", t)).collect(),
+                        halt,
+                        settle_ms,
+                    }
+                };
                 let bounds = Bounds {
                     timeout_ms,
                     whole: false,
                 };
-                (
-                    (
-                        Call::Mass {
-                            items,
-                            halt,
-                            settle_ms,
-                        },
-                        aborted,
-                    ),
-                    bounds,
-                    None,
-                )
+                ((call, aborted), bounds, None)
             }
         };
         let ((call, aborted), bounds) = (call, bounds);
@@ -686,6 +643,22 @@ impl Core {
         Ok(op)
     }
 
+    /// A message's bounds: whether the signal fired, the timeout, and the settle window
+    /// of verified delivery when it is on.
+    fn message_limits(
+        &self,
+        options: &Options,
+        method: &str,
+    ) -> Result<(bool, u32, Option<u32>), Error> {
+        let (aborted, timeout_ms) = options.call_limits(method, self.settings.timeout_ms)?;
+        let settle_ms = options.verification(
+            (self.settings.verify, self.settings.settle_ms),
+            timeout_ms,
+            method,
+        )?;
+        Ok((aborted, timeout_ms, settle_ms))
+    }
+
     /// A single call (or a verified message) with its options.
     #[allow(clippy::type_complexity)]
     fn single(
@@ -694,30 +667,19 @@ impl Core {
         options: &Options,
     ) -> Result<((Call, bool), Bounds, Option<(Vec<String>, bool)>), Error> {
         let method = prepared.method.clone();
-        let (aborted, timeout_ms) = options.call_limits(&method, self.settings.timeout_ms)?;
         if method == MESSAGE_ADD && prepared.output != Output::Page {
-            if let Some(settle_ms) = options.verification(
-                (self.settings.verify, self.settings.settle_ms),
-                timeout_ms,
-                &method,
-            )? {
-                let bounds = Bounds {
-                    timeout_ms,
-                    whole: false,
-                };
-                return Ok((
-                    (
-                        Call::Verified {
-                            prepared,
-                            settle_ms,
-                        },
-                        aborted,
-                    ),
-                    bounds,
-                    None,
-                ));
-            }
+            let (aborted, timeout_ms, settle_ms) = self.message_limits(options, &method)?;
+            let whole = settle_ms.is_none();
+            let call = match settle_ms {
+                Some(settle_ms) => Call::Verified {
+                    prepared,
+                    settle_ms,
+                },
+                None => Call::Single(prepared),
+            };
+            return Ok(((call, aborted), Bounds { timeout_ms, whole }, None));
         }
+        let (aborted, timeout_ms) = options.call_limits(&method, self.settings.timeout_ms)?;
         let bounds = Bounds {
             timeout_ms,
             whole: true,

@@ -549,28 +549,12 @@ impl World {
                 (Kind::ToItem(t, _), Ok(Answer::Item(d))) => check_one(i, t, Ok(d.id)),
                 (Kind::ToItem(t, _), Err(e)) => check_one(i, t, Err(e)),
                 (Kind::ToItems(texts, _), Ok(Answer::Items(entries))) => {
-                    if entries.len() != texts.len() {
-                        self.fail(&format!(
-                            "call {i}: {} entries for {} messages",
-                            entries.len(),
-                            texts.len()
-                        ));
-                    }
-                    for (t, e) in texts.iter().zip(entries) {
-                        check_one(i, t, e.as_ref().map(|d| d.id));
-                    }
+                    let ids = entries.iter().map(|e| e.as_ref().map(|d| d.id));
+                    self.check_entries(i, texts, ids.collect(), &check_one);
                 }
                 (Kind::Mass(texts, _), Ok(Answer::Mass(entries))) => {
-                    if entries.len() != texts.len() {
-                        self.fail(&format!(
-                            "call {i}: {} entries for {} messages",
-                            entries.len(),
-                            texts.len()
-                        ));
-                    }
-                    for (t, e) in texts.iter().zip(entries) {
-                        check_one(i, t, e.as_ref().map(|(id, _)| *id));
-                    }
+                    let ids = entries.iter().map(|e| e.as_ref().map(|(id, _)| *id));
+                    self.check_entries(i, texts, ids.collect(), &check_one);
                 }
                 (_, other) => self.fail(&format!("call {i}: unexpected result {other:?}")),
             }
@@ -580,6 +564,31 @@ impl World {
                 "the portal answered QUERY_LIMIT_EXCEEDED {} times",
                 self.injected_limits
             ));
+        }
+    }
+}
+
+/// What a call or entry gave for one message: its id or its error.
+type Got<'a> = Result<u64, &'a b24_openlines::Error>;
+
+impl World {
+    /// A mass send's entries: one per message, each checked.
+    fn check_entries<'a>(
+        &self,
+        i: usize,
+        texts: &[String],
+        ids: Vec<Got<'a>>,
+        check_one: &dyn Fn(usize, &str, Got<'a>),
+    ) {
+        if ids.len() != texts.len() {
+            self.fail(&format!(
+                "call {i}: {} entries for {} messages",
+                ids.len(),
+                texts.len()
+            ));
+        }
+        for (t, id) in texts.iter().zip(ids) {
+            check_one(i, t, id);
         }
     }
 }

@@ -544,13 +544,22 @@ fn to_item(extra: Value) -> crate::params::ToItem {
     crate::params::to_item(&params).expect("valid")
 }
 
-fn item_call(to: crate::params::ToItem, join: bool, leave: bool) -> Call {
-    Call::ToItem {
-        to,
+/// Starts a message to deal 290 (`extra` params on top) and serves it with `portal`.
+fn send_to(
+    m: &mut Machine,
+    extra: Value,
+    join: bool,
+    leave: bool,
+    portal: impl FnMut(&str, &str) -> Result<Value, (u16, &'static str)>,
+) -> (Result<Answer, Error>, Vec<String>) {
+    let call = Call::ToItem {
+        to: to_item(extra),
         join,
         leave,
         settle_ms: None,
-    }
+    };
+    let op = m.start(call, MINUTE, false, 0.0);
+    serve(m, op, portal)
 }
 
 /// Runs the machine's requests through `portal` (method, body → answer) until call `op`
@@ -602,13 +611,7 @@ fn delivered(result: &Result<Answer, Error>) -> &Delivered {
 #[test]
 fn a_message_to_an_item_goes_to_its_newest_active_chat_as_the_webhooks_user() {
     let mut m = Machine::new(webhook(), 0.0);
-    let op = m.start(
-        item_call(to_item(json!({})), true, false),
-        MINUTE,
-        false,
-        0.0,
-    );
-    let (result, seen) = serve(&mut m, op, |method, _| match method {
+    let (result, seen) = send_to(&mut m, json!({}), true, false, |method, _| match method {
         "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")])),
         _ => Ok(json!(501)),
     });
@@ -624,30 +627,24 @@ fn a_message_to_an_item_goes_to_its_newest_active_chat_as_the_webhooks_user() {
     );
 
     // On a connector: that one's chat.
-    let op = m.start(
-        item_call(to_item(json!({"connectorId": "TelegramBot"})), true, false),
-        MINUTE,
+    let (result, _) = send_to(
+        &mut m,
+        json!({"connectorId": "TelegramBot"}),
+        true,
         false,
-        0.0,
+        |method, _| match method {
+            "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")])),
+            _ => Ok(json!(502)),
+        },
     );
-    let (result, _) = serve(&mut m, op, |method, _| match method {
-        "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")])),
-        _ => Ok(json!(502)),
-    });
     assert_eq!(delivered(&result).chat, 8811);
 }
 
 #[test]
 fn a_sender_that_is_not_a_member_joins_once_and_leaves_when_asked() {
     let mut m = Machine::new(webhook(), 0.0);
-    let op = m.start(
-        item_call(to_item(json!({})), true, true),
-        MINUTE,
-        false,
-        0.0,
-    );
     let mut member = false;
-    let (result, seen) = serve(&mut m, op, |method, _| match method {
+    let (result, seen) = send_to(&mut m, json!({}), true, true, |method, _| match method {
         "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp")])),
         "imopenlines.crm.message.add" if !member => Err((400, "CANCELED")),
         "imopenlines.crm.message.add" => Ok(json!(7)),
@@ -682,13 +679,7 @@ fn a_sender_that_is_not_a_member_joins_once_and_leaves_when_asked() {
     );
 
     // Refused again after joining: no second join, the portal's error.
-    let op = m.start(
-        item_call(to_item(json!({})), true, false),
-        MINUTE,
-        false,
-        0.0,
-    );
-    let (result, seen) = serve(&mut m, op, |method, _| match method {
+    let (result, seen) = send_to(&mut m, json!({}), true, false, |method, _| match method {
         "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp")])),
         "imopenlines.crm.message.add" => Err((400, "CANCELED")),
         _ => Ok(json!(8810)),
@@ -697,13 +688,7 @@ fn a_sender_that_is_not_a_member_joins_once_and_leaves_when_asked() {
     assert_eq!(seen.len(), 4, "{seen:?}");
 
     // Already a member: the join's WRONG_REQUEST gives back the send's own refusal.
-    let op = m.start(
-        item_call(to_item(json!({})), true, false),
-        MINUTE,
-        false,
-        0.0,
-    );
-    let (result, _) = serve(&mut m, op, |method, _| match method {
+    let (result, _) = send_to(&mut m, json!({}), true, false, |method, _| match method {
         "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp")])),
         "imopenlines.crm.message.add" => Err((400, "MESSAGE_ADD_ERROR")),
         _ => Err((400, "WRONG_REQUEST")),
@@ -711,13 +696,7 @@ fn a_sender_that_is_not_a_member_joins_once_and_leaves_when_asked() {
     assert_eq!(result.unwrap_err().code(), "MESSAGE_ADD_ERROR");
 
     // join: false: nothing but the send.
-    let op = m.start(
-        item_call(to_item(json!({})), false, false),
-        MINUTE,
-        false,
-        0.0,
-    );
-    let (result, seen) = serve(&mut m, op, |method, _| match method {
+    let (result, seen) = send_to(&mut m, json!({}), false, false, |method, _| match method {
         "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp")])),
         _ => Err((400, "CANCELED")),
     });
@@ -732,21 +711,21 @@ fn a_sender_that_is_not_a_member_joins_once_and_leaves_when_asked() {
 #[test]
 fn a_dialogue_that_ended_after_the_read_is_replaced_once() {
     let mut m = Machine::new(webhook(), 0.0);
-    let op = m.start(
-        item_call(to_item(json!({})), true, false),
-        MINUTE,
-        false,
-        0.0,
-    );
     let mut reads = 0;
-    let (result, seen) = serve(&mut m, op, |method, body| match method {
-        "imopenlines.crm.chat.get" => {
-            reads += 1;
-            Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")]))
-        }
-        _ if body.contains("CHAT_ID=8810") => Err((400, "CHAT_NOT_IN_CRM")),
-        _ => Ok(json!(9)),
-    });
+    let (result, seen) = send_to(
+        &mut m,
+        json!({}),
+        true,
+        false,
+        |method, body| match method {
+            "imopenlines.crm.chat.get" => {
+                reads += 1;
+                Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")]))
+            }
+            _ if body.contains("CHAT_ID=8810") => Err((400, "CHAT_NOT_IN_CRM")),
+            _ => Ok(json!(9)),
+        },
+    );
     assert_eq!(
         delivered(&result).chat,
         8811,
@@ -755,13 +734,7 @@ fn a_dialogue_that_ended_after_the_read_is_replaced_once() {
     assert_eq!((reads, seen.len()), (2, 4));
 
     // Every chat ends: one more read, then the portal's error, no loop.
-    let op = m.start(
-        item_call(to_item(json!({})), true, false),
-        MINUTE,
-        false,
-        0.0,
-    );
-    let (result, seen) = serve(&mut m, op, |method, _| match method {
+    let (result, seen) = send_to(&mut m, json!({}), true, false, |method, _| match method {
         "imopenlines.crm.chat.get" => Ok(chats(&[(8810, "whatsapp"), (8811, "telegrambot")])),
         _ => Err((400, "CHAT_NOT_IN_CRM")),
     });
@@ -769,13 +742,9 @@ fn a_dialogue_that_ended_after_the_read_is_replaced_once() {
     assert_eq!(seen.len(), 4, "{seen:?}");
 
     // The caller's own chat is never replaced.
-    let op = m.start(
-        item_call(to_item(json!({"chatId": 8810})), true, false),
-        MINUTE,
-        false,
-        0.0,
-    );
-    let (result, seen) = serve(&mut m, op, |_, _| Err((400, "CHAT_NOT_IN_CRM")));
+    let (result, seen) = send_to(&mut m, json!({"chatId": 8810}), true, false, |_, _| {
+        Err((400, "CHAT_NOT_IN_CRM"))
+    });
     assert_eq!(result.unwrap_err().code(), "CHAT_NOT_IN_CRM");
     assert_eq!(seen.len(), 1);
 }
@@ -814,8 +783,7 @@ fn nothing_to_send_to_says_why_and_names_the_item() {
         ),
     ];
     for (extra, active, all, code, words) in cases {
-        let op = m.start(item_call(to_item(extra), true, false), MINUTE, false, 0.0);
-        let (result, seen) = serve(&mut m, op, |_, body| {
+        let (result, seen) = send_to(&mut m, extra, true, false, |_, body| {
             Ok(if body.contains("ACTIVE_ONLY=N") {
                 all.clone()
             } else {
@@ -837,13 +805,7 @@ fn a_token_client_reads_the_current_user_once_and_a_lost_send_is_not_repeated() 
     let mut m = Machine::new(token(false), 0.0);
     let mut currents = 0;
     for _ in 0..2 {
-        let op = m.start(
-            item_call(to_item(json!({})), true, false),
-            MINUTE,
-            false,
-            0.0,
-        );
-        let (result, _) = serve(&mut m, op, |method, _| match method {
+        let (result, _) = send_to(&mut m, json!({}), true, false, |method, _| match method {
             "user.current" => {
                 currents += 1;
                 Ok(json!({"ID": "14", "NAME": "Maria"}))
@@ -856,12 +818,13 @@ fn a_token_client_reads_the_current_user_once_and_a_lost_send_is_not_repeated() 
     assert_eq!(currents, 1);
 
     // A lost answer to the send: unknown, never sent again, no join.
-    let op = m.start(
-        item_call(to_item(json!({})), true, false),
-        MINUTE,
-        false,
-        0.0,
-    );
+    let call = Call::ToItem {
+        to: to_item(json!({})),
+        join: true,
+        leave: false,
+        settle_ms: None,
+    };
+    let op = m.start(call, MINUTE, false, 0.0);
     let a = actions(&mut m);
     let s = sends(&a);
     m.handle(ok(s[0].0, chats(&[(8810, "whatsapp")])), 1.0);
@@ -876,13 +839,9 @@ fn a_token_client_reads_the_current_user_once_and_a_lost_send_is_not_repeated() 
     assert_eq!(m.running(), 0, "{op}");
 
     // A failed read before the send says the message was not sent.
-    let op = m.start(
-        item_call(to_item(json!({})), true, false),
-        MINUTE,
-        false,
-        0.0,
-    );
-    let (result, _) = serve(&mut m, op, |_, _| Err((401, "insufficient_scope")));
+    let (result, _) = send_to(&mut m, json!({}), true, false, |_, _| {
+        Err((401, "insufficient_scope"))
+    });
     let e = result.unwrap_err();
     assert_eq!(e.outcome(), Outcome::NotExecuted);
     assert!(

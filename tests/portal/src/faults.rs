@@ -295,19 +295,19 @@ mod tests {
         ]);
         assert_eq!(pushed, Ok(2));
         assert_eq!(
-            q.take("profile").map(|h| h.kind),
+            q.take("profile", &[]).map(|h| h.kind),
             Some(FaultKind::Truncated)
         );
-        assert_eq!(q.take("profile").map(|h| h.kind), None);
+        assert_eq!(q.take("profile", &[]).map(|h| h.kind), None);
         assert_eq!(
-            q.take("imopenlines.crm.message.add").map(|h| h.kind),
+            q.take("imopenlines.crm.message.add", &[]).map(|h| h.kind),
             Some(FaultKind::Html)
         );
         assert_eq!(
-            q.take("imopenlines.crm.message.add").map(|h| h.kind),
+            q.take("imopenlines.crm.message.add", &[]).map(|h| h.kind),
             Some(FaultKind::Html)
         );
-        assert!(q.take("imopenlines.crm.message.add").is_none());
+        assert!(q.take("imopenlines.crm.message.add", &[]).is_none());
     }
 
     #[test]
@@ -319,7 +319,7 @@ mod tests {
             s.seed = Some(seed);
             assert_eq!(q.push(vec![s]), Ok(1));
             (0..64)
-                .map(|_| q.take("profile").is_some())
+                .map(|_| q.take("profile", &[]).is_some())
                 .collect::<Vec<_>>()
         };
         assert_eq!(pattern(7), pattern(7));
@@ -342,7 +342,7 @@ mod tests {
         let mut other = spec(None, FaultKind::Html, None);
         other.status = Some(60);
         assert!(q.push(vec![other]).is_err());
-        let hit = q.take("profile").map(|h| h.session);
+        let hit = q.take("profile", &[]).map(|h| h.session);
         assert_eq!(
             hit,
             Some(Some(SessionChange {
