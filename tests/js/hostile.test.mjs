@@ -5,7 +5,7 @@
 // on each repeat and kill the module long before the end.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, crmMessageAdd, isBitrix24Error, Bitrix24Error } from 'b24-openlines';
+import { Client, crmMessageAdd, sendToCrmItem, isBitrix24Error, Bitrix24Error } from 'b24-openlines';
 import { seed, usePortal } from './portal.mjs';
 
 const ctx = usePortal();
@@ -97,6 +97,21 @@ function hostileCalls(portal) {
     calls.push([`client.crmMessageAdd(seed, ${name})`, () => client.crmMessageAdd(seed, o)]);
     calls.push([`client.call(profile, {}, ${name})`, () => client.call('profile', {}, o)]);
   }
+  // A message to a CRM item: the same params and options, and its list form.
+  const item = { crmEntityType: 'deal', crmEntity: 288, message: 'x' };
+  for (const [name, p] of params) {
+    calls.push([`sendToCrmItem(${name})`, () => sendToCrmItem(p, hook)]);
+    calls.push([`client.sendToCrmItem(${name})`, () => client.sendToCrmItem(p)]);
+  }
+  for (const [name, o] of [...callOptions, ...authOptions]) {
+    calls.push([`sendToCrmItem(item, ${name})`, () => sendToCrmItem(item, o)]);
+  }
+  for (const [name, o] of callOptions) {
+    calls.push([`client.sendToCrmItems([item], ${name})`, () => client.sendToCrmItems([item], o)]);
+  }
+  calls.push(['sendToCrmItem(item, {join: symbol})', () => client.sendToCrmItem(item, { join: Symbol('j') })]);
+  calls.push(['sendToCrmItems(revoked list)', () => client.sendToCrmItems(revoked())]);
+  calls.push(['sendToCrmItems(trapping list)', () => client.sendToCrmItems(trapAll([]))]);
   calls.push(['call(symbol method)', () => client.call(Symbol('m'))]);
   calls.push(['call(revoked method)', () => client.call(revoked())]);
   calls.push(['call(toJSON throws)', () => client.call('crm.lead.add', { toJSON() { throw new Error('j'); } })]);
