@@ -1,7 +1,33 @@
 // Types of the b24-openlines package (every entry: browser, Node ESM, CommonJS).
 
-/** The kinds of CRM item an open-line chat can belong to (any letter case is accepted). */
-export type CrmEntityType = 'lead' | 'deal' | 'company' | 'contact';
+/** The kinds of CRM item an open-line chat can belong to. The portal reads the name in any
+ * letter case; the types take it in lower case, upper case or capitalized: `'deal'`,
+ * `'DEAL'`, `'Deal'`. */
+export type CrmEntityType =
+  | 'lead' | 'deal' | 'company' | 'contact'
+  | Uppercase<'lead' | 'deal' | 'company' | 'contact'>
+  | Capitalize<'lead' | 'deal' | 'company' | 'contact'>;
+
+/** The `crmEntityType` an item of a mass send (`crmMessageAddMany`, `sendToCrmItems`) may
+ * carry, for the type `E` the caller's items have there:
+ * - a `CrmEntityType` literal, as typed in a literal item or with `as const`;
+ * - `string`: what TypeScript makes of `'deal'` in items built by `map` or pushed into an
+ *   array (`ids.map((id) => ({ crmEntityType: 'deal', crmEntity: id, ... }))`), whose
+ *   literal type is widened before the call is seen. Such items are accepted as they are;
+ *   the value is checked at run time (`ERROR_ARGUMENT` for that item, nothing sent);
+ * - any other literal (`'order'`) is a type error, reported against `CrmEntityType`. */
+export type CrmEntityTypeOf<E extends string> =
+  string extends E ? string : E extends CrmEntityType ? E : CrmEntityType;
+
+/** An item of `crmMessageAddMany`: `CrmMessageAddParams` whose `crmEntityType` may also be a
+ * widened `string` (see `CrmEntityTypeOf`). */
+export type CrmMessageAddItem<E extends string = CrmEntityType> =
+  Omit<CrmMessageAddParams, 'crmEntityType'> & { crmEntityType: CrmEntityTypeOf<E> };
+
+/** An item of `sendToCrmItems`: `SendToCrmItemParams` whose `crmEntityType` may also be a
+ * widened `string` (see `CrmEntityTypeOf`). */
+export type SendToCrmItemsItem<E extends string = CrmEntityType> =
+  Omit<SendToCrmItemParams, 'crmEntityType'> & { crmEntityType: CrmEntityTypeOf<E> };
 
 /** Parameters of `crmMessageAdd` (sent as CRM_ENTITY_TYPE, CRM_ENTITY, USER_ID, CHAT_ID, MESSAGE). */
 export interface CrmMessageAddParams {
@@ -107,7 +133,7 @@ export interface SendToCrmItemsOptions extends MessageAddManyOptions {
 }
 
 /** Options of `sendToCrmItem`. */
-export interface SendToCrmItemOptions extends CallOptions {
+export interface SendToCrmItemOptions extends MessageOptions {
   /** Add the sender to the chat when the portal says it is not a member, then send
    * (default `true`). With `false`, such a send fails with `NOT_A_MEMBER`. */
   join?: boolean;
@@ -140,13 +166,17 @@ export interface AbortSignalLike {
 }
 
 /** Options every call takes. */
-export interface CallOptions extends VerifyOptions {
+export interface CallOptions {
   /** Cancels the call; it then rejects with code `ABORTED`. */
   signal?: AbortSignalLike;
   /** Milliseconds before the call rejects with code `TIMEOUT` (default: the client's, 30000).
    * Bounds the whole call: token refreshes and waits for BX24.js included. */
   timeoutMs?: number;
 }
+
+/** Options of a message send (`crmMessageAdd`, `sendToCrmItem`): those of every call, plus
+ * verified delivery. Reads, `call`, `batch` and the list methods take no `verify`. */
+export interface MessageOptions extends CallOptions, VerifyOptions {}
 
 /** What a refresh function may resolve to: the new access token, or an object holding it. */
 export type RefreshResult =
@@ -287,6 +317,10 @@ export interface MessageAddManyOptions extends VerifyOptions {
   timeoutMs?: number;
 }
 
+/** An item of a list method as `list` yields it unless told otherwise: list methods answer
+ * with records (`{ID: '101', TITLE: '…'}`), whose fields are `unknown` until checked. */
+export type ListItem = Record<string, unknown>;
+
 /** One page of a list method. */
 export interface Page<T = unknown> {
   /** The page's `result`. */
@@ -327,8 +361,17 @@ export interface Bx24Like {
 export interface Placement {
   /** e.g. `CRM_DEAL_DETAIL_TAB`, or `DEFAULT` for the app's own page. */
   placement: string;
-  /** e.g. `{ ID: '288' }` for a CRM card tab. */
-  options: Record<string, unknown>;
+  /** e.g. `{ ID: '288' }` for a CRM card tab: the portal's `PLACEMENT_OPTIONS`, whose values
+   * are strings (ids included). A plain dictionary: `options.ID` is a `string`, or
+   * `string | undefined` under `noUncheckedIndexedAccess`, as for any index signature, since
+   * which keys are present depends on the placement (`DEFAULT` has none). */
+  options: Record<string, string>;
+}
+
+/** A client made by `Client.fromFrame()`: the same calls, and `placement` always set. */
+export interface FrameClient extends Client {
+  /** Where the app is shown. */
+  readonly placement: Placement;
 }
 
 /** Options of `Client.fromBx24`. */
@@ -341,7 +384,7 @@ export interface Bx24ClientOptions extends ClientOptions {
 
 /** Options of the free `crmMessageAdd`: one form of auth, or a client, plus call options.
  * With none, a loaded `globalThis.BX24` is used. */
-export type CrmMessageAddOptions = CallOptions & (
+export type CrmMessageAddOptions = MessageOptions & (
   | ({
       /** An inbound webhook URL `https://{portal}/rest/{user}/{secret}/` (a secret: keep it on a server). */
       webhookUrl: string;
@@ -397,6 +440,8 @@ export declare class Bitrix24Error extends Error {
   readonly description: string;
   /** The parameter named by the portal or by validation (wire spelling, e.g. `CRM_ENTITY`). */
   readonly argument?: string;
+  /** What to do about it, when the client knows (set on some errors). */
+  readonly hint?: string;
   /** Whether the portal executed the call. */
   readonly outcome: Bitrix24ErrorOutcome;
   /** True when repeating the same call cannot deliver a message twice and may succeed. */
@@ -417,10 +462,11 @@ export declare class Client {
   private constructor();
   /** A client for an inbound webhook URL `https://{portal}/rest/{user}/{secret}/`.
    * The URL is a secret: it never appears in errors. A bad URL rejects the first call
-   * (or `ready()`).
+   * (or `ready()`), as does a missing one (`NO_AUTH`): `undefined` is taken, so that
+   * `Client.fromWebhook(process.env.B24_WEBHOOK_URL)` needs no check of its own.
    * @param url the webhook URL
    * @param options default timeout and other client options */
-  static fromWebhook(url: string, options?: ClientOptions): Client;
+  static fromWebhook(url: string | undefined, options?: ClientOptions): Client;
   /** A client for an OAuth access token; with `refresh`, an expired token is refreshed
    * once for all calls in flight and each of them is sent again once.
    * @param auth the portal (`domain` or `clientEndpoint`), the token and an optional refresh function
@@ -434,8 +480,9 @@ export declare class Client {
   static fromBx24(bx24: Bx24Like, options?: Bx24ClientOptions): Promise<Client>;
   /** A client for an app inside a Bitrix24 iframe, without BX24.js: speaks the
    * parent-window protocol itself, accepting answers only from the portal's origin.
+   * Resolves to a `FrameClient`, whose `placement` is always set.
    * @param options timeouts */
-  static fromFrame(options?: ClientOptions): Promise<Client>;
+  static fromFrame(options?: ClientOptions): Promise<FrameClient>;
   /** Loads the module and creates the client now, so that bad options reject here. */
   ready(): Promise<this>;
   /** Where a frame client's app is shown, or `undefined` for other clients. */
@@ -455,8 +502,8 @@ export declare class Client {
   /** `imopenlines.crm.message.add`: sends `message` from `userId` to the open-line chat
    * `chatId` of a CRM item; resolves to the new message id.
    * @param params the item, the sender, the chat and the text
-   * @param options `signal` and `timeoutMs` */
-  crmMessageAdd(params: CrmMessageAddParams, options?: CallOptions): Promise<number>;
+   * @param options `signal`, `timeoutMs`, `verify` and `settleMs` */
+  crmMessageAdd(params: CrmMessageAddParams, options?: MessageOptions): Promise<number>;
   /** `imopenlines.crm.chat.get`: the open-line chats of a CRM item.
    * @param params the item, and whether only active chats are wanted
    * @param options `signal` and `timeoutMs` */
@@ -479,29 +526,34 @@ export declare class Client {
    * @param params the chat
    * @param options `signal` and `timeoutMs` */
   crmLeadCreate(params: CrmLeadCreateParams, options?: CallOptions): Promise<boolean>;
-  /** Any other REST method; resolves to its `result` as the portal sent it. Methods that
-   * are not reads are never repeated after a lost answer.
+  /** Any other REST method; resolves to its `result` as the portal sent it, typed `T`
+   * (`unknown` unless you say: nothing is checked at run time). Methods that are not reads
+   * are never repeated after a lost answer.
    * @param method the REST method, e.g. `crm.lead.list`
    * @param params its parameters, a plain object of JSON values
    * @param options `signal` and `timeoutMs` */
-  call(method: string, params?: Record<string, unknown>, options?: CallOptions): Promise<unknown>;
-  /** One page of a list method, with the portal's `total` and `next`.
+  call<T = unknown>(method: string, params?: Record<string, unknown>, options?: CallOptions): Promise<T>;
+  /** One page of a list method, with the portal's `total` and `next`. `T` is the page's
+   * `result`, as for `call` (default: a list of records; `list<T>` reads pages of `T[]`).
    * @param method e.g. `crm.lead.list`
    * @param params its parameters; `start` picks the page */
-  callPage<T = unknown[]>(method: string, params?: Record<string, unknown>, options?: CallOptions): Promise<Page<T>>;
+  callPage<T = ListItem[]>(method: string, params?: Record<string, unknown>, options?: CallOptions): Promise<Page<T>>;
   /** Every item of a list method, page after page by `next` (50 per page, one request
    * each, paced by the limiter). A page's items are its `result` when that is a list,
-   * or the one list inside it (`{tasks: [...]}`). */
-  list<T = unknown>(method: string, params?: Record<string, unknown>, options?: CallOptions): AsyncGenerator<T, void, undefined>;
+   * or the one list inside it (`{tasks: [...]}`). `T` is one item (default: a record,
+   * `ListItem`). */
+  list<T = ListItem>(method: string, params?: Record<string, unknown>, options?: CallOptions): AsyncGenerator<T, void, undefined>;
   /** Many commands in `batch` requests of up to 50 (one limiter place each). Resolves
-   * to one entry per command, keyed like `commands`; rejects only for invalid input.
+   * to one entry per command, keyed like `commands` (the names of a keyed batch are kept
+   * in its result's type); rejects only for invalid input.
    * @param commands `{name: [method, params]}` or `[[method, params], ...]` */
-  batch(commands: Record<string, BatchCommand>, options?: BatchOptions): Promise<Record<string, BatchEntry>>;
-  batch(commands: BatchCommand[], options?: BatchOptions): Promise<BatchEntry[]>;
+  batch(commands: readonly BatchCommand[], options?: BatchOptions): Promise<BatchEntry[]>;
+  batch<K extends string>(commands: Record<K, BatchCommand>, options?: BatchOptions): Promise<Record<K, BatchEntry>>;
   /** Sends any number of messages through batches of up to 50 under the limiter.
    * Resolves (never rejects for per-item failures) to one entry per item, in order.
-   * Invalid items are not sent. */
-  crmMessageAddMany(items: CrmMessageAddParams[], options?: MessageAddManyOptions): Promise<MessageEntry[]>;
+   * Invalid items are not sent. Items built with `map` need no `as const` (see
+   * `CrmEntityTypeOf`). */
+  crmMessageAddMany<E extends string>(items: readonly CrmMessageAddItem<E>[], options?: MessageAddManyOptions): Promise<MessageEntry[]>;
   /** Sends a message to a CRM item's customer: finds the sender (`userId`, else the
    * webhook's own user, else the current user), the item's newest active open-line chat
    * (of `connectorId` when given), adds the sender to it when the portal says it is not a
@@ -516,7 +568,7 @@ export declare class Client {
    * limiter. Resolves (never rejects for per-item failures) to one entry per item, in order.
    * @param items each a CRM item and a text, optionally a channel, chat and sender
    * @param options `join`, `halt`, `verify`, `settleMs`, `onProgress`, `signal` and `timeoutMs` */
-  sendToCrmItems(items: SendToCrmItemParams[], options?: SendToCrmItemsOptions): Promise<SentToCrmItemEntry[]>;
+  sendToCrmItems<E extends string>(items: readonly SendToCrmItemsItem<E>[], options?: SendToCrmItemsOptions): Promise<SentToCrmItemEntry[]>;
   /** Releases the client's memory; later calls reject with `NO_AUTH`. */
   free(): void;
 }
