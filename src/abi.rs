@@ -75,9 +75,13 @@ pub fn error_record(e: &Error) -> String {
         o.push_str("\":");
         json::write_str(&mut o, value);
     }
-    if let Some(a) = &d.argument {
-        o.push_str(",\"argument\":");
-        json::write_str(&mut o, a);
+    for (key, value) in [("argument", d.argument.as_deref()), ("hint", d.hint.text())] {
+        if let Some(v) = value {
+            o.push_str(",\"");
+            o.push_str(key);
+            o.push_str("\":");
+            json::write_str(&mut o, v);
+        }
     }
     o.push_str(",\"status\":");
     text::push_decimal(&mut o, u64::from(d.status));
@@ -522,8 +526,12 @@ impl Core {
     }
 
     /// The caller's signal fired for call `op`.
-    pub fn abort(&mut self, op: u32, now: f64) -> String {
-        self.machine.handle(Input::Abort(op), now);
+    pub fn abort(&mut self, op: u32, now: f64, unsent: &str) -> String {
+        let unsent: Vec<u32> = text::split_byte(unsent, b',')
+            .into_iter()
+            .filter_map(|r| text::parse_u64(r).and_then(|r| u32::try_from(r).ok()))
+            .collect();
+        self.machine.abort_unsent(op, &unsent, now);
         self.drain(String::new())
     }
 
@@ -584,6 +592,9 @@ impl Core {
                 let method = MESSAGE_ADD;
                 let to = to_item(input)?;
                 let (aborted, timeout_ms, settle_ms) = self.message_limits(options, method)?;
+                if !options.flag("truncate", method)? {
+                    params::check_length(&to.message)?;
+                }
                 let join = options.optional_flag("join", method)?.unwrap_or(true);
                 let leave = options.flag("leave", method)?;
                 let call = Call::ToItem {
@@ -613,16 +624,28 @@ impl Core {
                 let halt = options.flag("halt", method)?;
                 options.function("onProgress", method)?;
                 let (aborted, timeout_ms, settle_ms) = self.message_limits(options, method)?;
+                let cut = options.flag("truncate", method)?;
+                let length = |m: &str| if cut { Ok(()) } else { params::check_length(m) };
                 let call = if to_items {
                     Call::ToItems {
-                        items: texts.iter().map(|t| to_item(t)).collect(),
+                        items: texts
+                            .iter()
+                            .map(|t| to_item(t).and_then(|to| length(&to.message).map(|()| to)))
+                            .collect(),
                         join: options.optional_flag("join", method)?.unwrap_or(true),
                         halt,
                         settle_ms,
                     }
                 } else {
                     Call::Mass {
-                        items: texts.iter().map(|t| typed("crmMessageAdd", t)).collect(),
+                        items: texts
+                            .iter()
+                            .map(|t| {
+                                typed("crmMessageAdd", t).and_then(|p| {
+                                    length(params::message_of(&p).unwrap_or("")).map(|()| p)
+                                })
+                            })
+                            .collect(),
                         halt,
                         settle_ms,
                     }
@@ -669,6 +692,9 @@ impl Core {
         let method = prepared.method.clone();
         if method == MESSAGE_ADD && prepared.output != Output::Page {
             let (aborted, timeout_ms, settle_ms) = self.message_limits(options, &method)?;
+            if !options.flag("truncate", &method)? {
+                params::check_length(params::message_of(&prepared).unwrap_or(""))?;
+            }
             let whole = settle_ms.is_none();
             let call = match settle_ms {
                 Some(settle_ms) => Call::Verified {

@@ -273,11 +273,19 @@ impl Auth {
                         "clientEndpoint must be a URL like https://portal.bitrix24.com/rest/",
                     ));
                 }
-                if ep.ends_with("/") {
+                let ep = if ep.ends_with("/") {
                     ep.to_owned()
                 } else {
                     [ep, "/"].concat()
+                };
+                // Without it every call is the portal's 404 page, whatever the method.
+                if !ep.ends_with("/rest/") {
+                    return Err(Error::no_auth(
+                        "",
+                        "clientEndpoint must end in /rest/, like https://portal.bitrix24.com/rest/ (the client_endpoint of the portal's OAuth answer)",
+                    ));
                 }
+                ep
             }
             (_, Some(d)) if !text::trim(d).is_empty() => {
                 let d = text::trim_end_byte(text::trim(d), b'/');

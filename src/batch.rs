@@ -202,6 +202,7 @@ pub fn halted(method: &str) -> Error {
         note: crate::error::Note::None,
         verified: false,
         candidates: Box::default(),
+        hint: crate::error::Hint::NONE,
     })
 }
 

@@ -64,6 +64,8 @@ pub struct Details {
     /// same author in the chat that this client cannot account for, any of which may be
     /// this message, so its absence is not proven (empty otherwise).
     pub candidates: Box<[u64]>,
+    /// What to do about it, when the client knows (also at the end of the message).
+    pub hint: Hint,
 }
 
 impl fmt::Debug for Details {
@@ -80,6 +82,7 @@ impl fmt::Debug for Details {
             .field("note", &self.note)
             .field("verified", &self.verified)
             .field("candidates", &self.candidates)
+            .field("hint", &self.hint)
             .finish()
     }
 }
@@ -147,7 +150,72 @@ fn message(d: &Details) -> String {
     out.push_str(": ");
     out.push_str(&d.description);
     out.push_str(note);
+    if let Some(hint) = d.hint.text() {
+        out.push_str(". ");
+        out.push_str(hint);
+    }
     out
+}
+
+/// What to do about an error, when the client knows: one of a fixed set of texts (a
+/// byte, so that errors stay small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Hint(u8);
+
+const HINTS: [&str; 9] = [
+    "",
+    "With verify: true the chat is read back with im.dialog.messages.get: give the webhook or app the im scope, or send without verify",
+    "Give the webhook or app the imopenlines scope (in its settings on the portal)",
+    "Give the webhook or app the user scope, or pass userId so that the current user is not read",
+    "Give the webhook or app the scope of this method (in its settings on the portal)",
+    "The sender (userId) must be a member of the chat: add it with crmChatUserAdd, or use sendToCrmItem, which adds it",
+    "The user is already a member of the chat (nothing to do then), or you may not add users to it",
+    "This client cannot refresh its access token: pass refresh (a function that resolves to a new token) to Client.fromToken, or make a client with a new accessToken",
+    "A portal on this machine usually speaks plain http: write the scheme in domain, e.g. 'http://127.0.0.1:8080'",
+];
+
+impl Hint {
+    /// No hint.
+    pub const NONE: Hint = Hint(0);
+    /// `verify` needs the `im` scope.
+    pub const VERIFY_SCOPE: Hint = Hint(1);
+    /// The `imopenlines` scope.
+    pub const LINES_SCOPE: Hint = Hint(2);
+    /// The `user` scope, for the current user.
+    pub const USER_SCOPE: Hint = Hint(3);
+    /// Some other scope.
+    pub const SCOPE: Hint = Hint(4);
+    /// The sender must be a member of the chat.
+    pub const MEMBER: Hint = Hint(5);
+    /// `WRONG_REQUEST` of a user add: already a member.
+    pub const ALREADY_MEMBER: Hint = Hint(6);
+    /// A token that expired, and no `refresh`.
+    pub const REFRESH: Hint = Hint(7);
+    /// https to a portal on this machine.
+    pub const LOCAL_HTTP: Hint = Hint(8);
+
+    /// The text, if any.
+    pub fn text(self) -> Option<&'static str> {
+        HINTS
+            .get(usize::from(self.0))
+            .filter(|t| !t.is_empty())
+            .copied()
+    }
+}
+
+/// What to do about a portal's refusal of `method`, when it is known (`code` lower
+/// case). A token that expired without a way to refresh it is said by the machine.
+fn hint(method: &str, code: &str) -> Hint {
+    let m = method.to_ascii_lowercase();
+    match code {
+        "insufficient_scope" if m == "im.dialog.messages.get" => Hint::VERIFY_SCOPE,
+        "insufficient_scope" if m.starts_with("imopenlines.") => Hint::LINES_SCOPE,
+        "insufficient_scope" if m.starts_with("user.") => Hint::USER_SCOPE,
+        "insufficient_scope" => Hint::SCOPE,
+        "canceled" | "message_add_error" if m == crate::params::MESSAGE_ADD => Hint::MEMBER,
+        "wrong_request" if m == crate::params::CHAT_USER_ADD => Hint::ALREADY_MEMBER,
+        _ => Hint::NONE,
+    }
 }
 
 /// How an error's text ends, by outcome.
@@ -240,6 +308,7 @@ impl Error {
             note: Note::None,
             verified: false,
             candidates: Box::default(),
+            hint: Hint::NONE,
         }
     }
 
@@ -285,6 +354,12 @@ impl Error {
             d.outcome = Outcome::NotExecuted;
             d.note = Note::MessageNotSent;
         }
+        self
+    }
+
+    /// This error with what to do about it.
+    pub fn with_hint(mut self, hint: Hint) -> Self {
+        self.details_mut().hint = hint;
         self
     }
 
@@ -350,11 +425,13 @@ impl Error {
             note: Note::None,
             verified: false,
             candidates: Box::default(),
+            hint: Hint::NONE,
         };
         d.retryable = outcome::retryable(outcome, &lower, write);
         if outcome == Outcome::Unknown && write {
             d.note = Note::MayHaveBeenDelivered;
         }
+        d.hint = hint(method, &lower);
         if outcome::is_limit(&lower) {
             Error::RateLimited(d)
         } else if outcome::is_auth(&lower) {

@@ -58,18 +58,30 @@ pub fn stored(raw: &str) -> String {
     set_message(&out)
 }
 
-/// Line-break codes, trim and the length cut.
-fn set_message(raw: &str) -> String {
+/// Whether the messenger cuts this text (more than 20,006 characters once its
+/// line-break codes are replaced and it is trimmed).
+pub fn is_cut(raw: &str) -> bool {
+    text::char_count(raw) > MESSAGE_LIMIT + 6
+        && text::char_count(&breaks_trimmed(raw)) > MESSAGE_LIMIT + 6
+}
+
+/// Line-break codes replaced, and trimmed.
+fn breaks_trimmed(raw: &str) -> String {
     let text = ["[BR]", "[br]", "#BR#"]
         .iter()
         .fold(raw.to_owned(), |t, tag| text::replace(&t, tag, "\n"));
-    let text = text::trim_set(&text, TRIMMED);
-    if text::char_count(text) > MESSAGE_LIMIT + 6 {
-        let mut cut = text::char_prefix(text, MESSAGE_LIMIT).to_owned();
+    text::trim_set(&text, TRIMMED).to_owned()
+}
+
+/// Line-break codes, trim and the length cut.
+fn set_message(raw: &str) -> String {
+    let text = breaks_trimmed(raw);
+    if text::char_count(&text) > MESSAGE_LIMIT + 6 {
+        let mut cut = text::char_prefix(&text, MESSAGE_LIMIT).to_owned();
         cut.push_str(" (...)");
         cut
     } else {
-        text.to_owned()
+        text
     }
 }
 

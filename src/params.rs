@@ -175,17 +175,82 @@ pub(crate) fn positive_id(v: &Shape) -> Option<u64> {
     (1..=MAX_SAFE_INTEGER).contains(&n).then_some(n)
 }
 
+/// Wire names of the portal's docs, and the params that carry them here.
+const WIRE_NAMES: [(&str, &str); 8] = [
+    ("CRM_ENTITY_TYPE", "crmEntityType"),
+    ("CRM_ENTITY", "crmEntity"),
+    ("CRM_ENTITY_ID", "crmEntity"),
+    ("USER_ID", "userId"),
+    ("CHAT_ID", "chatId"),
+    ("MESSAGE", "message"),
+    ("ACTIVE_ONLY", "activeOnly"),
+    ("CONNECTOR_ID", "connectorId"),
+];
+
+/// The param names of a method's shape text (`{crmEntityType: 'deal', chatId?: 1}`).
+fn shape_keys(shape: &str) -> impl Iterator<Item = &str> {
+    let inner = text::trim_set(shape, b"{} ");
+    text::split_byte(inner, b',').into_iter().map(|part| {
+        let name = text::split_once_byte(part, b':').map_or(part, |(k, _)| k);
+        text::trim_set(name, b" ?")
+    })
+}
+
 impl<'a, J: JsonView> Fields<'a, J> {
+    /// The caller's params of `method`, shaped like `shape` (whose names are the only
+    /// ones taken: any other key is refused, naming the param it meant if it is a
+    /// wire name of the portal's docs).
     fn new(method: &'a str, input: &'a J, shape: &str) -> Result<Self, Error> {
-        match input.shape() {
-            Shape::Object => Ok(Fields { method, obj: input }),
-            _ => Err(Error::argument(
+        if input.shape() != Shape::Object {
+            return Err(Error::argument(
                 method,
                 codes::ERROR_ARGUMENT,
                 "params",
                 ["params must be an object like ", shape].concat(),
-            )),
+            ));
         }
+        for key in input.keys() {
+            if shape_keys(shape).any(|k| k == key) {
+                continue;
+            }
+            let wire = WIRE_NAMES
+                .iter()
+                .find(|(w, _)| w.eq_ignore_ascii_case(&key));
+            let e = match wire {
+                Some((w, js)) if shape_keys(shape).any(|k| k == *js) => Error::argument(
+                    method,
+                    codes::ERROR_ARGUMENT,
+                    w,
+                    [
+                        "params.",
+                        &key,
+                        " is the portal's wire name: pass ",
+                        js,
+                        " (the client sends it as ",
+                        w,
+                        ")",
+                    ]
+                    .concat(),
+                ),
+                _ => Error::argument(
+                    method,
+                    codes::ERROR_ARGUMENT,
+                    &key,
+                    [
+                        "params.",
+                        &key,
+                        " is not a parameter of ",
+                        method,
+                        ", which takes ",
+                        shape,
+                        " (client.call() sends any parameter as given)",
+                    ]
+                    .concat(),
+                ),
+            };
+            return Err(e);
+        }
+        Ok(Fields { method, obj: input })
     }
 
     fn get(&self, js: &str) -> Shape {
@@ -259,6 +324,20 @@ impl<'a, J: JsonView> Fields<'a, J> {
             Shape::String(_) if self.obj.get(js).is_some_and(|v| v.lone_surrogate()) => {
                 Err(self.invalid(wire, js, "well-formed text: it holds a lone surrogate"))
             }
+            Shape::String(s) if crate::message_text::stored(&s).is_empty() => Err(Error::argument(
+                self.method,
+                codes::ERROR_ARGUMENT,
+                wire,
+                [
+                    "Argument '",
+                    wire,
+                    "' is blank (params.",
+                    js,
+                    "): after the portal's line-break codes ([BR], #BR#) and trimming nothing is \
+                     left, and the customer would get an empty message",
+                ]
+                .concat(),
+            )),
             Shape::String(s) => Ok(s),
             _ => Err(self.invalid(wire, js, "a string")),
         }
@@ -386,7 +465,7 @@ pub fn to_item<J: JsonView>(input: &J) -> Result<ToItem, Error> {
     let f = Fields::new(
         MESSAGE_ADD,
         input,
-        "{crmEntityType: 'deal', crmEntity: 288, message: 'Hello'}",
+        "{crmEntityType: 'deal', crmEntity: 288, message: 'Hello', connectorId?: 'telegrambot', chatId?: 8773, userId?: 12}",
     )?;
     let arg = codes::ERROR_ARGUMENT;
     let kind = f.entity_type(arg)?;
@@ -413,6 +492,35 @@ pub fn to_item<J: JsonView>(input: &J) -> Result<ToItem, Error> {
         chat,
         user,
     })
+}
+
+/// A message longer than the portal keeps: it would store the first 20,000
+/// characters and ` (...)`. Refused unless the caller accepts the cut (`truncate`).
+pub const MESSAGE_TOO_LONG: &str = "MESSAGE_TOO_LONG";
+
+/// `MESSAGE_TOO_LONG` for a message text the portal would cut.
+pub fn check_length(message: &str) -> Result<(), Error> {
+    if !crate::message_text::is_cut(message) {
+        return Ok(());
+    }
+    let mut d = String::from("the message has ");
+    text::push_decimal(&mut d, text::char_count(message) as u64);
+    d.push_str(
+        " characters; the portal keeps 20000 and replaces the rest with ' (...)': \
+         shorten or split it, or pass truncate: true to accept the cut",
+    );
+    Err(Error::argument(MESSAGE_ADD, MESSAGE_TOO_LONG, "MESSAGE", d))
+}
+
+/// The text of a prepared `imopenlines.crm.message.add`.
+pub fn message_of(prepared: &Prepared) -> Option<&str> {
+    match &prepared.params {
+        Params::Fields(fields) => fields.iter().find_map(|(k, v)| match (k, v) {
+            (&"MESSAGE", Field::Str(s)) => Some(s.as_str()),
+            _ => None,
+        }),
+        Params::Query(_) => None,
+    }
 }
 
 /// `crmChatGet(params)`: `{crmEntityType, crmEntity, activeOnly?}`.

@@ -231,9 +231,12 @@ fn invalid_id() -> impl Strategy<Value = Value> {
     ]
 }
 
-/// A valid message: any string that is not PHP-empty (`""`, `"0"`).
+/// A valid message: any string that is not PHP-empty (`""`, `"0"`) and not blank once
+/// the portal stores it.
 fn valid_message() -> impl Strategy<Value = String> {
-    any_string().prop_filter("PHP-empty", |s| !s.is_empty() && s != "0")
+    any_string().prop_filter("PHP-empty or blank", |s| {
+        !s.is_empty() && s != "0" && !b24_openlines::message_text::stored(s).is_empty()
+    })
 }
 
 /// Values for a field of the caller's params: anything, or something close to valid.
@@ -399,8 +402,12 @@ fn check_outcome(m: &Method, r: &Result<Prepared, Error>) -> Result<(), TestCase
             prop_assert!(!d.retryable);
             prop_assert!(!d.description.is_empty());
             let arg = d.argument.as_deref().unwrap_or_default();
+            // A parameter of the method, or a key the caller passed that it does not
+            // take (named, with the param it meant when it is a wire name).
+            let unknown_key = d.description.contains(" is not a parameter of ")
+                || d.description.contains(" is the portal's wire name: pass ");
             prop_assert!(
-                arg == "params" || m.order.iter().any(|(_, wire, _)| *wire == arg),
+                arg == "params" || unknown_key || m.order.iter().any(|(_, wire, _)| *wire == arg),
                 "{}: unknown argument {:?}",
                 m.name,
                 arg
@@ -473,14 +480,10 @@ fn valid_input(m: &'static Method) -> impl Strategy<Value = (Value, Vec<(&'stati
         valid_message(),
         prop::option::of(any::<bool>()),
         any::<bool>(),
-        prop::collection::vec(("[a-z]{1,10}", any_json()), 0..3),
     )
         .prop_map(
-            move |((t, canonical), entity, user, chat, message, active, with_optional, extra)| {
+            move |((t, canonical), entity, user, chat, message, active, with_optional)| {
                 let mut input = Map::new();
-                for (k, v) in extra {
-                    input.insert(k, v);
-                }
                 let mut fields = Vec::new();
                 for (js, wire, kind) in m.order {
                     let (value, field) = match kind {
@@ -542,7 +545,7 @@ proptest! {
     }
 
     /// Valid params, in any spelling the API accepts (ids as numbers, digit strings or
-    /// whole floats; the entity type in any case; unknown members alongside), are
+    /// whole floats; the entity type in any case), are
     /// accepted and become exactly the expected wire fields.
     #[test]
     fn valid_params_validate_to_their_wire_fields((m, input, fields) in any_valid_call()) {
@@ -550,6 +553,18 @@ proptest! {
         check_outcome(m, &p)?;
         let p = p.map_err(|e| TestCaseError::fail(format!("{}: {e} for {input}", m.name)))?;
         prop_assert_eq!(p.params, Params::Fields(fields));
+    }
+
+    /// A key a method does not take is refused by its name, whatever else is valid:
+    /// nothing the caller passes is dropped.
+    #[test]
+    fn unknown_keys_are_refused_by_name((m, input, _) in any_valid_call(), key in "[a-zA-Z_]{1,12}", value in any_json()) {
+        prop_assume!(!m.order.iter().any(|(js, _, _)| *js == key));
+        let mut input = input;
+        input[key.as_str()] = value;
+        let e = (m.validate)(&input).err().ok_or_else(|| TestCaseError::fail(format!("{} took {key}", m.name)))?;
+        prop_assert_eq!(e.code(), "ERROR_ARGUMENT");
+        prop_assert!(e.message().contains(&key), "{}", e.message());
     }
 
     /// With any set of fields broken, the error names the first broken one in the

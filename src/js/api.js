@@ -12,7 +12,20 @@ export function makeApi(load) {
   /** Typed methods, generated on `Client.prototype`; checked against the wasm table. */
   const METHODS = ['crmMessageAdd', 'crmChatGet', 'crmChatGetLastId', 'crmChatUserAdd', 'crmChatUserDelete', 'crmLeadCreate'];
 
+  /** The brand of every copy of the package's errors (its ESM and CommonJS entries
+   * each have their own class). */
+  const branded = (value) => value instanceof Error && value.name === 'Bitrix24Error' && typeof value.code === 'string';
+
   class Bitrix24Error extends Error {
+    /** `instanceof` holds for an error of any copy of the package. */
+    static [Symbol.hasInstance](value) {
+      try {
+        return branded(value);
+      } catch {
+        return false;
+      }
+    }
+
     constructor(fields) {
       super(fields.message);
       // Own properties, so that JSON.stringify(error) shows them (and never a secret).
@@ -27,6 +40,7 @@ export function makeApi(load) {
       this.retryable = fields.retryable;
       if (fields.verified) this.verified = true;
       if (fields.candidates) this.candidates = fields.candidates;
+      if (fields.hint) this.hint = fields.hint;
     }
   }
 
@@ -174,7 +188,7 @@ export function makeApi(load) {
 
   /** A client's driver over its wasm `core`; `source` says where new tokens come from
    * (`{kind: 'refresh', refresh}`, `{kind: 'frame', send}`, `{kind: 'bx24', bx24}`). */
-  const driver = (core, source, onRequest) => ({ core, source, onRequest, ops: new Map(), reqs: new Map(), timer: undefined, wakeAt: undefined, freed: false });
+  const driver = (core, source, onRequest) => ({ core, source, onRequest, ops: new Map(), reqs: new Map(), cancelled: new Set(), unsent: new Set(), timer: undefined, wakeAt: undefined, freed: false });
 
   /** Frees a driver's wasm client and its timer. */
   const release = (d) => {
@@ -234,12 +248,22 @@ export function makeApi(load) {
    * drain, and the wake timer is armed before them (a hook may start another call). */
   const apply = (d, out) => {
     const later = [];
+    const sends = [];
     let wake;
     for (const rec of out ? out.split(RS) : []) {
       const f = rec.split(US);
       switch (f[0]) {
-        case 'S': send(d, +f[1], f[2], f[3]); break;
-        case 'C': d.reqs.get(+f[1])?.abort(); break;
+        case 'S':
+          sends.push(f);
+          d.unsent.add(+f[1]);
+          break;
+        case 'C': {
+          const req = +f[1];
+          const controller = d.reqs.get(req);
+          if (controller) controller.abort();
+          else d.cancelled.add(req); // not sent yet: it never will be
+          break;
+        }
         case 'T': later.push(() => askToken(d, +f[1])); break;
         case 'R': if (d.onRequest) later.push(() => d.onRequest(JSON.parse(f[1]))); break;
         case 'P': {
@@ -263,6 +287,8 @@ export function makeApi(load) {
     }
     arm(d, wake);
     for (const g of later) g();
+    // Requests go out after the hooks: one that a hook's abort cancelled never leaves.
+    for (const f of sends) send(d, +f[1], f[2], f[3]);
   };
 
   /** Arms the one wake timer for `at` (none: cleared). Timers may fire early: the delay
@@ -283,6 +309,12 @@ export function makeApi(load) {
   /** The one place requests are made: POSTs a request the machine asked for and hands
    * the whole answer, or why there was none, back to it. */
   const send = (d, req, url, body) => {
+    d.unsent.delete(req);
+    if (d.freed) return;
+    if (d.cancelled.delete(req)) {
+      step(d, (c) => c.failure(req, true, false, 'cancelled before it was sent', now()));
+      return;
+    }
     const controller = new AbortController();
     d.reqs.set(req, controller);
     let sent = false;
@@ -346,7 +378,7 @@ export function makeApi(load) {
   };
 
   /** Options the module reads, and the keys it reads inside `limits` and `retry`. */
-  const OPTION_KEYS = ['signal', 'timeoutMs', 'verify', 'settleMs', 'halt', 'join', 'leave', 'onProgress', 'onRequest', 'webhookUrl',
+  const OPTION_KEYS = ['signal', 'timeoutMs', 'verify', 'settleMs', 'halt', 'join', 'leave', 'truncate', 'onProgress', 'onRequest', 'webhookUrl',
     'accessToken', 'domain', 'clientEndpoint', 'refresh', 'client', 'bx24', 'allowInsecureHttp', 'refreshTimeoutMs',
     'limits', 'retry', 'initTimeoutMs', 'protocol'];
   const NESTED = { limits: ['burst', 'drainPerSecond'], retry: ['retries', 'baseDelayMs', 'maxDelayMs'] };
@@ -434,7 +466,7 @@ export function makeApi(load) {
     if (snap.signal) {
       const signal = snap.signal;
       const onAbort = () => {
-        if (op !== undefined && d.ops.has(op)) step(d, (c) => c.abort(op, now()));
+        if (op !== undefined && d.ops.has(op)) step(d, (c) => c.abort(op, now(), [...d.unsent].join()));
       };
       try {
         signal.addEventListener('abort', onAbort);
@@ -975,13 +1007,7 @@ export function makeApi(load) {
   });
 
   function isBitrix24Error(value) {
-    try {
-      if (value instanceof Bitrix24Error) return true;
-      // An error from another copy of the package (e.g. both its ESM and CJS entries).
-      return value instanceof Error && value.name === 'Bitrix24Error' && typeof value.code === 'string';
-    } catch {
-      return false;
-    }
+    return Bitrix24Error[Symbol.hasInstance](value);
   }
 
   const init = () => ready().then(() => undefined);

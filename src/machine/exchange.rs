@@ -150,11 +150,20 @@ impl Exchange {
     }
 
     /// Stops the request in flight: the deadline passed (`timeout`) or the signal
-    /// fired. It had left, so its outcome is what the portal may have done.
+    /// fired. Unless the host said it has not handed it to the network yet
+    /// (`Shared::unsent`), it had left, so its outcome is what the portal may have done.
     pub(crate) fn stop_in_flight(&mut self, shared: &mut Shared, timeout: bool, now: Ms) {
         if let Some(req) = self.in_flight() {
-            let error = self.stopped(timeout, true);
+            let left = !shared.unsent.contains(&req);
+            let error = self.stopped(timeout, left);
+            // Reported when the host says the request had left (see `Shared::held`);
+            // one that never left was never an exchange.
+            shared.holding = Some(req);
             self.settle(shared, req, Err(error), now);
+            shared.holding = None;
+            if !left {
+                shared.held.retain(|(r, _)| *r != req);
+            }
         }
     }
 

@@ -44,7 +44,7 @@ pub use verify::VerifySend;
 
 use crate::auth::{self, Auth, Token};
 use crate::envelope::{HttpResponse, Success};
-use crate::error::{codes, Details, Error, Outcome};
+use crate::error::{codes, Details, Error, Hint, Outcome};
 use crate::json::Json;
 use crate::limiter::{Limiter, Limits};
 use crate::outbox::Outbox;
@@ -405,6 +405,13 @@ pub(crate) struct Shared {
     /// The current user (`user.current`), once read.
     pub(crate) current_user: Option<u64>,
     observe: bool,
+    /// The request being stopped by the machine, whose report waits for the host.
+    pub(crate) holding: Option<ReqId>,
+    /// Reports of cancelled requests, until the host says whether they had left: a
+    /// request cancelled before the host sent it was never an exchange.
+    pub(crate) held: Vec<(ReqId, Report)>,
+    /// During [`Machine::abort_unsent`]: requests the host has not sent yet.
+    pub(crate) unsent: Vec<ReqId>,
     next_req: ReqId,
     pub(crate) out: VecDeque<Action>,
 }
@@ -491,14 +498,51 @@ impl Shared {
     }
 
     pub(crate) fn report(&mut self, report: impl FnOnce() -> Report) {
-        if self.observe {
-            self.out.push_back(Action::Report(report()));
+        if !self.observe {
+            return;
+        }
+        match self.holding {
+            Some(req) => self.held.push((req, report())),
+            None => self.out.push_back(Action::Report(report())),
+        }
+    }
+
+    /// The host answered cancelled request `req`: its report is made if it had left.
+    fn release_report(&mut self, req: ReqId, sent: bool) {
+        if let Some(i) = self.held.iter().position(|(r, _)| *r == req) {
+            let (_, report) = self.held.swap_remove(i);
+            if sent {
+                self.out.push_back(Action::Report(report));
+            }
         }
     }
 
     pub(crate) fn new_req(&mut self) -> ReqId {
         self.next_req = self.next_req.wrapping_add(1);
         self.next_req
+    }
+
+    /// A call's error as the caller gets it: secrets replaced, and for a token the
+    /// portal refused that this client cannot refresh, what to do.
+    fn finish(&self, e: Error) -> Error {
+        let e = self.redact(e);
+        let code = e.code();
+        let refused = code == codes::EXPIRED_TOKEN || code == codes::INVALID_TOKEN;
+        if code == codes::NETWORK_ERROR && e.details().hint == Hint::NONE {
+            if let Auth::Token { endpoint, .. } = &self.auth {
+                let host = crate::text::before_byte(endpoint.get(8..).unwrap_or(""), b'/');
+                let local = ["127.", "localhost", "[::1]"]
+                    .iter()
+                    .any(|h| host.starts_with(h));
+                if endpoint.starts_with("https://") && local {
+                    return e.with_hint(Hint::LOCAL_HTTP);
+                }
+            }
+        }
+        if refused && !self.can_refresh() && matches!(self.auth, Auth::Token { .. }) {
+            return e.with_hint(Hint::REFRESH);
+        }
+        e
     }
 
     /// Replaces the current and earlier secrets in `e`'s texts.
@@ -540,6 +584,9 @@ impl Machine {
                 outbox: Outbox::default(),
                 current_user: None,
                 observe: config.observe,
+                holding: None,
+                held: Vec::new(),
+                unsent: Vec::new(),
                 next_req: 0,
                 out: VecDeque::new(),
             },
@@ -653,6 +700,7 @@ impl Machine {
                 body,
                 content_type,
             } => {
+                self.shared.release_report(req, true);
                 let Some(op) = self.take_req(req) else { return };
                 let body = crate::envelope::Body::read(body, || Some(content_type));
                 self.answer(op, req, Ok(HttpResponse { status, body }), now);
@@ -663,6 +711,7 @@ impl Machine {
                 sent,
                 cause,
             } => {
+                self.shared.release_report(req, sent);
                 let Some(op) = self.take_req(req) else { return };
                 // A cancelled request was the machine's own doing: it ended there.
                 if why == NoAnswer::Network {
@@ -673,6 +722,15 @@ impl Machine {
             Input::Abort(op) => self.abort(op, now),
             Input::Tick => self.tick(now),
         }
+    }
+
+    /// The caller's signal fired for call `op` ([`Input::Abort`]); `unsent`: requests
+    /// the host was asked to send and has not handed to the network yet (a hook that
+    /// aborts runs before them), which are stopped as never sent.
+    pub fn abort_unsent(&mut self, op: OpId, unsent: &[ReqId], now: Ms) {
+        self.shared.unsent = unsent.to_vec();
+        self.handle(Input::Abort(op), now);
+        self.shared.unsent.clear();
     }
 
     /// The next action to carry out, in order.
@@ -735,29 +793,29 @@ impl Machine {
                                 .into_iter()
                                 .map(|i| match i {
                                     crate::batch::Item::Failed(e) => {
-                                        crate::batch::Item::Failed(shared.redact(e))
+                                        crate::batch::Item::Failed(shared.finish(e))
                                     }
                                     done => done,
                                 })
                                 .collect(),
                         )),
                         Ok(Answer::Item(mut d)) => {
-                            d.left = d.left.map(|l| l.map_err(|e| shared.redact(e)));
+                            d.left = d.left.map(|l| l.map_err(|e| shared.finish(e)));
                             Ok(Answer::Item(d))
                         }
                         Ok(Answer::Items(entries)) => Ok(Answer::Items(
                             entries
                                 .into_iter()
-                                .map(|e| e.map_err(|e| shared.redact(e)))
+                                .map(|e| e.map_err(|e| shared.finish(e)))
                                 .collect(),
                         )),
                         Ok(Answer::Mass(entries)) => Ok(Answer::Mass(
                             entries
                                 .into_iter()
-                                .map(|e| e.map_err(|e| shared.redact(e)))
+                                .map(|e| e.map_err(|e| shared.finish(e)))
                                 .collect(),
                         )),
-                        other => other.map_err(|e| shared.redact(e)),
+                        other => other.map_err(|e| shared.finish(e)),
                     };
                     self.shared.out.push_back(Action::Done { op: id, result });
                     if let Some(slot) = self.ops.get_mut(id as usize) {
@@ -1033,6 +1091,7 @@ pub(crate) fn refresh_error(prepared: &Prepared, refusal: Option<&Error>, cause:
             note: crate::error::Note::None,
             verified: false,
             candidates: Box::default(),
+            hint: crate::error::Hint::NONE,
         }),
     }
 }

@@ -845,7 +845,8 @@ fn a_token_client_reads_the_current_user_once_and_a_lost_send_is_not_repeated() 
     let e = result.unwrap_err();
     assert_eq!(e.outcome(), Outcome::NotExecuted);
     assert!(
-        e.message().ends_with("the message was not sent"),
+        e.message()
+            .contains("; the message was not sent. Give the webhook or app the imopenlines scope"),
         "{}",
         e.message()
     );

@@ -91,7 +91,10 @@ fn message() -> impl Strategy<Value = String> {
         ][..]).prop_map(str::to_owned),
         1 => prop::collection::vec(any::<char>(), 1..300).prop_map(|c| c.into_iter().collect()),
     ]
-    .prop_filter("PHP-empty", |s| !s.is_empty() && s != "0")
+    // PHP-empty texts and blank ones (the client refuses both before sending).
+    .prop_filter("PHP-empty or blank", |s| {
+        !s.is_empty() && s != "0" && !b24_openlines::message_text::stored(s).is_empty()
+    })
 }
 
 fn id() -> impl Strategy<Value = u64> {
@@ -125,6 +128,18 @@ fn typed_call() -> impl Strategy<Value = Prepared> {
                 }
                 if let Some(active) = active {
                     input["activeOnly"] = json!(active);
+                }
+                // Each method takes its own params only.
+                let keys: [&[&str]; 6] = [
+                    &["crmEntityType", "crmEntity", "userId", "chatId", "message"],
+                    &["crmEntityType", "crmEntity", "activeOnly"],
+                    &["crmEntityType", "crmEntity"],
+                    &["crmEntityType", "crmEntity", "userId", "chatId"],
+                    &["crmEntityType", "crmEntity", "userId", "chatId"],
+                    &["chatId"],
+                ];
+                if let Value::Object(o) = &mut input {
+                    o.retain(|k, _| keys[which].contains(&k.as_str()));
                 }
                 type Validator = fn(&Value) -> Result<Prepared, b24_openlines::Error>;
                 let validate: [Validator; 6] = [
