@@ -176,7 +176,16 @@ export interface CallOptions {
 
 /** Options of a message send (`crmMessageAdd`, `sendToCrmItem`): those of every call, plus
  * verified delivery. Reads, `call`, `batch` and the list methods take no `verify`. */
-export interface MessageOptions extends CallOptions, VerifyOptions {}
+/** A message the portal would cut. */
+export interface TruncateOption {
+  /** Send a text longer than the portal keeps (20,000 characters after its line-break codes
+   * and trimming), accepting that it stores the first 20,000 and ` (...)`. Without it such a
+   * text is refused with `MESSAGE_TOO_LONG` and nothing is sent. */
+  truncate?: boolean;
+}
+
+/** Options of a message send: those of every call, verified delivery and `truncate`. */
+export interface MessageOptions extends CallOptions, VerifyOptions, TruncateOption {}
 
 /** What a refresh function may resolve to: the new access token, or an object holding it. */
 export type RefreshResult =
@@ -306,7 +315,7 @@ export interface MassProgress {
 /** Options of `crmMessageAddMany`. With `verify`, each chat's last message id is read
  * first (in batches), and the messages of a batch whose answer was lost are looked for in
  * their chats, then sent again only once their absence is established. */
-export interface MessageAddManyOptions extends VerifyOptions {
+export interface MessageAddManyOptions extends VerifyOptions, TruncateOption {
   /** Called after each batch request. */
   onProgress?: (progress: MassProgress) => void;
   /** Stops before the next batch; the items not yet sent fail with `ABORTED`, not executed. */
@@ -408,7 +417,7 @@ export type Bitrix24ErrorCode =
   | 'QUERY_LIMIT_EXCEEDED' | 'OPERATION_TIME_LIMIT' | 'ERROR_METHOD_NOT_FOUND' | 'INTERNAL_SERVER_ERROR'
   | 'NETWORK_ERROR' | 'TIMEOUT' | 'ABORTED' | 'BAD_RESPONSE' | 'NO_AUTH' | 'LOAD_ERROR' | 'INTERNAL_ERROR' | 'COMMAND_DENIED'
   | 'HALTED' | 'ERROR_BATCH_LENGTH_EXCEEDED' | 'ERROR_BATCH_METHOD_NOT_ALLOWED'
-  | 'NO_CHAT' | 'NO_ACTIVE_CHAT' | 'NO_CHAT_ON_CONNECTOR' | 'NOT_A_MEMBER' | 'CANNOT_JOIN'
+  | 'NO_CHAT' | 'NO_ACTIVE_CHAT' | 'NO_CHAT_ON_CONNECTOR' | 'NOT_A_MEMBER' | 'CANNOT_JOIN' | 'MESSAGE_TOO_LONG'
   | (string & {});
 
 /** What the caller can do about an error. */

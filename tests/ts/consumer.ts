@@ -81,6 +81,10 @@ export async function toCrmItems(signal: AbortSignal): Promise<void> {
       void e.error.description;
     }
   }
+  await client.sendToCrmItem({ crmEntityType: 'deal', crmEntity: 1, message: 'm'.repeat(30000) }, { truncate: true });
+  await client.crmMessageAddMany([], { truncate: true });
+  // @ts-expect-error truncate is for message sends
+  await client.crmChatGet({ crmEntityType: 'deal', crmEntity: 1 }, { truncate: true });
   // @ts-expect-error the item and the text are required
   await client.sendToCrmItem({ crmEntityType: 'deal', message: 'm' });
   // @ts-expect-error join is a boolean
