@@ -32,7 +32,7 @@ use crate::frame::{parse_reply, Bootstrap};
 use crate::json::{self, Json, JsonView, Shape};
 use crate::machine::{
     Action, Answer, Bounds, Call, Config, Input, Machine, NoAnswer, OpId, Report, Source,
-    TokenAnswer,
+    StoreAnswer, StoreOp, TokenAnswer,
 };
 use crate::options::{self, Options, Settings};
 use crate::params::{self, Output, Prepared, MESSAGE_ADD};
@@ -356,7 +356,16 @@ fn configured(
     method: &str,
     settings: Settings,
 ) -> Result<Core, Error> {
-    let mut config = Config::new(auth);
+    configured_with(Config::new(auth), source, options, method, settings)
+}
+
+fn configured_with(
+    mut config: Config,
+    source: Source,
+    options: &Options,
+    method: &str,
+    settings: Settings,
+) -> Result<Core, Error> {
     config.source = source;
     config.refresh_ms = settings.refresh_ms;
     if options.given() && options.is_object() {
@@ -513,6 +522,19 @@ impl Core {
             _ => TokenAnswer::Rejected(text),
         };
         self.machine.handle(Input::Token { ask, answer }, now);
+        self.drain(String::new())
+    }
+
+    /// The token store's answer to ask `ask`: `how` 0 `get()`'s value (JSON text), 1 the
+    /// lock is held, 2 `set()` wrote (`text` "1") or not, 3 it failed (the text).
+    pub fn store_answer(&mut self, ask: u32, how: u32, text: String, now: f64) -> String {
+        let answer = match how {
+            0 => StoreAnswer::Value(Json::parse(text).unwrap_or_else(|_| Json::null())),
+            1 => StoreAnswer::Locked,
+            2 => StoreAnswer::Saved(text == "1"),
+            _ => StoreAnswer::Failed(text),
+        };
+        self.machine.handle(Input::Store { ask, answer }, now);
         self.drain(String::new())
     }
 
@@ -724,8 +746,19 @@ impl Core {
                     );
                 }
                 Action::Cancel { req } => record(&mut out, &["C", &text::decimal(u64::from(req))]),
-                Action::AskToken { ask } => {
-                    record(&mut out, &["T", &text::decimal(u64::from(ask))])
+                Action::AskToken { ask, current } => {
+                    record(&mut out, &["T", &text::decimal(u64::from(ask)), &current])
+                }
+                Action::Store { ask, op } => {
+                    let ask = text::decimal(u64::from(ask));
+                    match op {
+                        StoreOp::Get => record(&mut out, &["G", &ask]),
+                        StoreOp::Lock => record(&mut out, &["L", &ask]),
+                        StoreOp::Set { next, previous } => {
+                            record(&mut out, &["V", &ask, &next, &previous])
+                        }
+                        StoreOp::Unlock => record(&mut out, &["U", &ask]),
+                    }
                 }
                 Action::Report(r) => record(&mut out, &["R", &report_json(&r)]),
                 Action::Progress { op, counts } => {
@@ -770,25 +803,56 @@ fn webhook_core(url: Option<String>, options: &Options, method: &str) -> Result<
 
 fn token_core(auth: &Options, options: &Options, method: &str) -> Result<Core, Error> {
     let settings = options.settings(method)?;
-    let token = auth
-        .string("accessToken", method)?
-        .ok_or_else(|| Error::no_auth(method, "token auth needs accessToken"))?;
+    // A token store: the tokens are read from it (accessToken may be left out).
+    let store = match auth.get("store", method)? {
+        None => false,
+        Some(v) if v.is_object() => true,
+        Some(_) => {
+            return Err(options::invalid(
+                method,
+                "store",
+                "must be a token store {get, set, lock}",
+            ))
+        }
+    };
+    let token = auth.string("accessToken", method)?;
+    if token.is_none() && !store {
+        return Err(Error::no_auth(
+            method,
+            "token auth needs accessToken (or a store)",
+        ));
+    }
     let domain = auth.string("domain", method)?;
     let endpoint = auth.string("clientEndpoint", method)?;
     let refresh = auth.function("refresh", method)?;
-    let auth = Auth::token(
+    let refresh_token = auth.string("refreshToken", method)?;
+    let mut parsed = Auth::token(
         domain.as_deref(),
         endpoint.as_deref(),
-        &token,
+        token.as_deref().unwrap_or("none yet"),
         settings.allow_insecure_http,
     )
     .map_err(|e| e.for_method(method))?;
+    let unset = token.is_none();
+    if unset {
+        // Nothing to send until the store gives a token.
+        if let Auth::Token { access_token, .. } = &mut parsed {
+            access_token.clear();
+        }
+    }
+    let mut config = Config::new(parsed);
+    if unset {
+        // Due at once: the first call reads the store.
+        config.expires_at = Some(0.0);
+    }
+    config.store = store && refresh;
+    config.refresh_token = refresh_token;
     let source = if refresh {
         Source::Refresh
     } else {
         Source::None
     };
-    configured(auth, source, options, method, settings)
+    configured_with(config, source, options, method, settings)
 }
 
 fn frame_core(name: &str, init: &str, options: &Options, now: f64) -> Result<Core, Error> {

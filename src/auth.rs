@@ -24,6 +24,8 @@ pub struct Token {
     pub access_token: String,
     /// Expiry in milliseconds since the Unix epoch, when the source says.
     pub expires_at_ms: Option<f64>,
+    /// The refresh token that came with it, when the source gives one (OAuth).
+    pub refresh_token: Option<String>,
 }
 
 impl fmt::Debug for Token {
@@ -31,6 +33,7 @@ impl fmt::Debug for Token {
         f.debug_struct("Token")
             .field("access_token", &"***")
             .field("expires_at_ms", &self.expires_at_ms)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -59,17 +62,69 @@ pub fn token_from_refresh<J: JsonView>(value: &J, now_ms: f64) -> Option<Token> 
         return (!text::trim(&s).is_empty()).then_some(Token {
             access_token: s,
             expires_at_ms: None,
+            refresh_token: None,
         });
     }
     let access_token =
         string(value.get("accessToken")).or_else(|| string(value.get("access_token")))?;
-    let expires_at_ms = number(value.get("expires"))
-        .map(|s| s * 1000.0)
+    let expires_at_ms = number(value.get("expiresAt"))
+        .or_else(|| number(value.get("expires")).map(|s| s * 1000.0))
         .or_else(|| number(value.get("expires_in")).map(|s| now_ms + s * 1000.0));
+    let refresh_token =
+        string(value.get("refreshToken")).or_else(|| string(value.get("refresh_token")));
     Some(Token {
         access_token,
         expires_at_ms,
+        refresh_token,
     })
+}
+
+/// The OAuth server's refusal in a refresh function's answer (`{error,
+/// error_description}`), as a sentence that says what to do.
+pub fn oauth_refusal<J: JsonView>(value: &J) -> Option<String> {
+    let error = string(value.get("error"))?;
+    let mut out = ["the OAuth server refused the refresh: ", &error].concat();
+    if let Some(d) = string(value.get("error_description")) {
+        out.push_str(" (");
+        out.push_str(&d);
+        out.push(')');
+    }
+    out.push_str(match error.as_str() {
+        "invalid_grant" => "; the refresh token is no longer valid: the app must be authorized again (install or open it on the portal)",
+        "invalid_client" => "; check the app's client_id and client_secret",
+        _ => "",
+    });
+    Some(out)
+}
+
+/// Tokens as a store holds them: `{accessToken, refreshToken?, expiresAt?}` (`null`:
+/// none).
+pub fn token_from_store<J: JsonView>(value: &J) -> Option<Token> {
+    let access_token = string(value.get("accessToken"))?;
+    Some(Token {
+        access_token,
+        expires_at_ms: number(value.get("expiresAt")),
+        refresh_token: string(value.get("refreshToken")),
+    })
+}
+
+/// Tokens as a store holds them, as JSON text (`null` for none).
+pub fn store_json(token: Option<&Token>) -> String {
+    let Some(t) = token else {
+        return "null".to_owned();
+    };
+    let mut o = String::from("{\"accessToken\":");
+    crate::json::write_str(&mut o, &t.access_token);
+    if let Some(r) = &t.refresh_token {
+        o.push_str(",\"refreshToken\":");
+        crate::json::write_str(&mut o, r);
+    }
+    if let Some(e) = t.expires_at_ms {
+        o.push_str(",\"expiresAt\":");
+        text::push_decimal(&mut o, e.max(0.0) as u64);
+    }
+    o.push('}');
+    o
 }
 
 /// `BX24.getAuth()`: `{access_token, expires_in, domain}` where `expires_in` is the
@@ -82,6 +137,7 @@ pub fn token_from_bx24<J: JsonView>(auth: &J) -> Option<(Token, String)> {
         Token {
             access_token,
             expires_at_ms: number(auth.get("expires_in")),
+            refresh_token: None,
         },
         domain,
     ))
@@ -92,6 +148,7 @@ pub fn token_from_frame<J: JsonView>(answer: &J, now_ms: f64) -> Option<Token> {
     Some(Token {
         access_token: string(answer.get("AUTH_ID"))?,
         expires_at_ms: number(answer.get("AUTH_EXPIRES")).map(|s| now_ms + s * 1000.0),
+        refresh_token: None,
     })
 }
 

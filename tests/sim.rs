@@ -259,6 +259,7 @@ impl World {
     fn drain(&mut self) {
         while let Some(action) = self.machine.poll_action() {
             match action {
+                Action::Store { .. } => self.fail("a store action, and this client has no store"),
                 Action::Send { req, op, url, body } => {
                     let Some(i) = self.call_of(op) else {
                         self.fail(&format!("a request for op {op}, which has ended"));
@@ -321,7 +322,7 @@ impl World {
                     };
                     self.at(self.now, Event::Answer(req, input));
                 }
-                Action::AskToken { ask } => {
+                Action::AskToken { ask, .. } => {
                     // A refresh that timed out no longer counts as one in progress.
                     let pending = self
                         .asked

@@ -81,6 +81,8 @@ pub(crate) struct Exchange {
     deadline: Ms,
     timeout_ms: u32,
     refreshed: bool,
+    /// Whether the one extra refresh after a refused stored token was used.
+    second: bool,
     retried: u32,
     attempt: u32,
     state: State,
@@ -102,6 +104,7 @@ impl Exchange {
             deadline,
             timeout_ms,
             refreshed: false,
+            second: false,
             retried: 0,
             attempt: 0,
             state: State::Backoff {
@@ -352,10 +355,16 @@ impl Exchange {
                 l.saturate(now);
             }
         }
+        // A token taken from the store (another client's refresh) that the portal
+        // refuses does not use up this call's refresh: once, it may refresh itself.
+        let adopted = self.refreshed && !self.second && shared.adopted == Some(generation);
+        if adopted {
+            self.second = true;
+        }
         let facts = policy::Attempt {
             retried: self.retried,
             can_refresh: shared.can_refresh(),
-            refreshed: self.refreshed,
+            refreshed: self.refreshed && !adopted,
             reset_in_ms: shared.reset_in_ms(method),
             random: shared.random(),
         };

@@ -84,9 +84,13 @@ impl Source {
 
     /// The token in a source's answer, or why there is none.
     fn read(self, value: &Json, now: Ms) -> Result<Token, String> {
+        if let Some(refusal) = auth::oauth_refusal(value).filter(|_| self == Source::Refresh) {
+            return Err(refusal);
+        }
         let token = match self {
-            Source::Refresh => auth::token_from_refresh(value, now)
-                .ok_or("the refresh function must resolve to a token string or {accessToken}"),
+            Source::Refresh => auth::token_from_refresh(value, now).ok_or(
+                "the refresh function must resolve to a token string, {accessToken} or the OAuth server's answer {access_token, refresh_token, expires_in}",
+            ),
             Source::Frame => {
                 auth::token_from_frame(value, now).ok_or("refreshAuth gave no AUTH_ID")
             }
@@ -119,6 +123,11 @@ pub struct Config {
     pub refresh_ms: u32,
     /// Whether every exchange is reported ([`Action::Report`]).
     pub observe: bool,
+    /// Whether the tokens live in a token store shared with other clients (see
+    /// [`Action::Store`]): a refresh then reads it first and refreshes under its lock.
+    pub store: bool,
+    /// The refresh token given with the first access token.
+    pub refresh_token: Option<String>,
 }
 
 impl Config {
@@ -133,6 +142,8 @@ impl Config {
             retry: Retry::DEFAULT,
             refresh_ms: 10_000,
             observe: false,
+            store: false,
+            refresh_token: None,
         }
     }
 }
@@ -155,6 +166,38 @@ pub enum TokenAnswer {
     Threw(String),
     /// It rejected (the text of the reason).
     Rejected(String),
+}
+
+/// What a token store did.
+#[derive(Debug, Clone)]
+pub enum StoreAnswer {
+    /// `get()` resolved: the tokens it holds (`null` when none).
+    Value(Json),
+    /// `lock()` is held: the machine releases it with [`StoreOp::Unlock`].
+    Locked,
+    /// `set()` resolved: whether it wrote.
+    Saved(bool),
+    /// It threw or rejected (the text of the reason).
+    Failed(String),
+}
+
+/// What the host does with the token store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOp {
+    /// `get()`; answer with [`StoreAnswer::Value`].
+    Get,
+    /// `lock(name, fn)`; answer [`StoreAnswer::Locked`] from inside `fn`, and keep `fn`
+    /// pending until [`StoreOp::Unlock`].
+    Lock,
+    /// `set(next, previous)` (JSON texts of tokens); answer [`StoreAnswer::Saved`].
+    Set {
+        /// The new tokens.
+        next: String,
+        /// What the store held when they were asked for.
+        previous: String,
+    },
+    /// Let the lock's `fn` resolve: the lock is released. No answer.
+    Unlock,
 }
 
 /// Something that happened, for the machine to decide on.
@@ -188,6 +231,13 @@ pub enum Input {
         ask: u32,
         /// What the source gave.
         answer: TokenAnswer,
+    },
+    /// The token store answered [`Action::Store`] number `ask`.
+    Store {
+        /// The request for a token this belongs to.
+        ask: u32,
+        /// What the store did.
+        answer: StoreAnswer,
     },
     /// The caller's signal fired for this call.
     Abort(OpId),
@@ -256,6 +306,16 @@ pub enum Action {
     AskToken {
         /// This request for a token.
         ask: u32,
+        /// The tokens the source is asked to replace (`{accessToken, refreshToken?,
+        /// expiresAt?}` as JSON; a refresh function receives them).
+        current: String,
+    },
+    /// Do this with the token store, for request for a token `ask`.
+    Store {
+        /// The request for a token.
+        ask: u32,
+        /// What to do.
+        op: StoreOp,
     },
     /// Report an exchange (`onRequest`).
     Report(Report),
@@ -379,7 +439,34 @@ struct Op {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Refresh {
     Idle,
-    Asked { until: Ms, ask: u32 },
+    Asked { until: Ms, ask: u32, step: Acquire },
+}
+
+/// Where a request for a token is. Without a store it is `Token` throughout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acquire {
+    /// Reading the store: another client may have refreshed already.
+    Read,
+    /// Waiting for the store's lock.
+    Lock,
+    /// Reading the store again, holding the lock.
+    Reread,
+    /// The token source (the refresh function) was asked.
+    Token,
+    /// Saving the new tokens (compare and set), holding the lock.
+    Save,
+    /// The refresh was refused: reading the store once more, holding the lock.
+    Recheck,
+}
+
+impl Acquire {
+    /// Whether the store's lock is held at this step (with a store).
+    fn locked(self) -> bool {
+        matches!(
+            self,
+            Acquire::Reread | Acquire::Token | Acquire::Save | Acquire::Recheck
+        )
+    }
 }
 
 /// Everything of a client but its calls: what programs and exchanges share.
@@ -402,6 +489,18 @@ pub(crate) struct Shared {
     resets: Vec<(String, f64)>,
     rng: u64,
     pub(crate) outbox: Outbox,
+    /// A token store holds the tokens.
+    store: bool,
+    /// The current refresh token, when known.
+    refresh_token: Option<String>,
+    /// New tokens being saved, and the store's tokens they replace.
+    saving: Option<(Token, Option<Token>)>,
+    /// What the store held when this refresh began (`refresh(current)` gets it).
+    stored: Option<Token>,
+    /// The refusal of the refresh being rechecked.
+    refusal: Option<String>,
+    /// The token generation last taken from the store rather than refreshed here.
+    pub(crate) adopted: Option<u64>,
     /// The current user (`user.current`), once read.
     pub(crate) current_user: Option<u64>,
     observe: bool,
@@ -429,7 +528,25 @@ impl Shared {
             }
         }
         self.expires_at = token.expires_at_ms;
+        if let Some(r) = token.refresh_token {
+            if let Some(old) = self.refresh_token.replace(r) {
+                self.old_secrets.push(old);
+            }
+        }
         self.generation += 1;
+    }
+
+    /// The current tokens, as a refresh function or a store gets them.
+    fn current_token(&self) -> Token {
+        Token {
+            access_token: self.auth.secret().to_owned(),
+            expires_at_ms: self.expires_at,
+            refresh_token: self.refresh_token.clone(),
+        }
+    }
+
+    fn store_op(&mut self, ask: u32, op: StoreOp) {
+        self.out.push_back(Action::Store { ask, op });
     }
 
     pub(crate) fn can_refresh(&self) -> bool {
@@ -444,11 +561,23 @@ impl Shared {
     pub(crate) fn ask_token(&mut self, now: Ms) {
         if self.refresh == Refresh::Idle {
             self.asks = self.asks.wrapping_add(1);
+            let ask = self.asks;
+            let step = if self.store {
+                Acquire::Read
+            } else {
+                Acquire::Token
+            };
             self.refresh = Refresh::Asked {
                 until: now + f64::from(self.refresh_ms),
-                ask: self.asks,
+                ask,
+                step,
             };
-            self.out.push_back(Action::AskToken { ask: self.asks });
+            if self.store {
+                self.store_op(ask, StoreOp::Get);
+            } else {
+                let current = crate::auth::store_json(Some(&self.current_token()));
+                self.out.push_back(Action::AskToken { ask, current });
+            }
         }
     }
 
@@ -549,6 +678,7 @@ impl Shared {
     pub(crate) fn redact(&self, e: Error) -> Error {
         let mut secrets: Vec<&str> = vec![self.auth.secret()];
         secrets.extend(self.old_secrets.iter().map(String::as_str));
+        secrets.extend(self.refresh_token.as_deref());
         e.redacted(&secrets)
     }
 }
@@ -583,6 +713,12 @@ impl Machine {
                 rng: now.to_bits() | 1,
                 outbox: Outbox::default(),
                 current_user: None,
+                store: config.store,
+                refresh_token: config.refresh_token,
+                saving: None,
+                stored: None,
+                refusal: None,
+                adopted: None,
                 observe: config.observe,
                 holding: None,
                 held: Vec::new(),
@@ -719,6 +855,7 @@ impl Machine {
                 }
             }
             Input::Token { ask, answer } => self.token(ask, answer, now),
+            Input::Store { ask, answer } => self.stored(ask, answer, now),
             Input::Abort(op) => self.abort(op, now),
             Input::Tick => self.tick(now),
         }
@@ -949,7 +1086,7 @@ impl Machine {
     }
 
     fn tick(&mut self, now: Ms) {
-        if let Refresh::Asked { until, .. } = self.shared.refresh {
+        if let Refresh::Asked { until, ask, step } = self.shared.refresh {
             if now >= until {
                 let s = &self.shared;
                 let how = if s.source == Source::Bx24 {
@@ -957,8 +1094,13 @@ impl Machine {
                 } else {
                     "did not settle"
                 };
+                let what = if step == Acquire::Token {
+                    s.source.what()
+                } else {
+                    "the token store"
+                };
                 let cause = [
-                    s.source.what(),
+                    what,
                     " ",
                     how,
                     " within ",
@@ -966,14 +1108,125 @@ impl Machine {
                     " ms",
                 ]
                 .concat();
+                self.release(ask, step);
                 self.refresh_done(Err(cause), now);
             }
         }
         self.each_op(now);
     }
 
+    /// Releases the store's lock if `step` holds it.
+    fn release(&mut self, ask: u32, step: Acquire) {
+        if self.shared.store && step.locked() {
+            self.shared.store_op(ask, StoreOp::Unlock);
+        }
+    }
+
+    fn set_step(&mut self, next: Acquire) {
+        if let Refresh::Asked { step, .. } = &mut self.shared.refresh {
+            *step = next;
+        }
+    }
+
+    /// The token store answered: the next step of the request for a token (see
+    /// [`Acquire`]). An answer to a request that ended is ignored, but a lock it got
+    /// is released at once.
+    fn stored(&mut self, ask: u32, answer: StoreAnswer, now: Ms) {
+        let step = match self.shared.refresh {
+            Refresh::Asked {
+                ask: current, step, ..
+            } if current == ask => step,
+            _ => {
+                if matches!(answer, StoreAnswer::Locked) {
+                    self.shared.store_op(ask, StoreOp::Unlock);
+                }
+                return;
+            }
+        };
+        match (step, answer) {
+            (Acquire::Read | Acquire::Reread | Acquire::Recheck, StoreAnswer::Value(v)) => {
+                let held = auth::token_from_store(&v);
+                // Another client refreshed already: its tokens, without a refresh.
+                let newer = held.as_ref().filter(|t| {
+                    t.access_token != self.shared.auth.secret()
+                        && !crate::policy::expired(t.expires_at_ms, now)
+                });
+                if let Some(t) = newer.cloned() {
+                    self.release(ask, step);
+                    self.adopt(t, now);
+                    return;
+                }
+                match step {
+                    Acquire::Read => {
+                        self.set_step(Acquire::Lock);
+                        self.shared.store_op(ask, StoreOp::Lock);
+                    }
+                    Acquire::Reread => {
+                        self.set_step(Acquire::Token);
+                        let current = match &held {
+                            Some(t) => auth::store_json(Some(t)),
+                            None => auth::store_json(Some(&self.shared.current_token())),
+                        };
+                        self.shared.stored = held;
+                        self.shared.out.push_back(Action::AskToken { ask, current });
+                    }
+                    _ => {
+                        self.release(ask, step);
+                        let cause = self.shared.refusal.take().unwrap_or_default();
+                        self.refresh_done(Err(cause), now);
+                    }
+                }
+            }
+            (Acquire::Lock, StoreAnswer::Locked) => {
+                self.set_step(Acquire::Reread);
+                self.shared.store_op(ask, StoreOp::Get);
+            }
+            (Acquire::Save, StoreAnswer::Saved(_)) => {
+                // Written; or the store holds tokens another client saved meanwhile,
+                // which are kept: this client uses the ones the portal just gave it.
+                self.release(ask, step);
+                match self.shared.saving.take() {
+                    Some((t, _)) => self.refresh_done(Ok(t), now),
+                    None => self.refresh_done(Err("no tokens to save".to_owned()), now),
+                }
+            }
+            (Acquire::Save, StoreAnswer::Failed(e)) => {
+                self.release(ask, step);
+                let saving = self.shared.saving.take();
+                let cause = [
+                    "the token store could not save the new tokens (",
+                    &e,
+                    "); this client keeps them for its next calls",
+                ]
+                .concat();
+                self.refresh_done(Err(cause), now);
+                // Never lose a refresh token: the portal has rotated the old one.
+                if let Some((t, _)) = saving {
+                    self.shared.install(t);
+                }
+            }
+            (_, StoreAnswer::Failed(e)) => {
+                self.release(ask, step);
+                let what = if step == Acquire::Lock { "lock" } else { "get" };
+                let cause = ["the token store's ", what, " failed: ", &e].concat();
+                self.refresh_done(Err(cause), now);
+            }
+            // An answer that does not fit the step changes nothing.
+            _ => {}
+        }
+    }
+
+    /// Tokens another client refreshed, taken from the store (not a refresh here).
+    fn adopt(&mut self, token: Token, now: Ms) {
+        self.shared.refresh = Refresh::Idle;
+        self.shared.install(token);
+        self.shared.adopted = Some(self.shared.generation);
+        self.each_op(now);
+    }
+
     fn token(&mut self, ask: u32, answer: TokenAnswer, now: Ms) {
-        if !matches!(self.shared.refresh, Refresh::Asked { ask: current, .. } if current == ask) {
+        if !matches!(self.shared.refresh, Refresh::Asked { ask: current, step: Acquire::Token, .. } if current == ask)
+        {
             return; // late: that refresh already timed out
         }
         let what = self.shared.source.what();
@@ -986,7 +1239,40 @@ impl Machine {
                 [what, " rejected: ", &e].concat()
             }),
         };
-        self.refresh_done(token, now);
+        if !self.shared.store {
+            self.refresh_done(token, now);
+            return;
+        }
+        match token {
+            Ok(mut t) => {
+                // An answer without a new refresh token keeps the one it replaced.
+                let previous = self.shared.stored.take();
+                if t.refresh_token.is_none() {
+                    t.refresh_token = previous
+                        .as_ref()
+                        .and_then(|p| p.refresh_token.clone())
+                        .or_else(|| self.shared.refresh_token.clone());
+                }
+                let next = auth::store_json(Some(&t));
+                let prev = auth::store_json(previous.as_ref());
+                self.shared.saving = Some((t, previous));
+                self.set_step(Acquire::Save);
+                self.shared.store_op(
+                    ask,
+                    StoreOp::Set {
+                        next,
+                        previous: prev,
+                    },
+                );
+            }
+            Err(cause) => {
+                // Refused (a concurrent refresh may have rotated the token): the
+                // store once more before failing.
+                self.shared.refusal = Some(cause);
+                self.set_step(Acquire::Recheck);
+                self.shared.store_op(ask, StoreOp::Get);
+            }
+        }
     }
 
     fn refresh_done(&mut self, token: Result<Token, String>, now: Ms) {

@@ -489,6 +489,7 @@ fn the_sources_current_token_is_adopted_without_a_refresh() {
     m.current(Some(Token {
         access_token: "bx24-token-2".to_owned(),
         expires_at_ms: Some(10_000.0),
+        refresh_token: None,
     }));
     m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
     let a = actions(&mut m);
@@ -850,4 +851,369 @@ fn a_token_client_reads_the_current_user_once_and_a_lost_send_is_not_repeated() 
         "{}",
         e.message()
     );
+}
+
+// ---- Tokens in a shared store ----------------------------------------------------------
+
+/// A token store as the tests keep it: the tokens' JSON, and who holds the lock.
+#[derive(Default)]
+struct Store {
+    tokens: Option<Value>,
+    holder: Option<(usize, u32)>,
+    waiting: Vec<(usize, u32)>,
+    exchanges: u32,
+}
+
+fn stored_client(refresh_ms: u32) -> Machine {
+    let mut c = token(true);
+    c.store = true;
+    c.refresh_ms = refresh_ms;
+    c.refresh_token = Some("refresh-1".to_owned());
+    Machine::new(c, 0.0)
+}
+
+/// Runs every action of `machines` against `store` and an OAuth server that rotates
+/// the refresh token (a used one is refused with `invalid_grant`), answering each
+/// request with `portal`; until nothing is left to do. Returns the calls' results.
+fn run_with_store(
+    machines: &mut [Machine],
+    store: &mut Store,
+    mut portal: impl FnMut(&str) -> Input,
+) -> Vec<Result<Answer, Error>> {
+    let mut results = Vec::new();
+    let mut queue: Vec<(usize, Action)> = Vec::new();
+    let mut valid_refresh = store
+        .tokens
+        .as_ref()
+        .and_then(|t| t["refreshToken"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "refresh-1".to_owned());
+    for _ in 0..500 {
+        for (i, m) in machines.iter_mut().enumerate() {
+            queue.extend(std::iter::from_fn(|| m.poll_action()).map(|a| (i, a)));
+        }
+        if queue.is_empty() {
+            return results;
+        }
+        let (i, action) = queue.remove(0);
+        let now = 10.0;
+        let input = match action {
+            Action::Send { req, body, .. } => {
+                let mut input = portal(&body);
+                if let Input::Response { req: r, .. } = &mut input {
+                    *r = req;
+                }
+                Some(input)
+            }
+            Action::Done { result, .. } => {
+                results.push(result);
+                None
+            }
+            Action::AskToken { ask, current } => {
+                let current: Value = serde_json::from_str(&current).unwrap();
+                let answer = if current["refreshToken"].as_str() == Some(valid_refresh.as_str()) {
+                    store.exchanges += 1;
+                    valid_refresh = format!("refresh-{}", store.exchanges + 1);
+                    json!({"access_token": format!("new-token-{}", store.exchanges), "refresh_token": valid_refresh, "expires_in": 3600})
+                } else {
+                    json!({"error": "invalid_grant", "error_description": "Invalid refresh token"})
+                };
+                Some(Input::Token {
+                    ask,
+                    answer: TokenAnswer::Value(Json::parse(answer.to_string()).unwrap()),
+                })
+            }
+            Action::Store { ask, op } => match op {
+                StoreOp::Get => Some(Input::Store {
+                    ask,
+                    answer: StoreAnswer::Value(
+                        Json::parse(store.tokens.clone().unwrap_or(Value::Null).to_string())
+                            .unwrap(),
+                    ),
+                }),
+                StoreOp::Lock => {
+                    if store.holder.is_none() {
+                        store.holder = Some((i, ask));
+                        Some(Input::Store {
+                            ask,
+                            answer: StoreAnswer::Locked,
+                        })
+                    } else {
+                        store.waiting.push((i, ask));
+                        None
+                    }
+                }
+                StoreOp::Set { next, previous } => {
+                    let previous: Value = serde_json::from_str(&previous).unwrap();
+                    let held = store.tokens.clone().unwrap_or(Value::Null);
+                    let wrote = held.get("refreshToken") == previous.get("refreshToken");
+                    if wrote {
+                        store.tokens = Some(serde_json::from_str(&next).unwrap());
+                    }
+                    Some(Input::Store {
+                        ask,
+                        answer: StoreAnswer::Saved(wrote),
+                    })
+                }
+                StoreOp::Unlock => {
+                    assert_eq!(store.holder, Some((i, ask)), "unlocked by its holder");
+                    store.holder = None;
+                    if !store.waiting.is_empty() {
+                        let (j, next) = store.waiting.remove(0);
+                        store.holder = Some((j, next));
+                        machines[j].handle(
+                            Input::Store {
+                                ask: next,
+                                answer: StoreAnswer::Locked,
+                            },
+                            now,
+                        );
+                    }
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(input) = input {
+            machines[i].handle(input, now);
+        }
+    }
+    panic!("the clients did not finish");
+}
+
+/// The portal: the stored token is the only one it takes.
+fn portal_of(valid: &str) -> impl FnMut(&str) -> Input + '_ {
+    move |body: &str| {
+        if body.contains(&format!("auth={valid}")) {
+            ok(0, json!(1))
+        } else {
+            refused(0, 401, "expired_token")
+        }
+    }
+}
+
+#[test]
+fn clients_sharing_a_store_refresh_once_per_expiry() {
+    let mut store = Store {
+        tokens: Some(json!({"accessToken": "old-token-1", "refreshToken": "refresh-1"})),
+        ..Store::default()
+    };
+    let mut machines: Vec<Machine> = (0..3).map(|_| stored_client(10_000)).collect();
+    for m in machines.iter_mut() {
+        for _ in 0..4 {
+            m.start(Call::Single(prepared("Hi")), MINUTE, false, 0.0);
+        }
+    }
+    let results = run_with_store(&mut machines, &mut store, portal_of("new-token-1"));
+    assert_eq!(results.len(), 12);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(store.exchanges, 1, "one exchange for three clients");
+    assert_eq!(
+        store.tokens.as_ref().unwrap()["accessToken"],
+        json!("new-token-1")
+    );
+    assert_eq!(
+        machines.iter().map(Machine::refreshes).sum::<u64>(),
+        1,
+        "the others took the stored tokens"
+    );
+    assert!(store.holder.is_none());
+}
+
+#[test]
+fn without_a_store_clients_race_and_lose_their_refresh_token() {
+    // The same three clients, each with its own memory of the tokens: the measure of
+    // what the store prevents.
+    let mut store = Store::default();
+    let mut machines: Vec<Machine> = (0..3)
+        .map(|_| {
+            let mut c = token(true);
+            c.refresh_token = Some("refresh-1".to_owned());
+            Machine::new(c, 0.0)
+        })
+        .collect();
+    for m in machines.iter_mut() {
+        m.start(Call::Single(prepared("Hi")), MINUTE, false, 0.0);
+    }
+    let results = run_with_store(&mut machines, &mut store, |body| {
+        if body.contains("auth=new-token") {
+            ok(0, json!(1))
+        } else {
+            refused(0, 401, "expired_token")
+        }
+    });
+    let failed: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(store.exchanges, 1);
+    assert_eq!(failed.len(), 2, "{results:?}");
+    for e in failed {
+        assert!(
+            e.message().contains("invalid_grant")
+                && e.message().contains("must be authorized again"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            !e.message().contains("refresh-"),
+            "no secret: {}",
+            e.message()
+        );
+    }
+}
+
+#[test]
+fn a_store_that_fails_ends_each_call_within_its_bounds_and_keeps_new_tokens() {
+    // The lock never comes: the refresh bound ends the calls; a late lock is released.
+    let mut m = stored_client(100);
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    m.handle(refused(s[0].0, 401, "expired_token"), 5.0);
+    let a = actions(&mut m);
+    assert!(matches!(
+        a.as_slice(),
+        [Action::Store {
+            op: StoreOp::Get,
+            ..
+        }]
+    ));
+    m.handle(
+        Input::Store {
+            ask: 1,
+            answer: StoreAnswer::Value(Json::null()),
+        },
+        6.0,
+    );
+    assert!(matches!(
+        actions(&mut m).as_slice(),
+        [Action::Store {
+            op: StoreOp::Lock,
+            ..
+        }]
+    ));
+    m.handle(Input::Tick, 105.0);
+    let a = actions(&mut m);
+    let e = done(&a).unwrap().as_ref().unwrap_err();
+    assert!(
+        e.message()
+            .contains("the token store did not settle within 100 ms"),
+        "{}",
+        e.message()
+    );
+    m.handle(
+        Input::Store {
+            ask: 1,
+            answer: StoreAnswer::Locked,
+        },
+        200.0,
+    );
+    assert!(
+        matches!(
+            actions(&mut m).as_slice(),
+            [Action::Store {
+                ask: 1,
+                op: StoreOp::Unlock
+            }]
+        ),
+        "a lock that came late is given back"
+    );
+
+    // get throws: the call fails with the store's words, no secret.
+    let mut m = stored_client(1_000);
+    m.start(Call::Single(prepared("Hi")), WHOLE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    m.handle(refused(s[0].0, 401, "expired_token"), 5.0);
+    actions(&mut m);
+    m.handle(
+        Input::Store {
+            ask: 1,
+            answer: StoreAnswer::Failed("get: Error: disk gone old-token-1".to_owned()),
+        },
+        6.0,
+    );
+    let a = actions(&mut m);
+    let e = done(&a).unwrap().as_ref().unwrap_err();
+    assert!(
+        e.message()
+            .contains("the token store's get failed: get: Error: disk gone ***"),
+        "{}",
+        e.message()
+    );
+
+    // set fails: the calls fail, saying so; the new tokens are kept for the next call.
+    let mut store = Store {
+        tokens: Some(json!({"accessToken": "old-token-1", "refreshToken": "refresh-1"})),
+        ..Store::default()
+    };
+    let mut m = stored_client(1_000);
+    m.start(Call::Single(prepared("Hi")), MINUTE, false, 0.0);
+    let mut machines = [m];
+    // The portal refuses the old token; the call's retry is not reached (it fails first).
+    let portal = |_: &str| refused(0, 401, "expired_token");
+    // Run until the Set, then answer it with a failure.
+    let mut out = Vec::new();
+    for _ in 0..20 {
+        let a: Vec<Action> = std::iter::from_fn(|| machines[0].poll_action()).collect();
+        if a.is_empty() {
+            break;
+        }
+        for action in a {
+            match action {
+                Action::Store {
+                    ask,
+                    op: StoreOp::Set { .. },
+                } => machines[0].handle(
+                    Input::Store {
+                        ask,
+                        answer: StoreAnswer::Failed("set: Error: read-only".to_owned()),
+                    },
+                    10.0,
+                ),
+                other => out.push(other),
+            }
+        }
+        for action in std::mem::take(&mut out) {
+            match action {
+                Action::Done { result, .. } => {
+                    let e = result.unwrap_err();
+                    assert!(e.message().contains("could not save the new tokens"), "{}", e.message());
+                }
+                Action::Send { req, body, .. } => {
+                    let mut input = portal(&body);
+                    if let Input::Response { req: r, .. } = &mut input {
+                        *r = req;
+                    }
+                    machines[0].handle(input, 10.0);
+                }
+                Action::Store { ask, op: StoreOp::Get } => machines[0].handle(
+                    Input::Store {
+                        ask,
+                        answer: StoreAnswer::Value(
+                            Json::parse(store.tokens.clone().unwrap().to_string()).unwrap(),
+                        ),
+                    },
+                    10.0,
+                ),
+                Action::Store { ask, op: StoreOp::Lock } => machines[0].handle(
+                    Input::Store {
+                        ask,
+                        answer: StoreAnswer::Locked,
+                    },
+                    10.0,
+                ),
+                Action::AskToken { ask, .. } => machines[0].handle(
+                    Input::Token {
+                        ask,
+                        answer: TokenAnswer::Value(
+                            Json::parse(r#"{"access_token":"new-token-9","refresh_token":"refresh-9","expires_in":3600}"#.to_owned()).unwrap(),
+                        ),
+                    },
+                    10.0,
+                ),
+                _ => {}
+            }
+        }
+    }
+    store.tokens = None;
+    // The next call goes out with the kept token, without another refresh.
+    machines[0].start(Call::Single(prepared("Hi")), MINUTE, false, 20.0);
+    let s = sends(&actions(&mut machines[0]));
+    assert!(s[0].2.contains("auth=new-token-9"), "{}", s[0].2);
 }
