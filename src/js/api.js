@@ -188,10 +188,12 @@ export function makeApi(load) {
 
   /** A client's driver over its wasm `core`; `source` says where new tokens come from
    * (`{kind: 'refresh', refresh}`, `{kind: 'frame', send}`, `{kind: 'bx24', bx24}`). */
-  const driver = (core, source, onRequest) => ({ core, source, onRequest, ops: new Map(), reqs: new Map(), cancelled: new Set(), unsent: new Set(), timer: undefined, wakeAt: undefined, freed: false });
+  const driver = (core, source, onRequest) => ({ core, source, onRequest, ops: new Map(), reqs: new Map(), cancelled: new Set(), unsent: new Set(), locks: new Map(), timer: undefined, wakeAt: undefined, freed: false });
 
   /** Frees a driver's wasm client and its timer. */
   const release = (d) => {
+    for (const unlock of d.locks.values()) unlock();
+    d.locks.clear();
     if (d.timer !== undefined) clearTimeout(d.timer);
     d.timer = undefined;
     d.freed = true;
@@ -264,7 +266,11 @@ export function makeApi(load) {
           else d.cancelled.add(req); // not sent yet: it never will be
           break;
         }
-        case 'T': later.push(() => askToken(d, +f[1])); break;
+        case 'T': later.push(() => askToken(d, +f[1], f[2])); break;
+        case 'G':
+        case 'L':
+        case 'V':
+        case 'U': later.push(() => storeOp(d, f)); break;
         case 'R': if (d.onRequest) later.push(() => d.onRequest(JSON.parse(f[1]))); break;
         case 'P': {
           const op = d.ops.get(+f[1]);
@@ -342,19 +348,75 @@ export function makeApi(load) {
     });
   };
 
-  /** Asks the client's token source for a new token and hands its answer back. */
-  const askToken = (d, ask) => {
+  /** Carries out a token store operation (see src/abi.rs: `G`et, `L`ock, `V` set,
+   * `U`nlock) and hands its answer back. A lock is held by keeping the `fn` given to
+   * `store.lock` pending until the machine says `U`. */
+  const storeOp = (d, f) => {
+    const ask = +f[1];
+    const store = d.source?.store;
+    const answer = (how, text) => step(d, (c) => c.store_answer(ask, how, text, now()));
+    // What a store threw, by its name and code only: its message may quote the tokens.
+    const failed = (what) => (e) => {
+      let code;
+      try {
+        code = typeof e?.code === 'string' ? ` ${e.code}` : '';
+      } catch {
+        code = '';
+      }
+      let name;
+      try {
+        name = typeof e?.name === 'string' ? e.name : typeof e;
+      } catch {
+        name = 'an error';
+      }
+      answer(3, `${what} threw ${name}${code}`);
+    };
+    const call = (name, ...args) => {
+      try {
+        return Promise.resolve(store[name](...args));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    };
+    switch (f[0]) {
+      case 'G':
+        call('get').then((v) => answer(0, tokenJson(v, ['accessToken', 'refreshToken', 'expiresAt'])), failed('get'));
+        break;
+      case 'L':
+        call('lock', `b24-openlines refresh ${d.core.portal}`, () => new Promise((release) => {
+          d.locks.set(ask, release);
+          answer(1, '');
+        })).then(undefined, (e) => {
+          d.locks.delete(ask);
+          failed('lock')(e);
+        });
+        break;
+      case 'V':
+        call('set', JSON.parse(f[2]), JSON.parse(f[3])).then((wrote) => answer(2, wrote === true ? '1' : '0'), failed('set'));
+        break;
+      default: {
+        const release = d.locks.get(ask);
+        d.locks.delete(ask);
+        release?.();
+      }
+    }
+  };
+
+  /** Asks the client's token source for a new token and hands its answer back; a
+   * refresh function receives the tokens it replaces (`current`, JSON). */
+  const askToken = (d, ask, current) => {
     const answer = (how, text) => step(d, (c) => c.token_answer(ask, how, text, now()));
     const s = d.source;
     if (s?.kind === 'refresh') {
       let value;
       try {
-        value = s.refresh();
+        value = s.refresh(JSON.parse(current || 'null'));
       } catch (e) {
         answer(1, causeText(e));
         return;
       }
-      Promise.resolve(value).then((v) => answer(0, tokenJson(v, ['accessToken', 'access_token', 'expires', 'expires_in'])),
+      Promise.resolve(value).then((v) => answer(0, tokenJson(v, ['accessToken', 'access_token', 'refreshToken', 'refresh_token',
+        'expires', 'expires_in', 'expiresAt', 'error', 'error_description'])),
         (e) => answer(2, causeText(e)));
     } else if (s?.kind === 'frame') {
       s.send('refreshAuth', '').then((v) => answer(0, tokenJson(v, ['AUTH_ID', 'AUTH_EXPIRES'])), (e) => answer(2, causeText(e)));
@@ -378,7 +440,7 @@ export function makeApi(load) {
   };
 
   /** Options the module reads, and the keys it reads inside `limits` and `retry`. */
-  const OPTION_KEYS = ['signal', 'timeoutMs', 'verify', 'settleMs', 'halt', 'join', 'leave', 'truncate', 'onProgress', 'onRequest', 'webhookUrl',
+  const OPTION_KEYS = ['signal', 'timeoutMs', 'verify', 'settleMs', 'halt', 'join', 'leave', 'truncate', 'onProgress', 'onRequest', 'webhookUrl', 'store', 'refreshToken',
     'accessToken', 'domain', 'clientEndpoint', 'refresh', 'client', 'bx24', 'allowInsecureHttp', 'refreshTimeoutMs',
     'limits', 'retry', 'initTimeoutMs', 'protocol'];
   const NESTED = { limits: ['burst', 'drainPerSecond'], retry: ['retries', 'baseDelayMs', 'maxDelayMs'] };
@@ -744,11 +806,13 @@ export function makeApi(load) {
     return c;
   };
 
-  /** A token client's source: the caller's refresh function, if any. */
+  /** A token client's source: the caller's refresh function, if any, and its token
+   * store. */
   const refreshOf = (auth) => {
     try {
       const f = auth?.refresh;
-      return typeof f === 'function' ? { kind: 'refresh', refresh: () => f() } : undefined;
+      const store = auth?.store;
+      return typeof f === 'function' ? { kind: 'refresh', refresh: (current) => f(current), store } : undefined;
     } catch {
       return undefined;
     }

@@ -205,7 +205,39 @@ export type RefreshResult =
       expires?: number;
       /** How many seconds it is valid for. */
       expires_in?: number;
+      /** The new refresh token (the old one stops working): saved in the store. */
+      refresh_token?: string;
+    }
+  | {
+      /** The OAuth server's refusal, e.g. `invalid_grant` (the app must be authorized
+       * again) or `invalid_client` (check the client secret); quoted in the error. */
+      error: string;
+      error_description?: string;
     };
+
+/** OAuth tokens as a token store holds them. */
+export interface StoredTokens {
+  /** The access token. */
+  accessToken: string;
+  /** The refresh token (single use: a refresh returns a new one). */
+  refreshToken?: string;
+  /** When the access token expires, in milliseconds since the epoch. */
+  expiresAt?: number;
+}
+
+/** Where the current tokens live, shared by every client that uses the same store (other
+ * processes or tabs included). On expiry a client reads it (another one may have refreshed
+ * already), else refreshes under `lock`, reading it again once the lock is held, and saves
+ * the new tokens with `set` before releasing the lock. */
+export interface TokenStore {
+  /** The stored tokens, or nothing. */
+  get(): Promise<StoredTokens | null | undefined> | StoredTokens | null | undefined;
+  /** Compare and set: writes `next` only if the store still holds `previous`; resolves to
+   * whether it wrote. */
+  set(next: StoredTokens, previous: StoredTokens | null): Promise<boolean> | boolean;
+  /** Runs `fn` holding the lock `name`, shared by every user of the store; resolves to its result. */
+  lock<T>(name: string, fn: () => Promise<T>): Promise<T>;
+}
 
 /** Token auth: the portal and an OAuth access token. */
 export interface TokenAuth {
@@ -213,10 +245,30 @@ export interface TokenAuth {
   domain?: string;
   /** The REST base from the OAuth answer, e.g. `https://portal.bitrix24.com/rest/`. */
   clientEndpoint?: string;
-  /** The access token, sent as `auth` in the request body. */
-  accessToken: string;
-  /** Called once for all calls in flight when the portal says `expired_token` or `invalid_token`. */
-  refresh?: () => RefreshResult | Promise<RefreshResult>;
+  /** The access token, sent as `auth` in the request body (with a `store`: read from it). */
+  accessToken?: string;
+  /** The refresh token that came with `accessToken` (without a store), passed to `refresh`. */
+  refreshToken?: string;
+  /** Where the tokens live, shared with other clients, processes or tabs (see `TokenStore`). */
+  store?: TokenStore;
+  /** Called once for all calls in flight when the portal says `expired_token` or
+   * `invalid_token`, with the tokens to replace (as the store holds them); resolves to the
+   * OAuth server's answer (or `{accessToken}`), which the client saves in the store. */
+  refresh?: (current: StoredTokens | null) => RefreshResult | Promise<RefreshResult>;
+}
+
+/** An in-process token store (the tokens in memory). */
+export declare function memoryTokenStore(initial?: StoredTokens): TokenStore;
+
+/** A token store in Web Storage (`localStorage` by default) under `key`, locked with the
+ * Web Locks API across the tabs of one origin. */
+export declare function webStorageTokenStore(key: string, storage?: StorageLike): TokenStore;
+
+/** The members of Web Storage (`localStorage`) a token store uses (no DOM lib needed). */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
 }
 
 /** Options of `Client.fromWebhook` and `Client.fromToken`. */

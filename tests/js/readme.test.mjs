@@ -18,7 +18,7 @@
 //      may hold no https URL in a string, so nothing run here leaves this machine;
 //    - the environment variable B24_WEBHOOK_URL: the portal's webhook;
 //    - the working directory: a fresh one per block, where SETUPS below may put files
-//      (the token example's `b24-app.json`).
+//      (the token example's `b24-app.json` and `b24-tokens.json`).
 //    CHECKS below assert what a block printed and did (messages in the portal's ledger,
 //    requests made); each of them must match exactly one block.
 //
@@ -79,12 +79,16 @@ const dir = new URL('../readme/', import.meta.url); // in the scratch project, o
 /** Files a block's working directory gets before it runs, by a text the block holds. */
 const SETUPS = [
   {
-    // The token example reads its app's credentials and tokens from b24-app.json. Its
-    // access token is already expired, so the example's own refresh function runs.
+    // The token example reads its app's credentials from b24-app.json and the portal's
+    // tokens from its store, b24-tokens.json. The access token is already expired, so the
+    // example's own refresh function runs.
     holds: 'Client.fromToken(',
     async files(portal) {
       const { accessToken, refreshToken } = await portal.admin('tokens', { userId: 1, ttlSeconds: 0 });
-      return { 'b24-app.json': JSON.stringify({ clientId: portal.clientId, clientSecret: portal.clientSecret, accessToken, refreshToken }) };
+      return {
+        'b24-app.json': JSON.stringify({ clientId: portal.clientId, clientSecret: portal.clientSecret }),
+        'b24-tokens.json': JSON.stringify({ accessToken, refreshToken, expiresAt: Date.now() - 1000 }),
+      };
     },
   },
   {
@@ -126,12 +130,12 @@ const CHECKS = [
       const [entry, ...more] = await portal.messages();
       assert.deepEqual(more, []);
       assert.deepEqual([entry?.crmEntityType, entry?.crmEntity, entry?.chatId, entry?.auth, entry?.message], ['lead', 101, 8801, 'token', 'Hi']);
-      // The expired token was refreshed by the example's function, which kept the new tokens.
+      // The expired token was refreshed by the example's function; the store kept the new tokens.
       assert.equal((await portal.admin('counters')).refreshes, 1);
-      const stored = JSON.parse(await readFile(new URL('b24-app.json', cwd), 'utf8'));
+      const stored = JSON.parse(await readFile(new URL('b24-tokens.json', cwd), 'utf8'));
       const token = (await portal.requests()).find((r) => r.method === 'oauth/token');
       assert.deepEqual([token?.status, token?.grantType], [200, 'refresh_token']);
-      const before = JSON.parse(files['b24-app.json']);
+      const before = JSON.parse(files['b24-tokens.json']);
       assert.ok(stored.accessToken && stored.accessToken !== before.accessToken, 'the example kept the new access token');
       assert.ok(stored.refreshToken && stored.refreshToken !== before.refreshToken, 'the example kept the new refresh token');
     },

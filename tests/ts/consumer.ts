@@ -13,6 +13,10 @@ import {
   type Bx24Like,
   type SentToCrmItem,
   type SentToCrmItemEntry,
+  memoryTokenStore,
+  webStorageTokenStore,
+  type TokenStore,
+  type StoredTokens,
 } from 'b24-openlines';
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -89,6 +93,21 @@ export async function toCrmItems(signal: AbortSignal): Promise<void> {
   await client.sendToCrmItem({ crmEntityType: 'deal', message: 'm' });
   // @ts-expect-error join is a boolean
   await client.sendToCrmItem({ crmEntityType: 'deal', crmEntity: 1, message: 'm' }, { join: 'yes' });
+}
+
+export async function withStores(): Promise<void> {
+  const store: TokenStore = memoryTokenStore({ accessToken: 'a', refreshToken: 'r', expiresAt: Date.now() + 1000 });
+  const client = Client.fromToken({
+    clientEndpoint: 'https://portal.example/rest/',
+    store,
+    refresh: async (current: StoredTokens | null) => ({ access_token: 'b', refresh_token: `${current?.refreshToken}-2`, expires_in: 3600 }),
+  });
+  await client.crmChatGet({ crmEntityType: 'deal', crmEntity: 288 });
+  const local: TokenStore = webStorageTokenStore('b24-tokens', { getItem: () => null, setItem: () => {}, removeItem: () => {} });
+  const held = await local.get();
+  void held?.expiresAt;
+  // @ts-expect-error a store has get, set and lock
+  Client.fromToken({ domain: 'portal.example', store: { get: () => null } });
 }
 
 export function handle(e: unknown): string {
