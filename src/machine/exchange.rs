@@ -356,8 +356,11 @@ impl Exchange {
             }
         }
         // A token taken from the store (another client's refresh) that the portal
-        // refuses does not use up this call's refresh: once, it may refresh itself.
-        let adopted = self.refreshed && !self.second && shared.adopted == Some(generation);
+        // refuses does not use up this call's refresh, nor does one replaced while the
+        // request was out: once, the call goes again with the current token (refreshing
+        // only if it is still the refused one).
+        let replaced = shared.adopted == Some(generation) || shared.generation != generation;
+        let adopted = self.refreshed && !self.second && replaced;
         if adopted {
             self.second = true;
         }
