@@ -126,7 +126,10 @@ test('stores that fail end each call with a Bitrix24Error within its bounds, and
   }
 });
 
-test('3 tabs of one origin with the localStorage store: one exchange per expiry', { timeout: 120_000 }, async () => {
+// Playwright exits on Node 18 (the Node 18 run skips the browser tests).
+const oldNode = Number(process.versions.node.split('.')[0]) < 20 && 'Playwright needs Node 20';
+
+test('3 tabs of one origin with the localStorage store: one exchange per expiry', { timeout: 120_000, skip: oldNode }, async () => {
   const { portal } = ctx;
   await portal.admin('reset', {});
   const pkgDir = new URL('../node_modules/b24-openlines/', import.meta.url);
