@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 
 const portalBin = process.env.B24_PORTAL_BIN;
 if (!portalBin) throw new Error('B24_PORTAL_BIN is not set: run scripts/demo.sh');
-const { crmMessageAdd, isBitrix24Error } = await import(new URL('../pkg/inline.js', import.meta.url));
+const { sendToCrmItem, isBitrix24Error } = await import(new URL('../pkg/inline.js', import.meta.url));
 const { serveDemo } = await import(new URL('./serve.mjs', import.meta.url));
 const once = process.argv.includes('--once');
 
@@ -18,17 +18,18 @@ const { url, webhook } = JSON.parse(line);
 console.log(`local portal at ${url}`);
 
 try {
-  const params = { crmEntityType: 'deal', crmEntity: 288, userId: 12, chatId: 8773, message: 'Hello' };
-  console.log(`crmMessageAdd(${JSON.stringify(params)}, { webhookUrl })`);
-  const id = await crmMessageAdd(params, { webhookUrl: webhook });
-  console.log(`message id: ${id}`);
+  const params = { crmEntityType: 'deal', crmEntity: 288, message: 'Hello' };
+  console.log(`sendToCrmItem(${JSON.stringify(params)}, { webhookUrl })`);
+  const sent = await sendToCrmItem(params, { webhookUrl: webhook });
+  console.log(`sent: ${JSON.stringify(sent)}`);
   const ledger = await (await fetch(`${url}/_portal/messages`)).json();
-  console.log('portal ledger entry:', JSON.stringify(ledger.find((m) => m.id === id)));
+  console.log('portal ledger entry:', JSON.stringify(ledger.find((m) => m.id === sent.id)));
   try {
-    await crmMessageAdd({ ...params, chatId: 8772 }, { webhookUrl: webhook });
+    // Deal 291's dialogues are all finished or closing.
+    await sendToCrmItem({ ...params, crmEntity: 291 }, { webhookUrl: webhook });
   } catch (e) {
     if (!isBitrix24Error(e)) throw e;
-    console.log(`and an error, as callers see it: ${e.code} (HTTP ${e.status}): ${e.description}`);
+    console.log(`and an error, as callers see it: ${e.code}: ${e.description}`);
   }
   if (!once) {
     const demo = await serveDemo(0);
