@@ -493,8 +493,8 @@ pub(crate) struct Shared {
     store: bool,
     /// The current refresh token, when known.
     refresh_token: Option<String>,
-    /// New tokens being saved, and the store's tokens they replace.
-    saving: Option<(Token, Option<Token>)>,
+    /// New tokens being saved.
+    saving: Option<Token>,
     /// What the store held when this refresh began (`refresh(current)` gets it).
     stored: Option<Token>,
     /// The refusal of the refresh being rechecked.
@@ -1186,7 +1186,7 @@ impl Machine {
                 // which are kept: this client uses the ones the portal just gave it.
                 self.release(ask, step);
                 match self.shared.saving.take() {
-                    Some((t, _)) => self.refresh_done(Ok(t), now),
+                    Some(t) => self.refresh_done(Ok(t), now),
                     None => self.refresh_done(Err("no tokens to save".to_owned()), now),
                 }
             }
@@ -1201,7 +1201,7 @@ impl Machine {
                 .concat();
                 self.refresh_done(Err(cause), now);
                 // Never lose a refresh token: the portal has rotated the old one.
-                if let Some((t, _)) = saving {
+                if let Some(t) = saving {
                     self.shared.install(t);
                 }
             }
@@ -1255,7 +1255,7 @@ impl Machine {
                 }
                 let next = auth::store_json(Some(&t));
                 let prev = auth::store_json(previous.as_ref());
-                self.shared.saving = Some((t, previous));
+                self.shared.saving = Some(t);
                 self.set_step(Acquire::Save);
                 self.shared.store_op(
                     ask,
