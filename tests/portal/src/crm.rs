@@ -81,15 +81,26 @@ pub fn chat_belongs(dir: &Directory, target: &CrmTarget, chat_id: i64) -> bool {
 /// or not (a finished dialogue included); `0` when there is none or `caller`
 /// cannot see CRM activities.
 ///
-/// A chat whose connector was disconnected is left out, as in
-/// [`chats_of`]: whether the real method skips it is not confirmed, and
-/// keeping it consistent with `chat.get` means the id it returns is never
-/// one `chat.get` would not list with `ACTIVE_ONLY: "N"`.
+/// Unlike [`chats_of`], a chat whose connector was disconnected is not left
+/// out: the real method takes the item's last open-line activity and the
+/// chat it names, with no look at the connector, so it can answer a chat
+/// that `chat.get` never lists and that refuses messages.
 pub fn last_chat_id(dir: &Directory, caller: i64, target: &CrmTarget) -> i64 {
+    let Some(kind) = target.kind() else {
+        return 0;
+    };
     if !can_read(dir, caller, target) {
         return 0;
     }
-    chats_of(dir, target, false).first().map_or(0, |c| c.id)
+    dir.chats
+        .values()
+        .filter(|c| {
+            c.open_line
+                .as_ref()
+                .is_some_and(|l| l.crm == Some((kind, target.id)))
+        })
+        .max_by_key(|c| c.updated)
+        .map_or(0, |c| c.id)
 }
 
 /// `Config::canJoin` / `canViewHistory`: may the user join open-line chats

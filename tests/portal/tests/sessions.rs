@@ -147,14 +147,21 @@ fn an_item_without_chats() {
 }
 
 #[test]
-fn a_disconnected_connectors_chat_never_appears() {
+fn a_disconnected_connectors_chat_is_never_listed_but_is_the_last_id() {
     let portal = Portal::start();
     assert_eq!(listed(&portal, 294, false), ["8841"]);
     assert_eq!(listed(&portal, 294, true), ["8841"]);
-    // Left out of getLastId as well, although it is the newer chat.
+    // getLastId looks at the last open-line activity, not at the connector:
+    // it answers the newer chat, which refuses messages.
     assert_eq!(
         portal.call(LAST, deal(294, json!({}))).result(),
-        json!(8841)
+        json!(8840)
+    );
+    // Without CHAT_ID, user.add acts on that last chat, and is refused.
+    assert_answer(
+        &portal.call(ADD, deal(294, json!({"USER_ID": 14}))),
+        400,
+        &not_in_crm(),
     );
     let chat = chat_view(&portal, 8840);
     assert_eq!(chat["openLine"]["connectorActive"], json!(false));
