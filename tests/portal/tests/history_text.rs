@@ -637,16 +637,18 @@ fn the_client_recognises_every_returned_text_of_the_table_in_both_forms() {
     let users = users();
     let rows = table();
     let mut recognised = 0;
+    let mut recognised_stored = 0;
     let mut missed = Vec::new();
     for (sent, returned) in &rows {
         let Ok(stored) = store(sent, &users) else {
             continue;
         };
         // An older portal returns the stored text.
-        assert!(
-            client_recognises(sent, &stored) || beyond_recognition(sent),
-            "stored form of {sent:?}"
-        );
+        if client_recognises(sent, &stored) {
+            recognised_stored += 1;
+        } else {
+            assert!(beyond_recognition(sent), "stored form of {sent:?}");
+        }
         if client_recognises(sent, returned) {
             recognised += 1;
         } else if !beyond_recognition(sent) {
@@ -654,7 +656,8 @@ fn the_client_recognises_every_returned_text_of_the_table_in_both_forms() {
         }
     }
     println!(
-        "client recognises {recognised} of {} returned texts of the table ({:.1}%)",
+        "client recognises {recognised} of {} returned texts of the table ({:.1}%), \
+         and {recognised_stored} in their stored form",
         rows.len(),
         100.0 * recognised as f64 / rows.len() as f64
     );
