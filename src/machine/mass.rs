@@ -6,17 +6,17 @@
 //!    ─▶ Reading pass 0 (each chat with unknown messages, after its watermark)
 //!    ─▶ Settle (settleMs, when a request that ended left a message unknown)
 //!    ─▶ Reading pass 1
-//!    ─▶ Resending (each message proven absent, as a verified send)
+//!    ─▶ Sending again (the messages proven absent, in batches) ─▶ Reading pass 0 …
 //!    ─▶ done (progress once more when verification changed anything)
 //! ```
 //!
 //! The rules of each step are those of a single verified send ([`super::verify`]):
 //! a match not claimed by another message of the send is this one's; a message whose
-//! request ended and that is proven absent after the settle window is sent again; any
-//! other stays unknown, saying why.
+//! request ended and that is proven absent after the settle window is sent again, in
+//! one batch run with the other absent ones, at most [`verify::MAX_SENDS`] times in
+//! all; any other stays unknown, saying why.
 
 use super::batch::BatchRun;
-use super::verify::{Flow, VerifySend};
 use super::{Action, Answer, Ms, OpId, Outcome2, Shared, Step};
 use crate::batch::{self, tally, Command, Item};
 use crate::error::{Error, Outcome};
@@ -40,7 +40,6 @@ enum Phase {
         from: u64,
     },
     Settle,
-    Resending(usize, Box<VerifySend>),
     Done,
 }
 
@@ -51,9 +50,14 @@ pub struct MassSend {
     settle_ms: Option<u32>,
     items: Vec<Result<Prepared, Error>>,
     marks: Vec<(u64, u64)>,
-    /// The items sent, by item index, and their outbox entries while in flight.
+    /// The items sent, by item index.
     sendable: Vec<(usize, Prepared)>,
+    /// The current batch run's messages, as positions in `sendable`, and their
+    /// outbox entries while in flight.
+    run: Vec<usize>,
     keys: Vec<Option<u64>>,
+    /// How many times the messages of the current run have been sent, this one included.
+    sends: u32,
     entries: Vec<Option<Result<u64, Error>>>,
     verified: Vec<bool>,
     // Verification.
@@ -84,7 +88,9 @@ impl MassSend {
             items,
             marks: Vec::new(),
             sendable: Vec::new(),
+            run: Vec::new(),
             keys: Vec::new(),
+            sends: 0,
             entries: vec![None; n],
             verified: vec![false; n],
             sents: Vec::new(),
@@ -169,17 +175,9 @@ impl MassSend {
 
     /// Starts sending the valid items.
     fn send(&mut self, shared: &mut Shared, id: OpId, now: Ms) -> Step {
-        let mut commands = Vec::new();
         for (i, item) in std::mem::take(&mut self.items).into_iter().enumerate() {
             match item {
-                Ok(p) => {
-                    commands.push(Command::from_prepared(
-                        ["m", &crate::text::decimal(i as u64)].concat(),
-                        &p,
-                    ));
-                    self.keys.push(Sent::of(&p).map(|s| shared.outbox.enter(s)));
-                    self.sendable.push((i, p));
-                }
+                Ok(p) => self.sendable.push((i, p)),
                 Err(e) => {
                     if let Some(slot) = self.entries.get_mut(i) {
                         *slot = Some(Err(e));
@@ -187,6 +185,23 @@ impl MassSend {
                 }
             }
         }
+        let all = (0..self.sendable.len()).collect();
+        self.start_run(shared, id, all, now)
+    }
+
+    /// Sends the messages at these positions of `sendable` in one batch run.
+    fn start_run(&mut self, shared: &mut Shared, id: OpId, run: Vec<usize>, now: Ms) -> Step {
+        let mut commands = Vec::new();
+        self.keys.clear();
+        for (index, p) in run.iter().filter_map(|&pos| self.sendable.get(pos)) {
+            commands.push(Command::from_prepared(
+                ["m", &crate::text::decimal(*index as u64)].concat(),
+                p,
+            ));
+            self.keys.push(Sent::of(p).map(|s| shared.outbox.enter(s)));
+        }
+        self.run = run;
+        self.sends += 1;
         let mut run = BatchRun::new(commands, self.halt);
         match run.next(&mut |_, _| {}) {
             Some(p) => {
@@ -206,7 +221,8 @@ impl MassSend {
     /// Takes in the items of one message batch.
     fn record(&mut self, shared: &mut Shared, first: usize, chunk: &[Item<Json>]) {
         for (k, item) in chunk.iter().enumerate() {
-            let Some((index, prepared)) = self.sendable.get(first + k) else {
+            let pos = self.run.get(first + k).copied().unwrap_or(usize::MAX);
+            let Some((index, prepared)) = self.sendable.get(pos) else {
                 continue;
             };
             let outcome = match item {
@@ -222,6 +238,16 @@ impl MassSend {
                 },
                 Item::Failed(e) => Err(e.clone()),
             };
+            // A message sent again was proven absent first: reading the chat
+            // established whatever its send answers.
+            let again = self.sends > 1;
+            let outcome = outcome.map_err(|e| match e.outcome() {
+                Outcome::Unknown => e,
+                _ => verify::with_verified(e, again),
+            });
+            if let Some(v) = self.verified.get_mut(*index) {
+                *v = again;
+            }
             if let Some(key) = self.keys.get_mut(first + k).and_then(Option::take) {
                 let unknown = matches!(&outcome, Err(e) if e.outcome() == Outcome::Unknown);
                 shared
@@ -236,9 +262,19 @@ impl MassSend {
 
     /// Every batch is answered (or the run stopped): settle what is unknown.
     fn sent(&mut self, shared: &mut Shared, id: OpId, now: Ms) -> Step {
-        // Messages never sent (the signal, or `halt`) leave the outbox.
-        for key in self.keys.drain(..).flatten() {
+        // Messages never sent (the signal, or `halt`) leave the outbox; one proven
+        // absent and not sent again was not executed either.
+        for (k, key) in std::mem::take(&mut self.keys).into_iter().enumerate() {
+            let Some(key) = key else { continue };
             shared.outbox.close(key, None, false);
+            let pos = self.run.get(k).copied().unwrap_or(usize::MAX);
+            if let Some(slot) = self
+                .sendable
+                .get(pos)
+                .and_then(|(i, _)| self.entries.get_mut(*i))
+            {
+                *slot = None;
+            }
         }
         for e in self.entries.iter_mut().filter(|e| e.is_none()) {
             *e = Some(Err(batch::not_sent(MESSAGE_ADD, true)));
@@ -259,7 +295,7 @@ impl MassSend {
         }
         self.sents = sents;
         self.looks = vec![None; self.entries.len()];
-        self.unknown_before = self.entries.iter().filter(|e| unknown(e)).count();
+        self.unknown_before += self.entries.iter().filter(|e| unknown(e)).count();
         self.pass_begin(shared, id, 0, now)
     }
 
@@ -280,7 +316,7 @@ impl MassSend {
                 .iter()
                 .any(|e| matches!(e, Some(Err(err)) if err.outcome() == Outcome::Unknown && verify::ended(err)));
             if !waiting {
-                return self.resolve(shared, id, 0, now);
+                return self.resolve(shared, id, now);
             }
             self.phase = Phase::Settle;
             return Step::Wait(now + f64::from(self.watch().max(1)));
@@ -313,7 +349,7 @@ impl MassSend {
                 Step::Call(verify::after_call(chat, mark), 0)
             }
             None if self.pass == 0 => self.pass_begin(shared, id, 1, now),
-            None => self.resolve(shared, id, 0, now),
+            None => self.resolve(shared, id, now),
         }
     }
 
@@ -355,36 +391,29 @@ impl MassSend {
         }
     }
 
-    /// Proven absent: sent again; else the outcome stays unknown, saying why.
-    fn resolve(&mut self, shared: &mut Shared, id: OpId, from: usize, now: Ms) -> Step {
-        for i in from..self.entries.len() {
+    /// Proven absent: sent again, all such messages in one batch run, while fewer than
+    /// [`verify::MAX_SENDS`] sends were made; else the outcome stays unknown, saying why.
+    fn resolve(&mut self, shared: &mut Shared, id: OpId, now: Ms) -> Step {
+        let mut again = Vec::new();
+        for i in 0..self.entries.len() {
             let Some(Some(Err(err))) = self.entries.get(i) else {
                 continue;
             };
             if err.outcome() != Outcome::Unknown {
                 continue;
             }
-            let err = err.clone();
             let look = self.looks.get_mut(i).and_then(Option::take);
             let outcome = match look {
-                _ if !verify::ended(&err) => err.still_running(),
-                Some(Look::Unproven(others)) => err.with_candidates(others),
-                Some(Look::Absent) => {
-                    let prepared = self
-                        .sendable
-                        .iter()
-                        .find(|(k, _)| *k == i)
-                        .map(|(_, p)| p.clone());
-                    let (Some(prepared), Some(Some(sent))) = (prepared, self.sents.get(i)) else {
-                        continue;
-                    };
-                    shared.outbox.settled(sent, None);
-                    let mark = self.mark_of(sent.chat_id);
-                    let mut again =
-                        VerifySend::again(prepared, mark, self.claimed.clone(), self.watch());
-                    let flow = again.start();
-                    self.phase = Phase::Resending(i, Box::new(again));
-                    return self.flow(shared, id, flow, now);
+                _ if !verify::ended(err) => err.clone().still_running(),
+                Some(Look::Unproven(others)) => err.clone().with_candidates(others),
+                Some(Look::Absent) if self.sends < verify::MAX_SENDS => {
+                    let pos = self.sendable.iter().position(|(k, _)| *k == i);
+                    if let (Some(pos), Some(Some(sent))) = (pos, self.sents.get(i)) {
+                        // Proven absent: sending it again cannot duplicate it.
+                        shared.outbox.settled(sent, None);
+                        again.push(pos);
+                    }
+                    continue;
                 }
                 _ => continue,
             };
@@ -392,44 +421,15 @@ impl MassSend {
                 *slot = Some(Err(outcome));
             }
         }
+        if !again.is_empty() {
+            return self.start_run(shared, id, again, now);
+        }
         if self.unknown_before > 0 {
             let mut p = tally(&self.entries);
             p.done = p.total;
             shared.out.push_back(Action::Progress { op: id, counts: p });
         }
         self.done()
-    }
-
-    /// A resend's move.
-    fn flow(&mut self, shared: &mut Shared, id: OpId, flow: Flow, now: Ms) -> Step {
-        match flow {
-            Flow::Call(p, watch) => Step::Call(p, watch),
-            Flow::Wait(at) => Step::Wait(at),
-            Flow::End(result) => {
-                let Phase::Resending(i, _) = self.phase else {
-                    return self.done();
-                };
-                let outcome = match result {
-                    Ok((found, _)) => {
-                        self.claimed.push(found);
-                        if let Some(v) = self.verified.get_mut(i) {
-                            *v = true;
-                        }
-                        Ok(found)
-                    }
-                    Err(err) => {
-                        if let Some(v) = self.verified.get_mut(i) {
-                            *v = err.details().verified;
-                        }
-                        Err(err)
-                    }
-                };
-                if let Some(slot) = self.entries.get_mut(i) {
-                    *slot = Some(outcome);
-                }
-                self.resolve(shared, id, i + 1, now)
-            }
-        }
     }
 
     fn done(&mut self) -> Step {
@@ -518,11 +518,6 @@ impl MassSend {
                 // A chat that cannot be read leaves its messages as they are.
                 self.next_group(shared, id, now)
             }
-            Phase::Resending(i, mut again) => {
-                let flow = again.next(shared, outcome, now);
-                self.phase = Phase::Resending(i, again);
-                self.flow(shared, id, flow, now)
-            }
             Phase::Settle | Phase::Done => self.done(),
         }
     }
@@ -537,12 +532,7 @@ impl MassSend {
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Settle if on_time => self.reads(shared, id, now),
             // The signal cut the settle window short: nothing more is proven.
-            Phase::Settle => self.resolve(shared, id, 0, now),
-            Phase::Resending(i, mut again) => {
-                let flow = again.woke(on_time);
-                self.phase = Phase::Resending(i, again);
-                self.flow(shared, id, flow, now)
-            }
+            Phase::Settle => self.resolve(shared, id, now),
             _ => self.done(),
         }
     }

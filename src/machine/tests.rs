@@ -1217,3 +1217,135 @@ fn a_store_that_fails_ends_each_call_within_its_bounds_and_keeps_new_tokens() {
     let s = sends(&actions(&mut machines[0]));
     assert!(s[0].2.contains("auth=new-token-9"), "{}", s[0].2);
 }
+
+/// A verified mass send of 60 messages to one chat whose second batch (10 messages)
+/// is lost after the watermark read, up to the pass-1 read that shows the chat empty.
+fn mass_with_a_lost_batch() -> (Machine, Vec<(ReqId, String, String)>) {
+    let mut c = webhook();
+    c.limits = None;
+    let mut m = Machine::new(c, 0.0);
+    let items: Vec<_> = (0..60).map(|i| Ok(prepared(&format!("n{i}")))).collect();
+    let call = Call::Mass {
+        items,
+        halt: false,
+        settle_ms: Some(100),
+    };
+    m.start(call, MINUTE, false, 0.0);
+    let s = sends(&actions(&mut m));
+    assert!(s[0].1.ends_with("im.dialog.messages.get"), "{}", s[0].1);
+    m.handle(ok(s[0].0, history(&[(40, 3, "old")])), 1.0);
+    let s = sends(&actions(&mut m));
+    let results: serde_json::Map<String, Value> = (0..50)
+        .map(|i| (format!("m{i}"), json!(1000 + i)))
+        .collect();
+    m.handle(
+        ok(s[0].0, json!({"result": results, "result_error": []})),
+        2.0,
+    );
+    let s = sends(&actions(&mut m));
+    m.handle(lost(s[0].0), 3.0);
+    // Pass 0, the settle window, pass 1: the lost batch's messages are not there
+    // (nor the answered ones: a history that leaves them out proves nothing of them).
+    let shown = [(990, 3, "the customer")];
+    let s = sends(&actions(&mut m));
+    assert!(s[0].1.ends_with("im.dialog.messages.get"), "{}", s[0].1);
+    m.handle(ok(s[0].0, history(&shown)), 4.0);
+    assert!(sends(&actions(&mut m)).is_empty());
+    let wake = m.poll_timeout().expect("the settle window");
+    m.handle(Input::Tick, wake);
+    let s = sends(&actions(&mut m));
+    assert!(s[0].1.ends_with("im.dialog.messages.get"), "{}", s[0].1);
+    m.handle(ok(s[0].0, history(&shown)), wake + 1.0);
+    let s = sends(&actions(&mut m));
+    (m, s)
+}
+
+#[test]
+fn a_verified_mass_send_sends_the_messages_proven_absent_again_in_one_batch() {
+    let (mut m, s) = mass_with_a_lost_batch();
+    assert_eq!(s.len(), 1, "one request for the ten messages: {s:?}");
+    assert!(s[0].1.ends_with("/batch"), "{}", s[0].1);
+    for i in 50..60 {
+        assert!(
+            s[0].2.contains(&format!("cmd[m{i}]")),
+            "m{i} in {}",
+            s[0].2
+        );
+    }
+    assert!(!s[0].2.contains("cmd[m49]"), "{}", s[0].2);
+    let results: serde_json::Map<String, Value> = (50..60)
+        .map(|i| (format!("m{i}"), json!(2000 + i)))
+        .collect();
+    m.handle(
+        ok(s[0].0, json!({"result": results, "result_error": []})),
+        1_000.0,
+    );
+    let a = actions(&mut m);
+    let Some(Ok(Answer::Mass(entries))) = done(&a) else {
+        panic!("{a:?}")
+    };
+    assert_eq!(entries.len(), 60);
+    assert!(entries[..50]
+        .iter()
+        .enumerate()
+        .all(|(i, e)| matches!(e, Ok((id, false)) if *id == 1000 + i as u64)));
+    // Sent again after reading proved them absent: verified.
+    assert!(
+        entries[50..]
+            .iter()
+            .enumerate()
+            .all(|(i, e)| matches!(e, Ok((id, true)) if *id == 2050 + i as u64)),
+        "{entries:?}"
+    );
+    assert!(
+        a.iter().any(|a| matches!(
+            a,
+            Action::Progress {
+                counts: Progress {
+                    done: 60,
+                    delivered: 60,
+                    ..
+                },
+                ..
+            }
+        )),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_verified_mass_send_sends_a_message_three_times_at_most() {
+    let (mut m, s) = mass_with_a_lost_batch();
+    // The second send is lost too; the chat still shows nothing: a third send.
+    let shown = [(990, 3, "the customer")];
+    let mut s = s;
+    let mut now = 1_000.0;
+    for send in 2..=3 {
+        assert_eq!(s.len(), 1, "send {send}: {s:?}");
+        assert!(
+            s[0].1.ends_with("/batch") && s[0].2.contains("cmd[m55]"),
+            "send {send}"
+        );
+        m.handle(lost(s[0].0), now);
+        let r = sends(&actions(&mut m));
+        m.handle(ok(r[0].0, history(&shown)), now + 1.0);
+        let _ = actions(&mut m);
+        now = m.poll_timeout().expect("the settle window");
+        m.handle(Input::Tick, now);
+        let r = sends(&actions(&mut m));
+        assert!(r[0].1.ends_with("im.dialog.messages.get"));
+        m.handle(ok(r[0].0, history(&shown)), now + 1.0);
+        now += 10.0;
+        let a = actions(&mut m);
+        s = sends(&a);
+        if send == 3 {
+            assert!(s.is_empty(), "no fourth send: {s:?}");
+            let Some(Ok(Answer::Mass(entries))) = done(&a) else {
+                panic!("{a:?}")
+            };
+            assert!(entries[50..]
+                .iter()
+                .all(|e| matches!(e, Err(e) if e.outcome() == Outcome::Unknown)));
+        }
+    }
+}

@@ -82,22 +82,6 @@ impl VerifySend {
         }
     }
 
-    /// A message of a mass send proven absent, sent again after `mark`; `claimed`: the
-    /// ids of the send's other messages.
-    pub(crate) fn again(
-        prepared: Prepared,
-        mark: u64,
-        claimed: Vec<u64>,
-        settle_ms: u32,
-    ) -> VerifySend {
-        VerifySend {
-            phase: Phase::Send,
-            mark,
-            claimed,
-            ..VerifySend::single(prepared, settle_ms)
-        }
-    }
-
     /// The first move (of a single send: its result as the call's answer).
     pub(crate) fn begin(&mut self, _shared: &mut Shared, _now: Ms) -> Step {
         self.start().into_step(single_end)
