@@ -1266,11 +1266,7 @@ fn a_verified_mass_send_sends_the_messages_proven_absent_again_in_one_batch() {
     assert_eq!(s.len(), 1, "one request for the ten messages: {s:?}");
     assert!(s[0].1.ends_with("/batch"), "{}", s[0].1);
     for i in 50..60 {
-        assert!(
-            s[0].2.contains(&format!("cmd[m{i}]")),
-            "m{i} in {}",
-            s[0].2
-        );
+        assert!(s[0].2.contains(&format!("cmd[m{i}]")), "m{i} in {}", s[0].2);
     }
     assert!(!s[0].2.contains("cmd[m49]"), "{}", s[0].2);
     let results: serde_json::Map<String, Value> = (50..60)
