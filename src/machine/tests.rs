@@ -83,6 +83,13 @@ fn refused(req: ReqId, status: u16, code: &str) -> Input {
     }
 }
 
+/// A batch of messages `m{i}` for each `i` of `items`, all stored, each with id `base + i`.
+fn batch_ok(req: ReqId, items: std::ops::Range<u64>, base: u64) -> Input {
+    let results: serde_json::Map<String, Value> =
+        items.map(|i| (format!("m{i}"), json!(base + i))).collect();
+    ok(req, json!({"result": results, "result_error": []}))
+}
+
 fn lost(req: ReqId) -> Input {
     Input::NoResponse {
         req,
@@ -370,19 +377,27 @@ fn a_verified_send_proven_absent_after_the_settle_window_is_sent_once_more() {
     assert!(matches!(done(&actions(&mut m)), Some(Ok(Answer::Text(t))) if t == "9"));
 }
 
-#[test]
-fn a_mass_send_reports_progress_and_marks_a_lost_batch_unknown() {
+/// A webhook client without the portal's limits.
+fn unlimited() -> Machine {
     let mut c = webhook();
     c.limits = None;
-    let mut m = Machine::new(c, 0.0);
-    let items: Vec<_> = (0..60).map(|i| Ok(prepared(&format!("n{i}")))).collect();
-    let call = Call::Mass {
-        items,
+    Machine::new(c, 0.0)
+}
+
+/// A mass send of 60 messages `n0`…`n59` to one chat.
+fn sixty(settle_ms: Option<u32>) -> Call {
+    Call::Mass {
+        items: (0..60).map(|i| Ok(prepared(&format!("n{i}")))).collect(),
         halt: false,
-        settle_ms: None,
-    };
+        settle_ms,
+    }
+}
+
+#[test]
+fn a_mass_send_reports_progress_and_marks_a_lost_batch_unknown() {
+    let mut m = unlimited();
     m.start(
-        call,
+        sixty(None),
         Bounds {
             timeout_ms: 1_000,
             whole: false,
@@ -392,13 +407,7 @@ fn a_mass_send_reports_progress_and_marks_a_lost_batch_unknown() {
     );
     let s = sends(&actions(&mut m));
     assert!(s[0].1.ends_with("/batch"));
-    let results: serde_json::Map<String, Value> = (0..50)
-        .map(|i| (format!("m{i}"), json!(1000 + i)))
-        .collect();
-    m.handle(
-        ok(s[0].0, json!({"result": results, "result_error": []})),
-        1.0,
-    );
+    m.handle(batch_ok(s[0].0, 0..50, 1000), 1.0);
     let a = actions(&mut m);
     assert!(
         matches!(
@@ -1221,27 +1230,13 @@ fn a_store_that_fails_ends_each_call_within_its_bounds_and_keeps_new_tokens() {
 /// A verified mass send of 60 messages to one chat whose second batch (10 messages)
 /// is lost after the watermark read, up to the pass-1 read that shows the chat empty.
 fn mass_with_a_lost_batch() -> (Machine, Vec<(ReqId, String, String)>) {
-    let mut c = webhook();
-    c.limits = None;
-    let mut m = Machine::new(c, 0.0);
-    let items: Vec<_> = (0..60).map(|i| Ok(prepared(&format!("n{i}")))).collect();
-    let call = Call::Mass {
-        items,
-        halt: false,
-        settle_ms: Some(100),
-    };
-    m.start(call, MINUTE, false, 0.0);
+    let mut m = unlimited();
+    m.start(sixty(Some(100)), MINUTE, false, 0.0);
     let s = sends(&actions(&mut m));
     assert!(s[0].1.ends_with("im.dialog.messages.get"), "{}", s[0].1);
     m.handle(ok(s[0].0, history(&[(40, 3, "old")])), 1.0);
     let s = sends(&actions(&mut m));
-    let results: serde_json::Map<String, Value> = (0..50)
-        .map(|i| (format!("m{i}"), json!(1000 + i)))
-        .collect();
-    m.handle(
-        ok(s[0].0, json!({"result": results, "result_error": []})),
-        2.0,
-    );
+    m.handle(batch_ok(s[0].0, 0..50, 1000), 2.0);
     let s = sends(&actions(&mut m));
     m.handle(lost(s[0].0), 3.0);
     // Pass 0, the settle window, pass 1: the lost batch's messages are not there
@@ -1269,13 +1264,7 @@ fn a_verified_mass_send_sends_the_messages_proven_absent_again_in_one_batch() {
         assert!(s[0].2.contains(&format!("cmd[m{i}]")), "m{i} in {}", s[0].2);
     }
     assert!(!s[0].2.contains("cmd[m49]"), "{}", s[0].2);
-    let results: serde_json::Map<String, Value> = (50..60)
-        .map(|i| (format!("m{i}"), json!(2000 + i)))
-        .collect();
-    m.handle(
-        ok(s[0].0, json!({"result": results, "result_error": []})),
-        1_000.0,
-    );
+    m.handle(batch_ok(s[0].0, 50..60, 2000), 1_000.0);
     let a = actions(&mut m);
     let Some(Ok(Answer::Mass(entries))) = done(&a) else {
         panic!("{a:?}")
