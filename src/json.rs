@@ -91,6 +91,8 @@ struct Node {
     next: u32,
     len: u32,
     key: (u32, u32),
+    /// Whether the key's text holds an escape (so only its unescaped form compares).
+    escaped_key: bool,
 }
 
 impl std::fmt::Debug for Json {
@@ -140,6 +142,7 @@ impl Json {
                     next: 0,
                     len: 0,
                     key: (0, 0),
+                    escaped_key: false,
                 }],
             }),
             at: 0,
@@ -160,6 +163,7 @@ impl Json {
                 next: 0,
                 len: 0,
                 key: (0, 0),
+                escaped_key: false,
             })
     }
 
@@ -418,16 +422,19 @@ impl Parser<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<(), String> {
+    /// Reads a string; whether it holds an escape.
+    fn string(&mut self) -> Result<bool, String> {
         self.pos += 1;
+        let mut escaped = false;
         loop {
             match self.peek() {
                 None => return Err(self.fail("unterminated string")),
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(());
+                    return Ok(escaped);
                 }
                 Some(b'\\') => {
+                    escaped = true;
                     let hex = match self.bytes.get(self.pos + 1) {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 0,
                         Some(b'u') => 4,
@@ -496,6 +503,7 @@ impl Parser<'_> {
             next: 0,
             len: 0,
             key: (0, 0),
+            escaped_key: false,
         });
         let kind = match self.peek() {
             Some(b'n') => self.literal(b"null").map(|_| Kind::Null)?,
@@ -534,13 +542,14 @@ impl Parser<'_> {
         } else {
             loop {
                 let mut key = (0, 0);
+                let mut escaped_key = false;
                 if object {
                     self.space();
                     if self.peek() != Some(b'"') {
                         return Err(self.fail("expected a key"));
                     }
                     let k = self.pos as u32;
-                    self.string()?;
+                    escaped_key = self.string()?;
                     key = (k, self.pos as u32);
                     self.space();
                     if self.peek() != Some(b':') {
@@ -551,6 +560,7 @@ impl Parser<'_> {
                 let child = self.value(depth + 1)?;
                 if let Some(n) = self.nodes.get_mut(child as usize) {
                     n.key = key;
+                    n.escaped_key = escaped_key;
                 }
                 let link = if last == 0 { at } else { last };
                 if let Some(n) = self.nodes.get_mut(link as usize) {
@@ -602,8 +612,11 @@ impl JsonView for Json {
             .children()
             .filter(|(_, n)| {
                 let raw = self.slice(n.key.0, n.key.1);
-                raw.get(1..raw.len().saturating_sub(1)) == Some(key)
-                    || (text::find_byte(raw, b'\\').is_some() && unescape(raw) == key)
+                if n.escaped_key {
+                    unescape(raw) == key
+                } else {
+                    raw.get(1..raw.len().saturating_sub(1)) == Some(key)
+                }
             })
             .last()?;
         (found.1.kind != Kind::Null).then(|| self.with(found.0))
@@ -895,6 +908,20 @@ mod tests {
         assert_eq!(
             parsed(r#"{"a\u0062":1}"#).get("ab").map(|v| v.shape()),
             Some(Shape::Number(1.0))
+        );
+        // A key compares by its value, as JSON.parse gives it, never by its escapes.
+        assert_eq!(parsed(r#"{"a\u0062":1}"#).get("a\\u0062"), None);
+        assert_eq!(
+            parsed(r#"{"a\\b":1,"a\"b":2}"#)
+                .get("a\\b")
+                .map(|v| v.shape()),
+            Some(Shape::Number(1.0))
+        );
+        assert_eq!(
+            parsed(r#"{"a\\b":1,"a\"b":2}"#)
+                .get("a\"b")
+                .map(|v| v.shape()),
+            Some(Shape::Number(2.0))
         );
         assert_eq!(parsed(" [ 1 , 2 ] ").shape(), Shape::Array(2));
         for text in [

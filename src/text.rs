@@ -54,7 +54,7 @@ pub fn split_once<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
 
 /// The byte offset of the first `b` (ASCII) in `s`, as `s.find(char::from(b))`.
 pub fn find_byte(s: &str, b: u8) -> Option<usize> {
-    find_any(s, &[b])
+    s.bytes().position(|c| c == b)
 }
 
 /// The byte offset of the first of the bytes in `set` (all ASCII) in `s`, as
