@@ -569,7 +569,10 @@ export declare class Client {
    * @param params the item, and whether only active chats are wanted
    * @param options `signal` and `timeoutMs` */
   crmChatGet(params: CrmChatGetParams, options?: CallOptions): Promise<CrmChat[]>;
-  /** `imopenlines.crm.chat.getLastId`: the id of the CRM item's last open-line chat.
+  /** `imopenlines.crm.chat.getLastId`: the id of the CRM item's last open-line chat,
+   * whatever its state: it may be a finished or queued dialogue, or on a channel that was
+   * disconnected, and then refuses messages (`CHAT_NOT_IN_CRM`). To send, use
+   * `sendToCrmItem`, which picks an active chat.
    * @param params the item
    * @param options `signal` and `timeoutMs` */
   crmChatGetLastId(params: CrmEntityParams, options?: CallOptions): Promise<number>;
