@@ -128,8 +128,9 @@ const nodeTypes = (main) => `// Types of the Node entry, b24-openlines/node.
 import type { TokenStore } from '${main}';
 
 /** A token store in the JSON file at \`path\`, shared by the processes of one machine: its
- * \`lock\` is the lock file \`\${path}.lock\`, taken as stale (its holder crashed) and
- * removed once older than \`staleMs\` (default 30000), so a holder must finish within it.
+ * \`lock(name, fn)\` holds a lock file of that name's own beside it, taken as stale (its
+ * holder crashed) and removed once older than \`staleMs\` (default 30000), so a holder must
+ * finish within it.
  * \`get\` resolves to undefined when there is no file and rejects when the file holds no tokens. */
 export declare function fileTokenStore(path: string, options?: { staleMs?: number }): TokenStore;
 `;

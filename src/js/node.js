@@ -1,6 +1,7 @@
 // The Node-only entry, `b24-openlines/node`: `fileTokenStore`, a token store in a file
 // shared by processes (see stores.js for what a store is). Kept out of the main entries
 // so that no browser bundle sees node:fs.
+import { createHash } from 'node:crypto';
 import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { checkLock, checkSet, copyTokens, isTokens, lockQueue, sameTokens } from './stores.js';
@@ -20,9 +21,10 @@ const gone = (e) => {
  * same directory and renames it over `path` (a reader never sees half a file; `null`
  * deletes the file), its compare and write under a lock file `${path}.write.lock`.
  *
- * `lock(name, fn)` holds the lock file `${path}.lock`, created exclusively (flag 'wx')
- * with the holder's pid and time in it, and retried every 10–25 ms until it can be;
- * it is one lock for every name. A lock file older than `staleMs` (by its mtime) is
+ * `lock(name, fn)` holds the lock file of `name`, `${path}.<12 hex digits of the name's
+ * SHA-256>.lock`, created exclusively (flag 'wx') with the holder's pid and time in it,
+ * and retried every 10–25 ms until it can be: each name is its own lock, as with Web
+ * Locks, so a holder of one may take another. A lock file older than `staleMs` (by its mtime) is
  * taken as left by a holder that crashed, and removed: so a holder must finish within
  * `staleMs` (30 s by default), or another process may take the lock too. */
 export function fileTokenStore(path, { staleMs = 30000 } = {}) {
@@ -72,9 +74,14 @@ export function fileTokenStore(path, { staleMs = 30000 } = {}) {
     },
     async lock(name, fn) {
       checkLock('fileTokenStore', name, fn);
-      return withLockFile(`${file}.lock`, staleMs, fn);
+      return withLockFile(lockFileOf(file, name), staleMs, fn);
     },
   };
+}
+
+/** The lock file of lock `name` of the store in `file`. */
+function lockFileOf(file, name) {
+  return `${file}.${createHash('sha256').update(name).digest('hex').slice(0, 12)}.lock`;
 }
 
 /** Runs `fn()` holding the lock file `lock` (after this process's earlier holders), and

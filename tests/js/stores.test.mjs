@@ -6,6 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,9 @@ function memoryStorage() {
     removeItem: (k) => void map.delete(k),
   };
 }
+
+/** The lock file of lock `name` of the file store at `file`, as fileTokenStore documents it. */
+const lockFile = (file, name) => `${file}.${createHash('sha256').update(name).digest('hex').slice(0, 12)}.lock`;
 
 /** Settles as `promise`, or rejects if it takes longer than `ms` (a lock never released). */
 const within = (promise, ms = 5000) => Promise.race([promise,
@@ -158,11 +162,31 @@ test('fileTokenStore: writes whole JSON files and leaves no temporary or lock fi
   await store.set({ accessToken: 'a1', refreshToken: 'r1', expiresAt: 1 }, null);
   assert.deepEqual(JSON.parse(await readFile(file, 'utf8')), { accessToken: 'a1', refreshToken: 'r1', expiresAt: 1 });
   await store.lock('refresh', async () => {
-    assert.ok((await stat(`${file}.lock`)).isFile(), 'the lock file exists while held');
+    assert.ok((await stat(lockFile(file, 'refresh'))).isFile(), 'the lock file exists while held');
   });
   const { readdir } = await import('node:fs/promises');
   const base = file.slice(dir.length + 1);
   assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith(base)), [base]);
+});
+
+test('fileTokenStore: each lock name is its own lock file: a holder of one may take another, as with Web Locks', async () => {
+  const file = freshFile();
+  const store = fileTokenStore(file);
+  const inner = await within(store.lock('refresh', async () => {
+    assert.ok((await stat(lockFile(file, 'refresh'))).isFile());
+    return store.lock('b24-openlines refresh https://portal.example', async () => {
+      assert.ok((await stat(lockFile(file, 'b24-openlines refresh https://portal.example'))).isFile());
+      return 'both held';
+    });
+  }));
+  assert.equal(inner, 'both held');
+  // The same name stays exclusive: a second taker waits for the first.
+  const order = [];
+  await within(Promise.all([
+    store.lock('refresh', async () => { order.push('a in'); await sleep(30); order.push('a out'); }),
+    store.lock('refresh', async () => { order.push('b in'); }),
+  ]));
+  assert.deepEqual(order, ['a in', 'a out', 'b in']);
 });
 
 test('fileTokenStore: a file that holds no tokens rejects with a clear Error', async () => {
@@ -182,27 +206,27 @@ test('fileTokenStore: a file that holds no tokens rejects with a clear Error', a
 test('fileTokenStore: a lock file held by another waits; a stale one (its holder crashed) is broken', async () => {
   const file = freshFile();
   const store = fileTokenStore(file);
-  const lockFile = `${file}.lock`;
+  const held = lockFile(file, 'refresh');
 
   // A live holder: lock waits until its file is gone.
-  await writeFile(lockFile, JSON.stringify({ pid: 1, time: new Date().toISOString() }));
+  await writeFile(held, JSON.stringify({ pid: 1, time: new Date().toISOString() }));
   let entered = false;
   const waiting = store.lock('refresh', async () => { entered = true; });
   await sleep(150);
   assert.equal(entered, false, 'waits for the holder');
-  await rm(lockFile);
+  await rm(held);
   await within(waiting);
   assert.equal(entered, true);
 
   // A crashed holder: its lock file, 60 s old, is older than staleMs (30 s) and removed.
-  await writeFile(lockFile, JSON.stringify({ pid: 1, time: new Date(Date.now() - 60_000).toISOString() }));
+  await writeFile(held, JSON.stringify({ pid: 1, time: new Date(Date.now() - 60_000).toISOString() }));
   const past = new Date(Date.now() - 60_000);
-  await utimes(lockFile, past, past);
+  await utimes(held, past, past);
   assert.equal(await within(store.lock('refresh', async () => 'taken'), 2000), 'taken');
-  await assert.rejects(stat(lockFile), { code: 'ENOENT' }, 'released');
+  await assert.rejects(stat(held), { code: 'ENOENT' }, 'released');
   // The same with a short staleMs: a 60 s old lock file is stale for 1 s too.
-  await writeFile(lockFile, '');
-  await utimes(lockFile, past, past);
+  await writeFile(held, '');
+  await utimes(held, past, past);
   assert.equal(await within(fileTokenStore(file, { staleMs: 1000 }).lock('refresh', async () => 'taken'), 2000), 'taken');
 });
 
@@ -250,12 +274,13 @@ console.log(JSON.stringify({ retries }));
 test('fileTokenStore: 4 processes × 50 read-modify-write rounds under lock lose no update', async () => {
   const file = freshFile();
   // They start together at a stale lock file (a crash): one of them removes it, once.
-  await writeFile(`${file}.lock`, '');
+  const held = lockFile(file, 'refresh');
+  await writeFile(held, '');
   const past = new Date(Date.now() - 60_000);
-  await utimes(`${file}.lock`, past, past);
+  await utimes(held, past, past);
   await race(file, 4, 50, 'lock');
   assert.deepEqual(await fileTokenStore(file).get(), { accessToken: 'count-200', refreshToken: 'r200' });
-  await assert.rejects(stat(`${file}.lock`), { code: 'ENOENT' });
+  await assert.rejects(stat(held), { code: 'ENOENT' });
 });
 
 test('fileTokenStore: 4 processes × 50 compare-and-set retries without lock lose no update', async () => {
