@@ -221,8 +221,11 @@ impl MassSend {
     /// Takes in the items of one message batch.
     fn record(&mut self, shared: &mut Shared, first: usize, chunk: &[Item<Json>]) {
         for (k, item) in chunk.iter().enumerate() {
-            let pos = self.run.get(first + k).copied().unwrap_or(usize::MAX);
-            let Some((index, prepared)) = self.sendable.get(pos) else {
+            let Some((index, prepared)) = self
+                .run
+                .get(first + k)
+                .and_then(|&pos| self.sendable.get(pos))
+            else {
                 continue;
             };
             let outcome = match item {
@@ -267,13 +270,10 @@ impl MassSend {
         for (k, key) in std::mem::take(&mut self.keys).into_iter().enumerate() {
             let Some(key) = key else { continue };
             shared.outbox.close(key, None, false);
-            let pos = self.run.get(k).copied().unwrap_or(usize::MAX);
-            if let Some(slot) = self
-                .sendable
-                .get(pos)
-                .and_then(|(i, _)| self.entries.get_mut(*i))
-            {
-                *slot = None;
+            if let Some(&(i, _)) = self.run.get(k).and_then(|&pos| self.sendable.get(pos)) {
+                if let Some(slot) = self.entries.get_mut(i) {
+                    *slot = None;
+                }
             }
         }
         for e in self.entries.iter_mut().filter(|e| e.is_none()) {
@@ -287,13 +287,14 @@ impl MassSend {
             .iter()
             .filter_map(|e| e.as_ref().and_then(|r| r.as_ref().ok().copied()))
             .collect();
-        let mut sents = vec![None; self.entries.len()];
-        for (i, p) in &self.sendable {
-            if let Some(slot) = sents.get_mut(*i) {
-                *slot = Sent::of(p);
+        if self.sents.is_empty() {
+            self.sents = vec![None; self.entries.len()];
+            for (i, p) in &self.sendable {
+                if let Some(slot) = self.sents.get_mut(*i) {
+                    *slot = Sent::of(p);
+                }
             }
         }
-        self.sents = sents;
         self.looks = vec![None; self.entries.len()];
         self.unknown_before += self.entries.iter().filter(|e| unknown(e)).count();
         self.pass_begin(shared, id, 0, now)
@@ -407,7 +408,8 @@ impl MassSend {
                 _ if !verify::ended(err) => err.clone().still_running(),
                 Some(Look::Unproven(others)) => err.clone().with_candidates(others),
                 Some(Look::Absent) if self.sends < verify::MAX_SENDS => {
-                    let pos = self.sendable.iter().position(|(k, _)| *k == i);
+                    // `sendable` is in item order.
+                    let pos = self.sendable.binary_search_by_key(&i, |(k, _)| *k).ok();
                     if let (Some(pos), Some(Some(sent))) = (pos, self.sents.get(i)) {
                         // Proven absent: sending it again cannot duplicate it.
                         shared.outbox.settled(sent, None);

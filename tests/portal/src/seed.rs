@@ -84,14 +84,13 @@ const fn disconnected(
     operator_id: i64,
     crm: Option<(CrmType, i64)>,
 ) -> Option<LineRow> {
-    Some(LineRow {
-        connector_id,
-        connector_title,
-        status,
-        connector_active: false,
-        operator_id,
-        crm,
-    })
+    match open_line(connector_id, connector_title, status, operator_id, crm) {
+        Some(mut row) => {
+            row.connector_active = false;
+            Some(row)
+        }
+        None => None,
+    }
 }
 
 const ACTIVE: u8 = session::OPERATOR;
